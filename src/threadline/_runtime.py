@@ -1,0 +1,197 @@
+"""Process-wide state: the tracer provider, the emitter and what is instrumented.
+
+Kept private; the public surface is in :mod:`threadline`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+from threadline.content import DEFAULT_MAX_CHARS, ContentPolicy
+from threadline.cost import ModelRate, Prices
+from threadline.emitter import Emitter
+from threadline.sessions import DEFAULT_SESSION_KEYS, DEFAULT_USER_KEYS
+
+logger = logging.getLogger("threadline")
+
+TRACER_NAME = "threadline"
+
+
+@dataclass
+class Settings:
+    """What :func:`threadline.instrument` was configured with."""
+
+    capture_content: bool = True
+    redact: Callable[[Any], Any] | None = None
+    max_content_chars: int = DEFAULT_MAX_CHARS
+    session_keys: Sequence[str] = DEFAULT_SESSION_KEYS
+    user_keys: Sequence[str] = DEFAULT_USER_KEYS
+    session_id_from: Callable[[str], str] | None = None
+    prices: Mapping[str, ModelRate | Mapping[str, float]] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def map_session_id(self, raw: Any) -> Any:
+        """Apply the user's ``session_id_from`` mapper to a raw id, if any."""
+        if self.session_id_from is None or raw is None:
+            return raw
+        try:
+            return self.session_id_from(raw if isinstance(raw, str) else str(raw))
+        except Exception:  # noqa: BLE001
+            logger.warning("threadline: session_id_from raised; using the raw id", exc_info=True)
+            return raw
+
+
+class _State:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.settings = Settings()
+        self.provider: Any = None
+        self.owns_provider = False
+        self.emitter: Emitter | None = None
+        self.integrations: dict[str, Any] = {}
+        self.atexit_registered = False
+
+
+state = _State()
+
+
+def settings() -> Settings:
+    """The active settings (defaults before :func:`threadline.instrument`)."""
+    return state.settings
+
+
+def build_emitter(tracer: Any, s: Settings) -> Emitter:
+    """An emitter for ``tracer`` configured by ``s``."""
+    return Emitter(
+        tracer,
+        content=ContentPolicy(s.capture_content, s.redact, s.max_content_chars),
+        prices=Prices(s.prices),
+        session_keys=s.session_keys,
+        user_keys=s.user_keys,
+        session_mapper=s.session_id_from,
+    )
+
+
+def configure(
+    exporter: Any = None,
+    *,
+    tracer_provider: Any = None,
+    settings: Settings | None = None,
+) -> Emitter:
+    """Set up (or replace) the tracer provider and emitter; returns the emitter."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from threadline.processors import SessionSpanProcessor
+
+    with state.lock:
+        s = settings or state.settings
+        if tracer_provider is None:
+            if state.provider is not None and state.owns_provider and exporter is None:
+                tracer_provider = state.provider
+            else:
+                tracer_provider = TracerProvider()
+                exporters = _as_list(exporter)
+                if not exporters:
+                    from threadline.exporters.sqlite import SQLiteSpanExporter
+
+                    exporters = [SQLiteSpanExporter()]
+                tracer_provider.add_span_processor(SessionSpanProcessor())
+                for exp in exporters:
+                    tracer_provider.add_span_processor(BatchSpanProcessor(exp))
+                _replace_provider(tracer_provider, owns=True)
+        else:
+            if tracer_provider is not state.provider:
+                tracer_provider.add_span_processor(SessionSpanProcessor())
+                for exp in _as_list(exporter):
+                    tracer_provider.add_span_processor(BatchSpanProcessor(exp))
+                _replace_provider(tracer_provider, owns=False)
+        state.settings = s
+        state.emitter = build_emitter(tracer_provider.get_tracer(TRACER_NAME), s)
+        if not state.atexit_registered:
+            atexit.register(_at_exit)
+            state.atexit_registered = True
+        return state.emitter
+
+
+def _replace_provider(provider: Any, *, owns: bool) -> None:
+    old, old_owned = state.provider, state.owns_provider
+    state.provider, state.owns_provider = provider, owns
+    if old is not None and old is not provider and old_owned:
+        try:
+            old.shutdown()
+        except Exception:  # noqa: BLE001
+            logger.warning("threadline: shutting down the previous tracer provider failed", exc_info=True)
+
+
+def _as_list(exporter: Any) -> list[Any]:
+    if exporter is None:
+        return []
+    if isinstance(exporter, (list, tuple)):
+        return list(exporter)
+    return [exporter]
+
+
+def emitter() -> Emitter:
+    """The active emitter; configures the default pipeline on first use.
+
+    Integrations used alone (a LangChain handler passed in ``callbacks``)
+    get the default SQLite store this way, with no call to ``instrument()``.
+    """
+    em = state.emitter
+    if em is not None:
+        return em
+    with state.lock:
+        if state.emitter is None:
+            configure()
+        assert state.emitter is not None
+        return state.emitter
+
+
+def flush(timeout: float = 30.0) -> bool:
+    """Export everything finished so far; True when it all went out in time."""
+    provider = state.provider
+    if provider is None:
+        return True
+    try:
+        return bool(provider.force_flush(int(timeout * 1000)))
+    except Exception:  # noqa: BLE001
+        logger.warning("threadline: flush failed", exc_info=True)
+        return False
+
+
+def shutdown(timeout: float = 30.0) -> None:
+    """Flush and stop the provider threadline owns; a user's provider is left alone."""
+    with state.lock:
+        provider, owned = state.provider, state.owns_provider
+        state.provider = None
+        state.owns_provider = False
+        state.emitter = None
+    if provider is None:
+        return
+    flush(timeout)
+    if owned:
+        done = threading.Event()
+
+        def _stop() -> None:
+            try:
+                provider.shutdown()
+            except Exception:  # noqa: BLE001
+                logger.warning("threadline: shutdown failed", exc_info=True)
+            finally:
+                done.set()
+
+        # A hung exporter must not hang the application's exit.
+        threading.Thread(target=_stop, name="threadline-shutdown", daemon=True).start()
+        done.wait(timeout)
+
+
+def _at_exit() -> None:
+    try:
+        flush(5.0)
+    except Exception:  # noqa: BLE001
+        pass

@@ -1,0 +1,116 @@
+"""Turn captured values (prompts, outputs, tool arguments) into attribute text.
+
+Applies, in order: the content switch, the user's redaction hook, a safe JSON
+rendering (cycles, non-serialisable objects, bytes, pydantic models and
+framework messages all render), and the size cap with a truncation marker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from typing import Any, Callable
+
+logger = logging.getLogger("threadline")
+
+TRUNCATION_MARKER = "...[truncated by threadline]"
+DEFAULT_MAX_CHARS = 16_384
+_MAX_DEPTH = 12
+_MAX_ITEMS = 200
+
+
+def to_jsonable(value: Any, _depth: int = 0, _seen: set[int] | None = None) -> Any:
+    """A JSON-ready copy of ``value``; never raises, never recurses forever."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if _depth > _MAX_DEPTH:
+        return "<max depth>"
+    seen = _seen if _seen is not None else set()
+    if id(value) in seen:
+        return "<cycle>"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{len(value)} bytes>"
+    seen.add(id(value))
+    try:
+        if isinstance(value, dict):
+            out: dict[str, Any] = {}
+            for i, (k, v) in enumerate(value.items()):
+                if i >= _MAX_ITEMS:
+                    out["..."] = f"{len(value) - _MAX_ITEMS} more"
+                    break
+                out[k if isinstance(k, str) else str(k)] = to_jsonable(v, _depth + 1, seen)
+            return out
+        if isinstance(value, (list, tuple, set, frozenset)):
+            items = list(value)
+            rendered = [to_jsonable(v, _depth + 1, seen) for v in items[:_MAX_ITEMS]]
+            if len(items) > _MAX_ITEMS:
+                rendered.append(f"... {len(items) - _MAX_ITEMS} more")
+            return rendered
+        dump = getattr(value, "model_dump", None)  # pydantic v2, LangChain messages
+        if callable(dump) and not isinstance(value, type):
+            return to_jsonable(dump(), _depth + 1, seen)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return to_jsonable(
+                {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}, _depth + 1, seen
+            )
+        return repr(value)
+    except Exception:  # noqa: BLE001 - user objects may raise anywhere
+        try:
+            return f"<unrenderable {type(value).__name__}>"
+        except Exception:  # noqa: BLE001
+            return "<unrenderable>"
+    finally:
+        seen.discard(id(value))
+
+
+def render(value: Any) -> str:
+    """Render one value to text: strings as they are, anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(to_jsonable(value), ensure_ascii=False, default=str)
+    except Exception:  # noqa: BLE001
+        return "<unrenderable>"
+
+
+def truncate(text: str, max_chars: int) -> tuple[str, bool]:
+    """Cap ``text`` at ``max_chars`` characters, marking the cut."""
+    if len(text) <= max_chars:
+        return text, False
+    keep = max(0, max_chars - len(TRUNCATION_MARKER))
+    return text[:keep] + TRUNCATION_MARKER, True
+
+
+class ContentPolicy:
+    """Whether and how content is captured; one per :func:`threadline.instrument` call."""
+
+    __slots__ = ("capture", "redact", "max_chars")
+
+    def __init__(
+        self,
+        capture: bool = True,
+        redact: Callable[[Any], Any] | None = None,
+        max_chars: int = DEFAULT_MAX_CHARS,
+    ) -> None:
+        self.capture = capture
+        self.redact = redact
+        self.max_chars = max_chars
+
+    def text(self, value: Any) -> tuple[str | None, bool]:
+        """The attribute text for a captured value, and whether it was cut.
+
+        ``None`` when content capture is off or the value is ``None``. A
+        redaction hook that raises drops the value (safer than leaking it).
+        """
+        if not self.capture or value is None:
+            return None, False
+        if self.redact is not None:
+            try:
+                value = self.redact(value)
+            except Exception:  # noqa: BLE001
+                logger.warning("threadline: the redact hook raised; the value was dropped", exc_info=True)
+                return "<redaction failed>", False
+            if value is None:
+                return None, False
+        return truncate(render(value), self.max_chars)

@@ -1,0 +1,189 @@
+"""USD cost of a model call, from genai-prices, with a per-model rate cache.
+
+A genai-prices lookup matches the model name against every provider's rules
+(hundreds of microseconds uncached), so the resolved price of each
+(provider, model) is cached. Users may override rates per model in USD per
+million tokens. An unknown model gets no cost (never a made-up 0) and one
+warning per model.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Mapping
+
+from threadline.usage import Usage
+
+logger = logging.getLogger("threadline")
+
+# gen_ai.provider.name values -> genai-prices provider ids
+_PROVIDER_IDS: dict[str, str] = {
+    "openai": "openai",
+    "azure.ai.openai": "azure",
+    "anthropic": "anthropic",
+    "aws.bedrock": "aws",
+    "gcp.gemini": "google",
+    "gcp.vertex_ai": "google",
+    "google": "google",
+    "mistral_ai": "mistral",
+    "groq": "groq",
+    "deepseek": "deepseek",
+    "x_ai": "x-ai",
+    "cohere": "cohere",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRate:
+    """A user's price for one model, in USD per million tokens."""
+
+    input: float
+    output: float
+    cache_read: float | None = None
+    cache_write: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """The cost of one call in USD, split into input and output."""
+
+    input: float
+    output: float
+
+    @property
+    def total(self) -> float:
+        """Input plus output."""
+        return self.input + self.output
+
+
+class _Unknown:
+    pass
+
+
+_UNKNOWN = _Unknown()
+
+
+class Prices:
+    """Resolves a (provider, model, usage) to a :class:`Cost`.
+
+    ``overrides`` maps a model name (as reported by the call) to a
+    :class:`ModelRate` or a mapping with the same keys; overrides win over the
+    pricing library and need no provider.
+    """
+
+    def __init__(self, overrides: Mapping[str, ModelRate | Mapping[str, float]] | None = None) -> None:
+        self._overrides: dict[str, ModelRate] = {}
+        for model, rate in (overrides or {}).items():
+            self._overrides[model] = rate if isinstance(rate, ModelRate) else ModelRate(**rate)
+        self._cache: dict[tuple[str | None, str], Any] = {}
+        self._warned: set[str] = set()
+        self._lock = threading.Lock()
+
+    def cost(self, provider: str | None, model: str | None, usage: Usage | None) -> Cost | None:
+        """The cost of ``usage`` on ``model``, or ``None`` when it cannot be known."""
+        if not model or usage is None or usage.is_empty:
+            return None
+        override = self._overrides.get(model)
+        if override is not None:
+            return _cost_from_rate(override, usage)
+        key = (provider, model)
+        price = self._cache.get(key)
+        if price is None:
+            price = self._lookup(provider, model)
+            with self._lock:
+                if len(self._cache) > 4096:
+                    self._cache.clear()
+                self._cache[key] = price
+        if price is _UNKNOWN:
+            return None
+        return _cost_from_table(price, usage)
+
+    def _lookup(self, provider: str | None, model: str) -> Any:
+        try:
+            from genai_prices.data_snapshot import get_snapshot
+
+            provider_id = _PROVIDER_IDS.get(provider or "", None)
+            snapshot = get_snapshot()
+            try:
+                prov, info = snapshot.find_provider_model(model, None, provider_id, None)
+            except LookupError:
+                if provider_id is None:
+                    raise
+                prov, info = snapshot.find_provider_model(model, None, None, None)
+            del prov
+            prices = info.get_prices(datetime.now(tz=timezone.utc)).__dict__
+            return _RateTable(
+                input=prices.get("input_mtok"),
+                output=prices.get("output_mtok"),
+                cache_read=prices.get("cache_read_mtok"),
+                cache_write=prices.get("cache_write_mtok"),
+            )
+        except Exception:  # noqa: BLE001 - LookupError, or the library missing
+            if model not in self._warned:
+                self._warned.add(model)
+                logger.warning(
+                    "threadline: no price known for model %r (provider %r); its calls get no cost. "
+                    "Pass prices={%r: {...}} to threadline.instrument() to set one.",
+                    model,
+                    provider,
+                    model,
+                )
+            return _UNKNOWN
+
+
+@dataclass(frozen=True, slots=True)
+class _RateTable:
+    """genai-prices' per-million-token prices for one model; each a Decimal or tiered."""
+
+    input: Any
+    output: Any
+    cache_read: Any
+    cache_write: Any
+
+
+def _unit_price(price: Any, total_input: int) -> Decimal:
+    """A flat price, or the tier that applies at this many input tokens (as genai-prices does)."""
+    if price is None:
+        return Decimal(0)
+    if isinstance(price, Decimal):
+        return price
+    chosen = price.base
+    for tier in price.tiers:
+        if total_input > tier.start:
+            chosen = tier.price
+    return chosen
+
+
+def _cost_from_table(table: _RateTable, usage: Usage) -> Cost:
+    total_in = usage.input_tokens or 0
+    in_rate = _unit_price(table.input, total_in)
+    read_rate = _unit_price(table.cache_read, total_in) if table.cache_read is not None else in_rate
+    write_rate = _unit_price(table.cache_write, total_in) if table.cache_write is not None else in_rate
+    return _cost(
+        usage, in_rate, _unit_price(table.output, total_in), read_rate, write_rate
+    )
+
+
+def _cost(usage: Usage, in_rate: Decimal, out_rate: Decimal, read_rate: Decimal, write_rate: Decimal) -> Cost:
+    per = Decimal(1_000_000)
+    read = usage.cache_read_tokens or 0
+    write = usage.cache_write_tokens or 0
+    uncached = max(0, (usage.input_tokens or 0) - read - write)
+    in_cost = uncached * in_rate + read * read_rate + write * write_rate
+    out_cost = (usage.output_tokens or 0) * out_rate
+    return Cost(input=float(in_cost / per), output=float(out_cost / per))
+
+
+def _cost_from_rate(rate: ModelRate, usage: Usage) -> Cost:
+    in_rate = Decimal(str(rate.input))
+    return _cost(
+        usage,
+        in_rate,
+        Decimal(str(rate.output)),
+        Decimal(str(rate.cache_read)) if rate.cache_read is not None else in_rate,
+        Decimal(str(rate.cache_write)) if rate.cache_write is not None else in_rate,
+    )

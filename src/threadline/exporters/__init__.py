@@ -1,0 +1,1 @@
+"""Span exporters shipped with threadline (any OpenTelemetry ``SpanExporter`` works too)."""

@@ -1,0 +1,39 @@
+"""Span processors threadline adds to its tracer provider."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry.sdk.trace import SpanProcessor
+
+from threadline import semconv as sc
+from threadline.sessions import current_session
+
+
+class SessionSpanProcessor(SpanProcessor):
+    """Stamps the active explicit session on spans threadline did not build.
+
+    Spans from the emitter already carry their trace's session; this covers
+    the user's own spans (``tracer.start_as_current_span``) and
+    :func:`threadline.observe` started inside a :func:`threadline.session` scope.
+    """
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        info = current_session()
+        if info is None:
+            return
+        attributes = span.attributes
+        if attributes is not None and sc.SESSION_ID in attributes:
+            return
+        from threadline.emitter import session_attributes
+
+        span.set_attributes(session_attributes(info))
+
+    def on_end(self, span: Any) -> None:
+        return None
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True

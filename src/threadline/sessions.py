@@ -1,0 +1,239 @@
+"""Session scopes, id validation and the resolver integrations use.
+
+Precedence (DESIGN.md): an explicit :func:`session` scope, innermost first;
+then the framework's own id for the run, picked by a configurable key order;
+then none. The id decided for a trace is carried by every span of the trace.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import hashlib
+import inspect
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+
+logger = logging.getLogger("threadline")
+
+MAX_ID_LENGTH = 200
+DEFAULT_SESSION_KEYS: tuple[str, ...] = ("session_id", "thread_id", "conversation_id")
+DEFAULT_USER_KEYS: tuple[str, ...] = ("user_id",)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """The session a span belongs to, as stamped on it."""
+
+    session_id: str
+    user_id: str | None = None
+    tags: tuple[str, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    source: str = "explicit"  # explicit | <framework key> e.g. "thread_id"
+    original_id: str | None = None  # set when the raw id had to be rewritten
+
+
+_current: contextvars.ContextVar[SessionInfo | None] = contextvars.ContextVar(
+    "threadline_session", default=None
+)
+
+
+def current_session() -> SessionInfo | None:
+    """The innermost explicit session scope active here, or ``None``."""
+    return _current.get()
+
+
+_warned_ids: set[str] = set()
+
+
+def validate_id(raw: Any, *, what: str = "session id") -> tuple[str, str | None] | None:
+    """Return ``(id, original_or_None)`` for a raw id, or ``None`` if unusable.
+
+    Printable US-ASCII strings under 200 characters pass unchanged. Anything
+    else that is not empty (non-ASCII, control characters, too long, not a
+    string) is turned into a stable short form ``h-<sha256 prefix>`` with one
+    warning per distinct value; the original is returned alongside so it can
+    be kept in an attribute. ``None`` and empty strings give ``None``.
+    """
+    if raw is None or isinstance(raw, bool):
+        return None
+    if isinstance(raw, (int, float)):
+        raw = str(raw)
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "backslashreplace")
+    if not isinstance(raw, str):
+        try:
+            raw = str(raw)
+        except Exception:
+            logger.warning("threadline: ignoring a %s whose str() fails", what)
+            return None
+    if not raw.strip():
+        return None
+    if len(raw) < MAX_ID_LENGTH and raw.isascii() and raw.isprintable():
+        return raw, None
+    short = "h-" + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    if short not in _warned_ids and len(_warned_ids) < 10_000:
+        _warned_ids.add(short)
+        logger.warning(
+            "threadline: %s %r is not printable ASCII under %d characters; using %s "
+            "(the original is kept in an attribute)",
+            what,
+            raw[:60] + ("..." if len(raw) > 60 else ""),
+            MAX_ID_LENGTH,
+            short,
+        )
+    return short, raw[:1000]
+
+
+class session:  # noqa: N801 - used like a function, as contextlib helpers are
+    """Put every trace started inside this scope into one session.
+
+    Usable as a context manager (``with`` / ``async with``) and as a decorator
+    of sync, async and generator functions. Scopes nest; the innermost wins.
+
+    >>> with threadline.session("chat-42", user_id="u-1", tags=["support"]):
+    ...     graph.invoke(...)
+    """
+
+    def __init__(
+        self,
+        session_id: Any,
+        *,
+        user_id: Any = None,
+        tags: Iterable[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        from threadline import _runtime
+
+        raw = _runtime.settings().map_session_id(session_id)
+        checked = validate_id(raw)
+        if checked is None:
+            raise ValueError(f"threadline.session() needs a non-empty session id, got {session_id!r}")
+        user = validate_id(user_id, what="user id")
+        self.info = SessionInfo(
+            session_id=checked[0],
+            user_id=user[0] if user else None,
+            tags=tuple(str(t) for t in tags) if tags else (),
+            metadata=dict(metadata) if metadata else {},
+            source="explicit",
+            original_id=checked[1],
+        )
+        self._tokens: list[contextvars.Token[SessionInfo | None]] = []
+
+    def __enter__(self) -> SessionInfo:
+        self._tokens.append(_current.set(self.info))
+        return self.info
+
+    def __exit__(self, *exc: object) -> None:
+        _current.reset(self._tokens.pop())
+
+    async def __aenter__(self) -> SessionInfo:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.__exit__()
+
+    def __call__(self, func: F) -> F:
+        info = self.info
+        if inspect.isasyncgenfunction(func):
+
+            @functools.wraps(func)
+            async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
+                token = _current.set(info)
+                try:
+                    agen = func(*args, **kwargs)
+                finally:
+                    _current.reset(token)
+                async for item in _scoped_agen(agen, info):
+                    yield item
+
+            return agen_wrapper  # type: ignore[return-value]
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                token = _current.set(info)
+                try:
+                    return await func(*args, **kwargs)
+                finally:
+                    _current.reset(token)
+
+            return async_wrapper  # type: ignore[return-value]
+        if inspect.isgeneratorfunction(func):
+
+            @functools.wraps(func)
+            def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+                gen = func(*args, **kwargs)
+                while True:
+                    token = _current.set(info)
+                    try:
+                        item = next(gen)
+                    except StopIteration as stop:
+                        return stop.value
+                    finally:
+                        _current.reset(token)
+                    yield item
+
+            return gen_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            token = _current.set(info)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                _current.reset(token)
+
+        return wrapper  # type: ignore[return-value]
+
+
+async def _scoped_agen(agen: Any, info: SessionInfo) -> Any:
+    while True:
+        token = _current.set(info)
+        try:
+            item = await agen.__anext__()
+        except StopAsyncIteration:
+            return
+        finally:
+            _current.reset(token)
+        yield item
+
+
+def _hint_value(hints: Mapping[str, Any], key: str) -> Any:
+    value = hints.get(key)
+    return None if value is None or value == "" else value
+
+
+def resolve_framework_session(
+    hints: Mapping[str, Any] | None,
+    *,
+    keys: Sequence[str],
+    mapper: Callable[[str], str] | None,
+    user_hint: Any = None,
+) -> SessionInfo | None:
+    """Pick a session from a run's framework ids by key order, mapped and validated."""
+    if not hints:
+        return None
+    for key in keys:
+        raw = _hint_value(hints, key)
+        if raw is None:
+            continue
+        if mapper is not None:
+            try:
+                raw = mapper(raw if isinstance(raw, str) else str(raw))
+            except Exception:
+                logger.warning("threadline: session_id_from raised; using the raw id", exc_info=True)
+        checked = validate_id(raw)
+        if checked is None:
+            continue
+        user = validate_id(user_hint, what="user id") if user_hint is not None else None
+        return SessionInfo(
+            session_id=checked[0],
+            user_id=user[0] if user else None,
+            source=key,
+            original_id=checked[1],
+        )
+    return None
