@@ -54,6 +54,7 @@ class _State:
         self.emitter: Emitter | None = None
         self.integrations: dict[str, Any] = {}
         self.atexit_registered = False
+        self.exporters: list[Any] = []  # what the owned provider exports to, as the user passed them
 
 
 state = _State()
@@ -91,11 +92,18 @@ def configure(
     with state.lock:
         s = settings or state.settings
         if tracer_provider is None:
-            if state.provider is not None and state.owns_provider and exporter is None:
+            requested = _as_list(exporter)
+            same = len(requested) == len(state.exporters) and all(
+                a is b for a, b in zip(requested, state.exporters)
+            )
+            if state.provider is not None and state.owns_provider and (exporter is None or same):
+                # Same exporters again (instrument() called twice): keep the pipeline, since
+                # replacing it would shut those very exporters down.
                 tracer_provider = state.provider
             else:
                 tracer_provider = TracerProvider()
-                exporters = _as_list(exporter)
+                exporters = list(requested)
+                state.exporters = list(requested)
                 if not exporters:
                     from threadline.exporters.sqlite import SQLiteSpanExporter
 
@@ -171,6 +179,7 @@ def shutdown(timeout: float = 30.0) -> None:
         state.provider = None
         state.owns_provider = False
         state.emitter = None
+        state.exporters = []
     if provider is None:
         return
     flush(timeout)

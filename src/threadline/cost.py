@@ -10,6 +10,7 @@ warning per model.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -72,7 +73,9 @@ class Prices:
 
     ``overrides`` maps a model name (as reported by the call) to a
     :class:`ModelRate` or a mapping with the same keys; overrides win over the
-    pricing library and need no provider.
+    pricing library and need no provider. An override for ``gpt-4o-mini`` also
+    prices its dated snapshots (``gpt-4o-mini-2024-07-18``) unless those have
+    their own.
     """
 
     def __init__(self, overrides: Mapping[str, ModelRate | Mapping[str, float]] | None = None) -> None:
@@ -87,7 +90,9 @@ class Prices:
         """The cost of ``usage`` on ``model``, or ``None`` when it cannot be known."""
         if not model or usage is None or usage.is_empty:
             return None
-        override = self._overrides.get(model)
+        override = None
+        if self._overrides:
+            override = self._overrides.get(model) or self._overrides.get(_undated(model))
         if override is not None:
             return _cost_from_rate(override, usage)
         key = (provider, model)
@@ -133,6 +138,14 @@ class Prices:
                     model,
                 )
             return _UNKNOWN
+
+
+_DATE_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
+
+
+def _undated(model: str) -> str:
+    """``gpt-4o-mini-2024-07-18`` -> ``gpt-4o-mini``: an override for the alias covers its snapshots."""
+    return _DATE_SUFFIX.sub("", model)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ each trace, content capture, usage, cost and the "counted once" rule.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
@@ -179,6 +179,7 @@ class Emitter:
         parent: SpanHandle | None = None,
         use_current: bool = True,
         start_ns: int | None = None,
+        parent_context: Any = None,
     ) -> SpanHandle:
         """Open a span for ``record``.
 
@@ -186,6 +187,9 @@ class Emitter:
         run-id map). Otherwise, with ``use_current``, the innermost open span of
         the running code is the parent (see :meth:`current_handle`), falling
         back to whatever OpenTelemetry span is current (a web request span).
+        ``parent_context`` is an OpenTelemetry ``Context`` used instead of the
+        current one when no threadline parent is found (e.g. a remote parent
+        restored from another process).
         """
         if parent is not None and parent.ended:
             parent = None
@@ -195,7 +199,10 @@ class Emitter:
             parent_ctx = parent.context
             trace = parent.trace
         else:
-            parent_ctx = otel_context.get_current() if use_current else otel_context.Context()
+            if parent_context is not None:
+                parent_ctx = parent_context
+            else:
+                parent_ctx = otel_context.get_current() if use_current else otel_context.Context()
             trace = TraceState(None)
 
         kind = record.kind
@@ -235,6 +242,24 @@ class Emitter:
         """Note the first streamed token (time to first token)."""
         if handle.first_token_ns is None:
             handle.first_token_ns = at_ns if at_ns is not None else time.time_ns()
+
+    def bind_session(
+        self, handle: SpanHandle, hints: Mapping[str, Any], *, user_hint: Any = None
+    ) -> SessionInfo | None:
+        """Late-bind a session to the trace of ``handle`` when it has none yet.
+
+        For ids a provider only returns at the end of a call (e.g. the id of a
+        Responses API response that starts a ``previous_response_id`` chain).
+        ``hints`` are resolved like :attr:`SpanRecord.session_hints`; spans of
+        the trace that end afterwards are stamped with the session. Returns the
+        trace's session (the one it already had, if any).
+        """
+        trace = handle.trace
+        if trace.session is None and not handle.ended:
+            trace.session = resolve_framework_session(
+                hints, keys=self.session_keys, mapper=self.session_mapper, user_hint=user_hint
+            )
+        return trace.session
 
     def pause(self, handle: SpanHandle, pause: GraphPause) -> None:
         """Record a human-in-the-loop pause on ``handle``; it and its trace end interrupted."""

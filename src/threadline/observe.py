@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 from typing import Any, Callable, TypeVar
@@ -26,6 +27,8 @@ def _start(name: str, kind: SpanKind, capture_args: bool, args: Any, kwargs: Any
 def _end(handle: Any, result: Any = None, error: BaseException | None = None, outcome: Outcome | None = None) -> None:
     if handle is None:
         return
+    if outcome is None and isinstance(error, asyncio.CancelledError):
+        outcome = Outcome.CANCELLED  # a cancelled task is not a failure of the function
     with guard("observe.end"):
         if error is None and result is not None:
             handle.record.outputs = result
@@ -69,7 +72,12 @@ def observe(
                             otel_context.detach(token)
                         yield item
                 except GeneratorExit:
-                    _end(handle, outcome=Outcome.CANCELLED)
+                    token = otel_context.attach(ctx)
+                    try:
+                        await agen.aclose()
+                    finally:
+                        otel_context.detach(token)
+                        _end(handle, outcome=Outcome.CANCELLED)
                     raise
                 except BaseException as exc:
                     _end(handle, error=exc)
@@ -101,8 +109,12 @@ def observe(
                             otel_context.detach(token)
                         yield item
                 except GeneratorExit:
-                    gen.close()
-                    _end(handle, outcome=Outcome.CANCELLED)
+                    token = otel_context.attach(ctx)
+                    try:
+                        gen.close()
+                    finally:
+                        otel_context.detach(token)
+                        _end(handle, outcome=Outcome.CANCELLED)
                     raise
                 except BaseException as exc:
                     _end(handle, error=exc)

@@ -10,6 +10,7 @@ ours into a pass-through instead, so their wrapper keeps working.
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 import threading
 from typing import Any, Callable
@@ -31,6 +32,7 @@ class Patch:
         self._proxy: Any = None
         self._original: Any = None
         self._parent: Any = None
+        self._inherited = False
         self._attr = qualname.rsplit(".", 1)[-1]
         self._lock = threading.Lock()
 
@@ -48,6 +50,9 @@ class Patch:
             mod = module if module is not None else importlib.import_module(self.module)
             parent, attribute, original = wrapt.resolve_path(mod, self.qualname)
             self._parent, self._original = parent, original
+            # Patching a class for a method it inherits shadows the base's; removal must
+            # delete the shadow rather than leave a copy that hides later changes to the base.
+            self._inherited = inspect.isclass(parent) and attribute not in vars(parent)
             self._proxy = wrapt.FunctionWrapper(original, self._call)
             setattr(parent, attribute, self._proxy)
             self.applied = True
@@ -63,7 +68,10 @@ class Patch:
             if current is None:
                 current = getattr(self._parent, self._attr, None)
             if current is self._proxy:
-                setattr(self._parent, self._attr, self._original)
+                if self._inherited:
+                    delattr(self._parent, self._attr)
+                else:
+                    setattr(self._parent, self._attr, self._original)
                 self.applied = False
 
 

@@ -93,6 +93,7 @@ class ModelCall(SpanRecord):
 
     @property
     def kind(self) -> SpanKind:  # type: ignore[override]
+        """``EMBEDDING`` for the ``embeddings`` operation, ``MODEL`` otherwise."""
         return SpanKind.EMBEDDING if self.operation == "embeddings" else SpanKind.MODEL
 
 
@@ -150,6 +151,7 @@ class Run(SpanRecord):
 
     @property
     def kind(self) -> SpanKind:  # type: ignore[override]
+        """The span kind, as given in ``run_kind``."""
         return self.run_kind
 
 

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import inspect
 import logging
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
@@ -52,28 +53,33 @@ _warned_ids: set[str] = set()
 def validate_id(raw: Any, *, what: str = "session id") -> tuple[str, str | None] | None:
     """Return ``(id, original_or_None)`` for a raw id, or ``None`` if unusable.
 
-    Printable US-ASCII strings under 200 characters pass unchanged. Anything
-    else that is not empty (non-ASCII, control characters, too long, not a
-    string) is turned into a stable short form ``h-<sha256 prefix>`` with one
-    warning per distinct value; the original is returned alongside so it can
-    be kept in an attribute. ``None`` and empty strings give ``None``.
+    Printable US-ASCII strings under 200 characters pass unchanged (ints and
+    UUIDs as their text). Anything else that is not empty (non-ASCII, control
+    characters, too long, any other non-string) is turned into a stable short
+    form ``h-<sha256 prefix>`` with one warning per distinct value; the
+    original (its repr for a non-string) is returned alongside so it can be
+    kept in an attribute. ``None`` and empty strings give ``None``.
     """
     if raw is None or isinstance(raw, bool):
         return None
-    if isinstance(raw, (int, float)):
-        raw = str(raw)
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8", "backslashreplace")
-    if not isinstance(raw, str):
+    if isinstance(raw, (int, uuid.UUID)):
+        raw = str(raw)  # how thread ids are commonly written: their text is the id
+    elif not isinstance(raw, str):
+        # Any other object's text (often a repr with an address) is no id: hash it.
         try:
-            raw = str(raw)
+            raw = repr(raw)
         except Exception:
-            logger.warning("threadline: ignoring a %s whose str() fails", what)
+            logger.warning("threadline: ignoring a %s whose repr() fails", what)
             return None
+        return _short_form(raw, what)
     if not raw.strip():
         return None
     if len(raw) < MAX_ID_LENGTH and raw.isascii() and raw.isprintable():
         return raw, None
+    return _short_form(raw, what)
+
+
+def _short_form(raw: str, what: str) -> tuple[str, str]:
     short = "h-" + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     if short not in _warned_ids and len(_warned_ids) < 10_000:
         _warned_ids.add(short)

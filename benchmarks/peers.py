@@ -1,0 +1,262 @@
+"""Other LangChain/LangGraph tracers, run side by side with threadline on the same workload.
+
+Each peer gets its own ``TracerProvider`` with a batch processor and an
+in-memory exporter (nothing leaves the process), and is instrumented for its
+block only. A peer that is not installed (see ``requirements-peers.txt``) is
+skipped with a note. A "bare handler" gives the floor: a LangChain callback
+handler that only opens and closes one OTel span per run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from benchmarks.harness import SkipError, Variant
+
+CallWith = Callable[[list[Any] | None], Callable[[int], Any]]
+"""Builds a workload call that passes these LangChain callbacks in the run config (or none)."""
+
+
+def _memory_provider() -> tuple[Any, Any]:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider, exporter
+
+
+def _flusher(provider: Any) -> Callable[[], None]:
+    def finish() -> None:
+        provider.force_flush()
+
+    return finish
+
+
+# Framework attributes the peers patch. Some peers' uninstrument() leaves a patch behind
+# (OpenLLMetry unwraps "BaseCallbackManager.__init__" on the module, which is a no-op), which
+# would trace every later block; each peer's teardown puts the originals back.
+_PATCHED = (
+    ("langchain_core.callbacks.base", "BaseCallbackManager", "__init__"),
+    ("langgraph.pregel.main", "Pregel", "stream"),
+    ("langgraph.pregel.main", "Pregel", "astream"),
+    ("langgraph.types", "Command", "__init__"),
+)
+
+
+def _snapshot() -> list[tuple[Any, str, Any]]:
+    import importlib
+
+    saved = []
+    for module, cls_name, attr in _PATCHED:
+        try:
+            cls = getattr(importlib.import_module(module), cls_name)
+        except Exception:
+            continue
+        saved.append((cls, attr, cls.__dict__.get(attr)))
+    return saved
+
+
+def _restore(saved: list[tuple[Any, str, Any]]) -> None:
+    for cls, attr, original in saved:
+        if original is not None and cls.__dict__.get(attr) is not original:
+            setattr(cls, attr, original)
+
+
+def _import(module: str, pip_name: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except Exception as exc:
+        raise SkipError(
+            f"{pip_name} is not installed here ({type(exc).__name__}); "
+            "install benchmarks/requirements-peers.txt in a separate venv to compare"
+        ) from None
+
+
+# -- the floor: one span per run, nothing else ----------------------------------------------
+def bare_handler(call_with: CallWith) -> Variant:
+    """A callback handler opening and closing one OTel span per LangChain run, parented by run id."""
+    from langchain_core.callbacks import BaseCallbackHandler
+    from opentelemetry import trace as otel_trace
+
+    provider, exporter = _memory_provider()
+    tracer = provider.get_tracer("bench.bare")
+
+    class BareSpanHandler(BaseCallbackHandler):
+        """Only spans: no attributes, no content, no usage, no sessions."""
+
+        def __init__(self) -> None:
+            self.spans: dict[UUID, Any] = {}
+            self.lock = threading.Lock()
+
+        def _start(self, name: str, run_id: UUID, parent_run_id: UUID | None) -> None:
+            parent = self.spans.get(parent_run_id) if parent_run_id is not None else None
+            ctx = otel_trace.set_span_in_context(parent) if parent is not None else None
+            span = tracer.start_span(name, context=ctx)
+            with self.lock:
+                self.spans[run_id] = span
+
+        def _end(self, run_id: UUID) -> None:
+            with self.lock:
+                span = self.spans.pop(run_id, None)
+            if span is not None:
+                span.end()
+
+        def on_chain_start(
+            self, serialized: Any, inputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any
+        ) -> None:
+            self._start(kw.get("name") or "chain", run_id, parent_run_id)
+
+        def on_chat_model_start(
+            self, serialized: Any, messages: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any
+        ) -> None:
+            self._start("chat", run_id, parent_run_id)
+
+        def on_llm_start(
+            self, serialized: Any, prompts: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any
+        ) -> None:
+            self._start("llm", run_id, parent_run_id)
+
+        def on_tool_start(
+            self, serialized: Any, input_str: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any
+        ) -> None:
+            self._start("tool", run_id, parent_run_id)
+
+        def on_chain_end(self, outputs: Any, *, run_id: UUID, **kw: Any) -> None:
+            self._end(run_id)
+
+        def on_chain_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
+            self._end(run_id)
+
+        def on_llm_end(self, response: Any, *, run_id: UUID, **kw: Any) -> None:
+            self._end(run_id)
+
+        def on_llm_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
+            self._end(run_id)
+
+        def on_tool_end(self, output: Any, *, run_id: UUID, **kw: Any) -> None:
+            self._end(run_id)
+
+        def on_tool_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
+            self._end(run_id)
+
+    handler = BareSpanHandler()
+    return Variant(
+        "bare handler (1 OTel span per run, for scale)",
+        call=call_with([handler]),
+        finish=_flusher(provider),
+        teardown=exporter.clear,
+        count_spans=lambda: len(exporter.get_finished_spans()),
+        note="in-memory exporter",
+    )
+
+
+# -- peers ------------------------------------------------------------------------------------
+def openinference() -> Variant:
+    """Arize OpenInference ``LangChainInstrumentor``."""
+    provider, exporter = _memory_provider()
+    state: dict[str, Any] = {}
+
+    def setup() -> None:
+        mod = _import("openinference.instrumentation.langchain", "openinference-instrumentation-langchain")
+        inst = state.setdefault("inst", mod.LangChainInstrumentor())
+        state["saved"] = _snapshot()
+        inst.instrument(tracer_provider=provider, skip_dep_check=True)
+
+    def teardown() -> None:
+        state["inst"].uninstrument()
+        _restore(state.pop("saved", []))
+        exporter.clear()
+
+    return Variant(
+        "OpenInference LangChainInstrumentor",
+        setup=setup,
+        teardown=teardown,
+        finish=_flusher(provider),
+        count_spans=lambda: len(exporter.get_finished_spans()),
+        note="in-memory exporter",
+    )
+
+
+def openllmetry() -> Variant:
+    """Traceloop OpenLLMetry ``LangchainInstrumentor`` (opentelemetry-instrumentation-langchain)."""
+    provider, exporter = _memory_provider()
+    state: dict[str, Any] = {}
+
+    def setup() -> None:
+        mod = _import("opentelemetry.instrumentation.langchain", "opentelemetry-instrumentation-langchain")
+        inst = state.setdefault("inst", mod.LangchainInstrumentor())
+        state["saved"] = _snapshot()
+        inst.instrument(tracer_provider=provider, skip_dep_check=True)
+
+    def teardown() -> None:
+        state["inst"].uninstrument()
+        _restore(state.pop("saved", []))
+        exporter.clear()
+
+    return Variant(
+        "OpenLLMetry LangchainInstrumentor",
+        setup=setup,
+        teardown=teardown,
+        finish=_flusher(provider),
+        count_spans=lambda: len(exporter.get_finished_spans()),
+        note="in-memory exporter",
+    )
+
+
+def langfuse(call_with: CallWith) -> Variant:
+    """Langfuse's LangChain ``CallbackHandler``, its OTLP exporter swapped for an in-memory one."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    state: dict[str, Any] = {}
+
+    def setup() -> None:
+        if "call" in state:
+            return
+        _import("langfuse.langchain", "langfuse")
+        from langfuse import Langfuse
+        from langfuse.langchain import CallbackHandler
+
+        logging.getLogger("langfuse").setLevel(logging.ERROR)
+        provider = TracerProvider()
+        # span_exporter replaces the OTLP exporter Langfuse would build; the host is never contacted.
+        client = Langfuse(
+            public_key="pk-lf-bench",
+            secret_key="sk-lf-bench",
+            base_url="http://127.0.0.1:9",
+            tracer_provider=provider,
+            span_exporter=exporter,
+        )
+        state["client"] = client
+        state["call"] = call_with([CallbackHandler(public_key="pk-lf-bench")])
+
+    def call(i: int) -> Any:
+        return state["call"](i)
+
+    def finish() -> None:
+        state["client"].flush()
+
+    return Variant(
+        "Langfuse CallbackHandler",
+        setup=setup,
+        call=call,
+        finish=finish,
+        teardown=exporter.clear,
+        count_spans=lambda: len(exporter.get_finished_spans()),
+        note="in-memory exporter, its own batch processor",
+    )
+
+
+def langchain_variants(call_with: CallWith) -> list[Variant]:
+    """The bare handler, then every peer (each skipped with a note when not installed)."""
+    return [bare_handler(call_with), openinference(), openllmetry(), langfuse(call_with)]

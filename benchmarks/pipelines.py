@@ -1,0 +1,87 @@
+"""threadline set-ups the workloads compare: the default SQLite store, and in-memory.
+
+Each is a :class:`~benchmarks.harness.Variant` whose setup calls
+``threadline.instrument()`` and whose teardown calls ``threadline.shutdown()``,
+so uninstrumented blocks in between run the frameworks unpatched.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import SkipError, Variant
+
+
+def importable(*modules: str) -> str | None:
+    """``None`` when every module imports, else why not (for a skip note)."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            return f"`{name}` is not importable ({type(exc).__name__}: {exc})"[:200]
+    return None
+
+
+def use_store(workdir: str, name: str) -> Path:
+    """Point threadline's default SQLite store (``$THREADLINE_DB``) at a fresh file in ``workdir``."""
+    path = Path(workdir) / f"{name}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    os.environ["THREADLINE_DB"] = str(path)
+    return path
+
+
+def threadline_default(workdir: str, store: str, **opts: Any) -> Variant:
+    """``threadline.instrument()`` with the default exporter: the SQLite store, batched."""
+    import threadline
+
+    require("threadline.exporters.sqlite")
+
+    def setup() -> None:
+        use_store(workdir, store)
+        threadline.instrument(**opts)
+
+    def teardown() -> None:
+        threadline.shutdown()
+
+    return Variant(
+        "threadline (default: SQLite store)",
+        setup=setup,
+        teardown=teardown,
+        finish=threadline.flush,
+    )
+
+
+def threadline_in_memory(**opts: Any) -> Variant:
+    """threadline with an in-memory exporter behind a batch processor (like the peers)."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import threadline
+
+    box: list[Any] = [InMemorySpanExporter()]
+
+    def setup() -> None:
+        # shutdown() stops an exporter for good, so every block gets a new one.
+        box[0] = InMemorySpanExporter()
+        threadline.instrument(exporter=box[0], **opts)
+
+    def teardown() -> None:
+        threadline.shutdown()
+
+    return Variant(
+        "threadline (in-memory exporter)",
+        setup=setup,
+        teardown=teardown,
+        finish=threadline.flush,
+        count_spans=lambda: len(box[0].get_finished_spans()),
+    )
+
+
+def require(*modules: str) -> None:
+    """Raise :class:`SkipError` unless every module imports."""
+    why = importable(*modules)
+    if why is not None:
+        raise SkipError(why)

@@ -1,0 +1,36 @@
+"""LangGraph human in the loop: a run that interrupts for review, then its resume, on one thread.
+
+Each call is one full cycle: ``invoke(input)`` pauses at ``interrupt()``,
+``invoke(Command(resume="approve"))`` finishes; the thread is then deleted from
+the in-memory checkpointer so memory stays flat. Two traces per cycle.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks import apps
+from benchmarks.harness import Config, Row, compare, profile
+from benchmarks.pipelines import require, threadline_default
+
+
+def run(cfg: Config) -> list[Row]:
+    """Uninstrumented vs threadline with the default exporter."""
+    require("langgraph", "threadline_langgraph")
+    from langgraph.types import Command
+
+    graph, saver = apps.hitl_graph()
+
+    def cycle(i: int) -> Any:
+        config = {"configurable": {"thread_id": f"review-{i}"}}
+        paused = graph.invoke({"topic": f"topic {i}"}, config)
+        assert "__interrupt__" in paused
+        done = graph.invoke(Command(resume="approve"), config)
+        saver.delete_thread(f"review-{i}")
+        return done
+
+    rows = compare(
+        "langgraph HITL (interrupt + resume)", cycle, [threadline_default(cfg.workdir, "hitl")], cfg, unit="cycle"
+    )
+    profile(cfg, "hitl", cycle, threadline_default(cfg.workdir, "hitl-profile"))
+    return rows

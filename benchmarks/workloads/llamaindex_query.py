@@ -1,0 +1,26 @@
+"""LlamaIndex: a query over a 12-document vector index with ``MockLLM`` and ``MockEmbedding``.
+
+Embedding, retrieval, synthesis and the LLM call all run through LlamaIndex's
+instrumentation dispatcher; only the models are mocks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks import apps
+from benchmarks.harness import Config, Row, compare, profile
+from benchmarks.pipelines import require, threadline_default
+
+
+def run(cfg: Config) -> list[Row]:
+    """Uninstrumented vs threadline with the default exporter."""
+    require("llama_index.core", "threadline_llamaindex")
+    engine = apps.llamaindex_engine()
+
+    def query(i: int) -> Any:
+        return engine.query(f"What does document {i % 12} say?")
+
+    rows = compare("llamaindex query", query, [threadline_default(cfg.workdir, "llamaindex")], cfg, unit="query")
+    profile(cfg, "llamaindex", query, threadline_default(cfg.workdir, "llamaindex-profile"))
+    return rows

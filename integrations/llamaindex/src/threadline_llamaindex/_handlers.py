@@ -1,0 +1,112 @@
+"""The span and event handlers threadline registers on LlamaIndex's root dispatcher."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from llama_index_instrumentation.base import BaseEvent
+from llama_index_instrumentation.event_handlers import BaseEventHandler
+from llama_index_instrumentation.span import BaseSpan
+from llama_index_instrumentation.span_handlers import BaseSpanHandler
+from pydantic import PrivateAttr
+
+from threadline.guard import guard
+from threadline_llamaindex._tracker import Tracker
+
+# open_spans only needs a truthy placeholder per span id (the dispatcher's
+# shutdown() walks its keys); one shared instance saves an allocation per span.
+_OPEN = BaseSpan(id_="threadline")
+
+
+class ThreadlineSpanHandler(BaseSpanHandler[BaseSpan]):
+    """Opens and closes threadline spans for LlamaIndex dispatcher spans."""
+
+    _tracker: Any = PrivateAttr(default=None)
+
+    def __init__(self, tracker: Tracker) -> None:
+        super().__init__(open_spans={}, completed_spans=[], dropped_spans=[], current_span_ids={})
+        self._tracker = tracker
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Class name."""
+        return "ThreadlineSpanHandler"
+
+    def new_span(
+        self,
+        id_: str,
+        bound_args: inspect.BoundArguments,
+        instance: Any | None = None,
+        parent_span_id: str | None = None,
+        tags: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> BaseSpan | None:
+        """Start a threadline span (or fold this one into its parent)."""
+        with guard("llamaindex.span_enter"):
+            if self._tracker.enter(id_, bound_args, instance, parent_span_id, tags):
+                return _OPEN
+        return None
+
+    def prepare_to_exit_span(
+        self,
+        id_: str,
+        bound_args: inspect.BoundArguments,
+        instance: Any | None = None,
+        result: Any | None = None,
+        **kwargs: Any,
+    ) -> BaseSpan | None:
+        """End the span with ``result`` (a returned stream keeps it open until its end event)."""
+        with guard("llamaindex.span_exit"):
+            self._tracker.exit(id_, result)
+        return self.open_spans.get(id_)
+
+    def prepare_to_drop_span(
+        self,
+        id_: str,
+        bound_args: inspect.BoundArguments,
+        instance: Any | None = None,
+        err: BaseException | None = None,
+        **kwargs: Any,
+    ) -> BaseSpan | None:
+        """End the span as an error with ``err``."""
+        with guard("llamaindex.span_drop"):
+            self._tracker.drop(id_, err)
+        return self.open_spans.get(id_)
+
+    def capture_propagation_context(self) -> dict[str, Any]:
+        """The current threadline span as W3C trace context, under the ``"threadline"`` key."""
+        with guard("llamaindex.capture_propagation_context"):
+            return self._tracker.capture_propagation()
+        return {}
+
+    def restore_propagation_context(self, context: dict[str, Any]) -> None:
+        """Parent the next root span of this context under the captured span."""
+        with guard("llamaindex.restore_propagation_context"):
+            self._tracker.restore_propagation(context)
+
+    def close(self) -> None:
+        """End every span still open (called by ``Dispatcher.shutdown()``)."""
+        with guard("llamaindex.close"):
+            self._tracker.close()
+
+
+class ThreadlineEventHandler(BaseEventHandler):
+    """Feeds LlamaIndex instrumentation events (LLM responses, stream chunks) to open spans."""
+
+    _tracker: Any = PrivateAttr(default=None)
+
+    def __init__(self, tracker: Tracker) -> None:
+        super().__init__()
+        self._tracker = tracker
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Class name."""
+        return "ThreadlineEventHandler"
+
+    def handle(self, event: BaseEvent, **kwargs: Any) -> None:
+        """Route ``event`` to the span it belongs to."""
+        with guard("llamaindex.event"):
+            # From pydantic's private storage directly: ``self._tracker`` runs a __getattr__ per event.
+            self.__pydantic_private__["_tracker"].on_event(event)

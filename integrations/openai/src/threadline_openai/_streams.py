@@ -1,0 +1,219 @@
+"""Streams instrumented in place: the user keeps the SDK's own ``Stream`` object.
+
+``Stream`` / ``AsyncStream`` read every item through ``self._iterator``
+(``__next__``, ``__iter__``, and the ``.stream()`` helpers that iterate the
+raw stream). A traced stream gets that iterator replaced by a generator that
+feeds an accumulator and passes every item through unchanged; the object, its
+type, ``with``, ``close()`` and the raw-response wrappers stay the SDK's.
+
+The span ends once, with ``threadline.stream.end_reason``:
+
+* ``completed``: the iterator ran out;
+* ``error``: it raised (the SDK's exception still reaches the user);
+* ``closed_early``: ``close()`` (or ``with`` exit) on the stream or on a
+  ``.stream()`` helper before the end, or a ``for`` loop left early
+  (``Stream.__iter__`` is watched for that);
+* ``garbage_collected``: the stream was dropped unfinished and never closed
+  (``weakref.finalize``), e.g. never iterated at all.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from threadline.guard import raise_internal_errors, report
+
+from threadline_openai import _extract as ex
+from threadline_openai._calls import CLOSED_EARLY, COMPLETED, ERROR, GARBAGE_COLLECTED, Call
+
+TRACKER_ATTR = "_threadline_stream"
+
+
+class StreamTracker:
+    """Feeds a call's accumulator from a stream and ends the call once."""
+
+    __slots__ = ("call", "acc", "finalizer")
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.acc = ex.accumulator(call.route or "", call.capture) if call.route else None
+        self.finalizer: Any = None
+
+    @property
+    def ended(self) -> bool:
+        return self.call.ended
+
+    def on_item(self, item: Any) -> None:
+        acc = self.acc
+        if acc is None or self.call.ended:
+            return
+        try:
+            if acc.feed(item):
+                self.call.emitter.first_token(self.call.handle)
+        except Exception as exc:  # noqa: BLE001 - telemetry never breaks the stream
+            report("openai.stream.item", exc)
+            if raise_internal_errors():
+                raise
+
+    def finish(self, reason: str) -> None:
+        call = self.call
+        if call.ended:
+            return
+        try:
+            self._detach()
+            record = call.record
+            if hasattr(record, "stream_end_reason"):
+                record.stream_end_reason = reason
+            if self.acc is not None:
+                self.acc.finish(record)  # type: ignore[arg-type]
+            call.end()
+        except Exception as exc:  # noqa: BLE001
+            report("openai.stream.end", exc)
+            if raise_internal_errors():
+                raise
+
+    def fail(self, exc: BaseException) -> None:
+        call = self.call
+        if call.ended:
+            return
+        try:
+            self._detach()
+            if self.acc is not None:
+                self.acc.finish(call.record)  # type: ignore[arg-type]
+            call.fail(exc, stream_reason=ERROR)
+        except Exception as err:  # noqa: BLE001
+            report("openai.stream.error", err)
+            if raise_internal_errors():
+                raise
+
+    def on_gc(self) -> None:
+        self.finish(GARBAGE_COLLECTED)
+
+    def _detach(self) -> None:
+        finalizer = self.finalizer
+        if finalizer is not None:
+            self.finalizer = None
+            finalizer.detach()
+
+
+def _traced(inner: Iterator[Any], tracker: StreamTracker) -> Iterator[Any]:
+    try:
+        for item in inner:
+            tracker.on_item(item)
+            yield item
+    except GeneratorExit:
+        # Only the stream holds this generator: it is being collected.
+        tracker.finish(GARBAGE_COLLECTED)
+        raise
+    except BaseException as exc:
+        tracker.fail(exc)
+        raise
+    tracker.finish(COMPLETED)
+
+
+async def _atraced(inner: AsyncIterator[Any], tracker: StreamTracker) -> AsyncIterator[Any]:
+    try:
+        async for item in inner:
+            tracker.on_item(item)
+            yield item
+    except GeneratorExit:
+        tracker.finish(GARBAGE_COLLECTED)
+        raise
+    except BaseException as exc:
+        tracker.fail(exc)
+        raise
+    tracker.finish(COMPLETED)
+
+
+def trace_stream(stream: Any, call: Call, *, is_async: bool) -> None:
+    """Instrument ``stream`` in place so ``call`` ends with it."""
+    inner = getattr(stream, "_iterator", None)
+    if inner is None:  # not the SDK's Stream shape: end now rather than never
+        call.end()
+        return
+    tracker = StreamTracker(call)
+    stream._iterator = _atraced(inner, tracker) if is_async else _traced(inner, tracker)
+    stream.__dict__[TRACKER_ATTR] = tracker
+    finalizer = weakref.finalize(stream, tracker.on_gc)
+    finalizer.atexit = False
+    tracker.finalizer = finalizer
+
+
+def tracker_of(stream: Any) -> StreamTracker | None:
+    """The tracker of a traced stream (``None`` for any other object)."""
+    try:
+        return stream.__dict__.get(TRACKER_ATTR)
+    except AttributeError:
+        return None
+
+
+# --- class-level hooks (wrapt wrappers) ------------------------------------------------
+def _watch(it: Iterator[Any], tracker: StreamTracker) -> Iterator[Any]:
+    try:
+        yield from it
+    except GeneratorExit:
+        tracker.finish(CLOSED_EARLY)  # the consumer left its ``for`` loop before the end
+        raise
+
+
+async def _awatch(it: AsyncIterator[Any], tracker: StreamTracker) -> AsyncIterator[Any]:
+    try:
+        async for item in it:
+            yield item
+    except GeneratorExit:
+        tracker.finish(CLOSED_EARLY)
+        aclose = getattr(it, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        raise
+
+
+def iter_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``Stream.__iter__``: notice a ``for`` loop that stops before the end."""
+    result = wrapped(*args, **kwargs)
+    tracker = tracker_of(instance)
+    if tracker is None or tracker.ended:
+        return result
+    return _watch(result, tracker)
+
+
+def aiter_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``AsyncStream.__aiter__``: notice an ``async for`` loop that stops before the end."""
+    result = wrapped(*args, **kwargs)
+    tracker = tracker_of(instance)
+    if tracker is None or tracker.ended:
+        return result
+    return _awatch(result, tracker)
+
+
+def close_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``Stream.close`` / ``AsyncStream.close``: an unfinished stream ends ``closed_early``."""
+    tracker = tracker_of(instance)
+    if tracker is not None and not tracker.ended:
+        tracker.finish(CLOSED_EARLY)
+    return wrapped(*args, **kwargs)
+
+
+def helper_close_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``close`` of the ``.stream()`` helpers, which close the HTTP response, not the raw stream."""
+    tracker = tracker_of(getattr(instance, "_raw_stream", None))
+    if tracker is not None and not tracker.ended:
+        tracker.finish(CLOSED_EARLY)
+    return wrapped(*args, **kwargs)
+
+
+__all__ = [
+    "CLOSED_EARLY",
+    "COMPLETED",
+    "ERROR",
+    "GARBAGE_COLLECTED",
+    "StreamTracker",
+    "aiter_wrapper",
+    "close_wrapper",
+    "helper_close_wrapper",
+    "iter_wrapper",
+    "trace_stream",
+    "tracker_of",
+]

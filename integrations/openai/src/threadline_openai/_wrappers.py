@@ -1,0 +1,165 @@
+"""The wrapt wrappers: ``request`` (the choke point), retries and raw-response parsing.
+
+``SyncAPIClient.request`` / ``AsyncAPIClient.request`` are what every
+resource method of both SDK majors calls, once per logical call, above the
+retry loop; Azure clients inherit them. A call returns one of:
+
+* a parsed object: the span ends at once;
+* a ``Stream`` / ``AsyncStream``: it is traced in place (see :mod:`._streams`);
+* a raw response (``with_raw_response`` / ``with_streaming_response``): the
+  span ends when its ``parse()`` runs (a parsed stream is then traced in
+  place), or when the raw response is garbage collected unparsed.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import json
+import weakref
+from typing import Any
+
+from opentelemetry import context as otel_context
+
+from threadline.guard import guard
+
+from threadline_openai._calls import GARBAGE_COLLECTED, Call, begin
+from threadline_openai._streams import trace_stream
+
+PENDING_ATTR = "_threadline_call"
+
+_current: contextvars.ContextVar[Call | None] = contextvars.ContextVar("threadline_openai_call", default=None)
+
+
+@functools.cache
+def _types() -> tuple[type, type, tuple[type, ...]]:
+    from openai._legacy_response import LegacyAPIResponse
+    from openai._response import BaseAPIResponse
+    from openai._streaming import AsyncStream, Stream
+
+    return Stream, AsyncStream, (BaseAPIResponse, LegacyAPIResponse)
+
+
+def _bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, bool]:
+    options = args[1] if len(args) > 1 else kwargs.get("options")
+    stream = kwargs.get("stream", args[2] if len(args) > 2 else False)
+    return options, bool(stream)
+
+
+def request_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``SyncAPIClient.request``: one span per logical call, retries included."""
+    options, stream = _bind(args, kwargs)
+    call = begin(instance, options, stream) if options is not None else None
+    if call is None:
+        return wrapped(*args, **kwargs)
+    token = _current.set(call)
+    attached = otel_context.attach(call.handle.context)
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        with guard("openai.request.error"):
+            call.fail(exc)
+        raise
+    finally:
+        otel_context.detach(attached)
+        _current.reset(token)
+    with guard("openai.request.end"):
+        _returned(call, result)
+    return result
+
+
+async def async_request_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``AsyncAPIClient.request``: as :func:`request_wrapper`, awaited."""
+    options, stream = _bind(args, kwargs)
+    call = begin(instance, options, stream) if options is not None else None
+    if call is None:
+        return await wrapped(*args, **kwargs)
+    token = _current.set(call)
+    attached = otel_context.attach(call.handle.context)
+    try:
+        result = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        with guard("openai.request.error"):
+            call.fail(exc)
+        raise
+    finally:
+        otel_context.detach(attached)
+        _current.reset(token)
+    with guard("openai.request.end"):
+        _returned(call, result)
+    return result
+
+
+def _returned(call: Call, result: Any) -> None:
+    stream_cls, async_stream_cls, raw_classes = _types()
+    if isinstance(result, (stream_cls, async_stream_cls)):
+        if call.route is None:
+            call.end()  # an endpoint we do not model: the span covers the request only
+        else:
+            trace_stream(result, call, is_async=isinstance(result, async_stream_cls))
+        return
+    if isinstance(result, raw_classes):
+        if call.route is None:
+            call.end()
+            return
+        http_response = getattr(result, "http_response", None)
+        streamed = bool(getattr(result, "_is_sse_stream", getattr(result, "_stream", False)))
+        finalizer = weakref.finalize(result, _raw_collected, call, http_response, streamed)
+        finalizer.atexit = False
+        result.__dict__[PENDING_ATTR] = (call, finalizer)
+        return
+    call.succeed(result)
+
+
+def _raw_collected(call: Call, http_response: Any, streamed: bool) -> None:
+    """A raw response dropped without ``parse()``: end with what its body says, if it was read."""
+    if call.ended:
+        return
+    with guard("openai.raw.collected"):
+        if streamed:
+            if hasattr(call.record, "stream_end_reason"):
+                call.record.stream_end_reason = GARBAGE_COLLECTED  # type: ignore[union-attr]
+            call.end()
+            return
+        body = None
+        try:
+            body = json.loads(http_response.content)
+        except Exception:  # noqa: BLE001 - never read, or not JSON
+            body = None
+        if isinstance(body, dict):
+            call.succeed(body)
+        else:
+            call.end()
+
+
+def parse_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``BaseAPIResponse._parse`` / ``LegacyAPIResponse._parse``: a raw response's result arrives."""
+    try:
+        pending = instance.__dict__.pop(PENDING_ATTR, None)
+    except AttributeError:
+        pending = None
+    if pending is None:
+        return wrapped(*args, **kwargs)
+    call, finalizer = pending
+    finalizer.detach()
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        with guard("openai.parse.error"):
+            call.fail(exc)
+        raise
+    with guard("openai.parse.end"):
+        stream_cls, async_stream_cls, _ = _types()
+        if isinstance(result, (stream_cls, async_stream_cls)):
+            trace_stream(result, call, is_async=isinstance(result, async_stream_cls))
+        else:
+            call.succeed(result)
+    return result
+
+
+def retry_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``_sleep_for_retry``: count a retry on the call in progress."""
+    call = _current.get()
+    if call is not None and not call.ended:
+        call.note_retry()
+    return wrapped(*args, **kwargs)

@@ -1,0 +1,280 @@
+"""The embedded store: finished spans into a local SQLite file the CLI reads.
+
+>>> threadline.instrument()                                   # the default
+>>> threadline.instrument(exporter=SQLiteSpanExporter("traces.db"))
+
+The path is the argument, else ``$THREADLINE_DB``, else
+``.threadline/traces.db`` under the working directory. The file is opened and
+validated when the exporter is built, so a file that is not a threadline
+store fails there with :class:`~threadline.store.schema.StoreError`, never by
+silently losing spans. Each batch (encoded on the batch processor's thread) is
+one ``executemany`` in one transaction; several processes may write the same
+file at once (WAL, a busy timeout and retries on "database is locked").
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import StatusCode
+
+from threadline import semconv as sc
+from threadline.store.schema import SPAN_COLUMNS, StoreError, open_store, resolve_path, retry_locked
+
+__all__ = ["SQLiteSpanExporter", "StoreError", "span_row"]
+
+logger = logging.getLogger("threadline")
+
+_INSERT = (
+    f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' for _ in SPAN_COLUMNS)})"
+)
+_STATUS = {StatusCode.UNSET: "UNSET", StatusCode.OK: "OK", StatusCode.ERROR: "ERROR"}
+_SERVICE_NAME = "service.name"  # OpenTelemetry resource attribute, read only
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
+
+
+def _dumps(value: Any) -> str:
+    """Compact JSON that SQLite's JSON functions accept (no NaN / Infinity)."""
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
+    except ValueError:
+        return json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _int(value: Any) -> int | None:
+    if value is None or value.__class__ is int:
+        return value
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _str(value: Any) -> str | None:
+    if value is None or value.__class__ is str:
+        return value
+    return str(value)
+
+
+def _json_list(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return _dumps(list(value))
+    return _dumps([value])
+
+
+def _copy_attributes(attributes: Any) -> dict[str, Any]:
+    if not attributes:
+        return {}
+    try:
+        copied = attributes.copy()  # BoundedAttributes.copy(): a plain dict, ~10x faster than dict(proxy)
+    except AttributeError:
+        copied = None
+    return copied if type(copied) is dict else dict(attributes)
+
+
+class _ResourceNames:
+    """``service.name`` of the last resource seen (a provider has one resource)."""
+
+    __slots__ = ("resource", "name")
+
+    def __init__(self) -> None:
+        self.resource: Any = None
+        self.name: str | None = None
+
+    def get(self, resource: Any) -> str | None:
+        if resource is None:
+            return None
+        if resource is not self.resource:
+            self.name = _str(resource.attributes.get(_SERVICE_NAME))
+            self.resource = resource
+        return self.name
+
+
+def _events_json(events: Sequence[Any]) -> str | None:
+    if not events:
+        return None
+    return _dumps(
+        [{"name": e.name, "time_ns": e.timestamp, "attributes": _copy_attributes(e.attributes)} for e in events]
+    )
+
+
+def _links_json(links: Sequence[Any]) -> str | None:
+    if not links:
+        return None
+    return _dumps(
+        [
+            {
+                "trace_id": format(link.context.trace_id, "032x"),
+                "span_id": format(link.context.span_id, "016x"),
+                "attributes": _copy_attributes(link.attributes),
+            }
+            for link in links
+        ]
+    )
+
+
+def span_row(span: ReadableSpan, _resources: _ResourceNames | None = None) -> tuple[Any, ...]:
+    """The ``spans`` row of one finished span, in :data:`SPAN_COLUMNS` order."""
+    ctx = span.context
+    attrs = _copy_attributes(span.attributes)
+    get = attrs.get
+    parent = span.parent
+    status = span.status
+    scope = span.instrumentation_scope
+    start = span.start_time
+    model = get(sc.GEN_AI_RESPONSE_MODEL) or get(sc.GEN_AI_REQUEST_MODEL)
+    resource = span.resource
+    return (
+        format(ctx.trace_id, "032x"),
+        format(ctx.span_id, "016x"),
+        format(parent.span_id, "016x") if parent is not None else None,
+        span.name,
+        _str(get(sc.SPAN_KIND)),
+        span.kind.name,
+        start if start is not None else 0,
+        span.end_time,
+        _STATUS.get(status.status_code, "UNSET"),
+        status.description,
+        _str(get(sc.OUTCOME)),
+        _str(get(sc.SESSION_ID)),
+        _str(get(sc.USER_ID)),
+        _str(get(sc.INTEGRATION)),
+        _str(get(sc.GEN_AI_OPERATION_NAME)),
+        _str(model),
+        _str(get(sc.GEN_AI_PROVIDER_NAME)),
+        _int(get(sc.GEN_AI_USAGE_INPUT_TOKENS)),
+        _int(get(sc.GEN_AI_USAGE_OUTPUT_TOKENS)),
+        _int(get(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)),
+        _int(get(sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)),
+        _int(get(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)),
+        _int(get(sc.GEN_AI_USAGE_TOTAL_TOKENS)),
+        _float(get(sc.GEN_AI_USAGE_COST)),
+        _float(get(sc.TIME_TO_FIRST_TOKEN)),
+        1 if get(sc.RESUME) else 0,
+        _json_list(get(sc.INTERRUPT_IDS)),
+        _json_list(get(sc.RESUME_INTERRUPT_IDS)),
+        (_resources or _ResourceNames()).get(resource),
+        scope.name if scope is not None else None,
+        _dumps(attrs),
+        _events_json(span.events),
+        _links_json(span.links),
+    )
+
+
+class SQLiteSpanExporter(SpanExporter):
+    """Writes finished spans to the threadline SQLite store (the CLI's source).
+
+    Args:
+        path: the database file; the argument wins over ``$THREADLINE_DB``,
+            which wins over ``.threadline/traces.db`` under the cwd.
+
+    Raises:
+        StoreError: the file at ``path`` exists but is not a threadline store
+            (corrupted, not SQLite, or another application's database), or it
+            was written by a newer threadline.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path: Path = resolve_path(path)
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = open_store(self.path, create=True)
+        self._pid = os.getpid()
+        self._closed = False
+        self._stale: list[sqlite3.Connection] = []
+        self._resources = _ResourceNames()
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = self._conn
+        if conn is None or self._pid != os.getpid():
+            if conn is not None:
+                # Inherited across fork: SQLite connections must not be used (nor
+                # closed, which could drop the parent's locks) in the child.
+                self._stale.append(conn)
+            conn = self._conn = open_store(self.path, create=True)
+            self._pid = os.getpid()
+        return conn
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Store ``spans`` in one transaction; FAILURE (logged, never raised) if that is impossible."""
+        if not spans:
+            return SpanExportResult.SUCCESS
+        rows: list[tuple[Any, ...]] = []
+        for span in spans:
+            try:
+                rows.append(span_row(span, self._resources))
+            except Exception:  # noqa: BLE001 - one odd span never loses the batch
+                logger.warning("threadline: could not encode span %r for the store; skipped", span.name, exc_info=True)
+        with self._lock:
+            if self._closed:
+                return SpanExportResult.FAILURE
+            try:
+                conn = self._connection()
+                retry_locked(lambda: self._write(conn, rows))
+            except Exception:  # noqa: BLE001 - an exporter never raises into the batch processor
+                logger.warning(
+                    "threadline: could not write %d spans to %s", len(rows), self.path, exc_info=True
+                )
+                return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    @staticmethod
+    def _write(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        # IMMEDIATE takes the write lock up front, so waiting happens in the busy
+        # handler rather than as a "locked" error when a read upgrades to a write.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(_INSERT, rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Nothing is buffered here: every export is committed before it returns."""
+        return True
+
+    def shutdown(self) -> None:
+        """Close the database; later exports fail."""
+        with self._lock:
+            self._closed = True
+            conn, self._conn = self._conn, None
+            if conn is not None and self._pid == os.getpid():
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    logger.warning("threadline: closing %s failed", self.path, exc_info=True)
+
+    def __repr__(self) -> str:
+        return f"SQLiteSpanExporter(path={str(self.path)!r})"

@@ -1,0 +1,347 @@
+"""The SQLite store's layout: DDL, versioned migrations, and opening a file safely.
+
+One table of spans with the columns the CLI's queries need promoted out of
+the attributes (ids, times, status, outcome, session, user, model, tokens,
+cost, time to first token, interrupt and resume markers), plus every
+attribute, event and link as JSON. A ``meta`` table names the file a
+threadline store and records its schema version; a file that is not one
+(another application's database, or not SQLite at all) is refused with a
+:class:`StoreError` rather than written to.
+
+The file is created ``0600`` in a ``0700`` directory (when threadline creates
+them): traces hold prompts and completions. WAL journaling lets several
+processes write while the CLI reads.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Callable, Sequence, TypeVar
+
+SCHEMA_VERSION = 1
+APPLICATION = "threadline"
+# PRAGMA application_id: "TLN1" as a 32-bit big-endian integer; a hint for `file(1)`-style tools.
+APPLICATION_ID = 0x544C4E31
+DEFAULT_DIR = ".threadline"
+DEFAULT_FILE = "traces.db"
+ENV_VAR = "THREADLINE_DB"
+BUSY_TIMEOUT_S = 10.0
+# How long a writer keeps retrying "database is locked" before giving up on one batch.
+LOCK_RETRY_S = 60.0
+
+T = TypeVar("T")
+
+
+class StoreError(Exception):
+    """The file at the store's path cannot be used as a threadline store."""
+
+
+class StoreNotFoundError(StoreError):
+    """There is no store at the path (nothing has been traced there yet)."""
+
+
+SPAN_COLUMNS: tuple[str, ...] = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "span_kind",
+    "start_ns",
+    "end_ns",
+    "status_code",
+    "status_message",
+    "outcome",
+    "session_id",
+    "user_id",
+    "integration",
+    "operation",
+    "model",
+    "provider",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "cost_usd",
+    "ttft_ms",
+    "is_resume",
+    "interrupt_ids",
+    "resume_interrupt_ids",
+    "service_name",
+    "scope_name",
+    "attributes",
+    "events",
+    "links",
+)
+
+_SCHEMA_V1: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS spans (
+        trace_id             TEXT    NOT NULL,  -- 32 hex digits
+        span_id              TEXT    NOT NULL,  -- 16 hex digits
+        parent_span_id       TEXT,
+        name                 TEXT    NOT NULL,
+        kind                 TEXT,              -- threadline.span.kind: model, tool, node, graph ...
+        span_kind            TEXT,              -- OpenTelemetry SpanKind: INTERNAL, CLIENT ...
+        start_ns             INTEGER NOT NULL,  -- Unix nanoseconds
+        end_ns               INTEGER,
+        status_code          TEXT    NOT NULL,  -- UNSET | OK | ERROR
+        status_message       TEXT,
+        outcome              TEXT,              -- ok | error | interrupted | cancelled
+        session_id           TEXT,
+        user_id              TEXT,
+        integration          TEXT,
+        operation            TEXT,              -- gen_ai.operation.name
+        model                TEXT,              -- response model, else request model
+        provider             TEXT,
+        input_tokens         INTEGER,           -- includes cached input
+        output_tokens        INTEGER,           -- includes reasoning
+        cache_read_tokens    INTEGER,
+        cache_write_tokens   INTEGER,
+        reasoning_tokens     INTEGER,
+        total_tokens         INTEGER,
+        cost_usd             REAL,
+        ttft_ms              REAL,
+        is_resume            INTEGER NOT NULL DEFAULT 0,
+        interrupt_ids        TEXT,              -- JSON array
+        resume_interrupt_ids TEXT,              -- JSON array
+        service_name         TEXT,
+        scope_name           TEXT,
+        attributes           TEXT    NOT NULL,  -- JSON object: every attribute
+        events               TEXT,              -- JSON array or NULL
+        links                TEXT               -- JSON array or NULL
+    )
+    """,
+    "CREATE UNIQUE INDEX IF NOT EXISTS spans_trace_span ON spans (trace_id, span_id)",
+    "CREATE INDEX IF NOT EXISTS spans_session ON spans (session_id) WHERE session_id IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS spans_start ON spans (start_ns)",
+)
+
+# MIGRATIONS[n] upgrades a version-n store to version n + 1, in one transaction.
+MIGRATIONS: dict[int, Sequence[str]] = {}
+
+
+def default_path() -> Path:
+    """Where the store lives: ``$THREADLINE_DB``, else ``.threadline/traces.db`` under the cwd."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env).expanduser()
+    return Path.cwd() / DEFAULT_DIR / DEFAULT_FILE
+
+
+def resolve_path(path: str | os.PathLike[str] | None) -> Path:
+    """``path`` when given (it wins over the environment), else :func:`default_path`."""
+    if path is None or str(path) == "":
+        return default_path()
+    return Path(path).expanduser()
+
+
+def is_locked_error(exc: BaseException) -> bool:
+    """True for SQLite's transient "database is locked" / "busy" errors."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def retry_locked(fn: Callable[[], T], *, deadline_s: float = LOCK_RETRY_S) -> T:
+    """Run ``fn``, retrying with backoff while SQLite reports the database locked.
+
+    The busy timeout already waits inside SQLite; this covers what it cannot
+    (a lock held past the timeout, the WAL switch, a stale read snapshot).
+    """
+    give_up = time.monotonic() + deadline_s
+    delay = 0.005
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            if not is_locked_error(exc) or time.monotonic() >= give_up:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
+
+
+def _make_private_dirs(directory: Path) -> None:
+    """Create missing directories ``0700``; existing ones are left as they are."""
+    missing: list[Path] = []
+    d = directory
+    while not d.exists():
+        missing.append(d)
+        if d.parent == d:
+            break
+        d = d.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(d, 0o700)  # mkdir's mode is filtered by the umask
+
+
+def _create_private_file(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return  # another process created it first
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def _connect(target: str, *, uri: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        target,
+        timeout=BUSY_TIMEOUT_S,
+        isolation_level=None,  # explicit BEGIN / COMMIT only
+        check_same_thread=False,  # the batch thread exports; force_flush may run on another
+        uri=uri,
+    )
+    return conn
+
+
+def _describe(path: Path, exc: BaseException) -> StoreError:
+    return StoreError(
+        f"{path} is not a usable threadline store ({exc}). It may be corrupted or not a SQLite file; "
+        f"move it aside, or point threadline elsewhere with the path argument or ${ENV_VAR}."
+    )
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+    return {r[0] for r in rows}
+
+
+def _meta(conn: sqlite3.Connection) -> dict[str, str]:
+    return {k: v for k, v in conn.execute("SELECT key, value FROM meta")}
+
+
+def _check_meta(path: Path, tables: set[str], conn: sqlite3.Connection) -> int | None:
+    """The store's schema version; ``None`` for a new, empty database. Raises for a foreign file."""
+    if not tables:
+        return None
+    meta = _meta(conn) if "meta" in tables else {}
+    if meta.get("application") != APPLICATION or "schema_version" not in meta:
+        shown = ", ".join(sorted(tables)[:8])
+        raise StoreError(
+            f"{path} is a SQLite database but not a threadline store (tables: {shown}); threadline will not "
+            f"write to it. Choose another path (argument or ${ENV_VAR})."
+        )
+    try:
+        version = int(meta["schema_version"])
+    except ValueError:
+        raise StoreError(f"{path}: unreadable schema_version {meta['schema_version']!r}") from None
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has store schema version {version}, newer than this threadline understands "
+            f"({SCHEMA_VERSION}); upgrade threadline."
+        )
+    return version
+
+
+def _initialise(conn: sqlite3.Connection, path: Path) -> None:
+    """Create or migrate the schema inside one write transaction (safe against a racing process)."""
+
+    def attempt() -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            tables = _tables(conn)
+            version = _check_meta(path, tables, conn)
+            if version is None:
+                for statement in _SCHEMA_V1:
+                    conn.execute(statement)
+                conn.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    [
+                        ("application", APPLICATION),
+                        ("schema_version", str(SCHEMA_VERSION)),
+                        ("created_ns", str(time.time_ns())),
+                    ],
+                )
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            else:
+                while version < SCHEMA_VERSION:
+                    for statement in MIGRATIONS[version]:
+                        conn.execute(statement)
+                    version += 1
+                    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    retry_locked(attempt)
+
+
+def open_store(path: str | os.PathLike[str] | None = None, *, create: bool = True) -> sqlite3.Connection:
+    """Open (and with ``create``, make) the store at ``path``; validated and migrated.
+
+    Raises :class:`StoreNotFoundError` when ``create`` is false and nothing is
+    there, and :class:`StoreError` for a file that is not a threadline store.
+    The connection is in autocommit mode (use explicit transactions) and may
+    be used from several threads, one at a time.
+    """
+    p = resolve_path(path)
+    if create:
+        _make_private_dirs(p.parent)
+        _create_private_file(p)
+    elif not p.exists():
+        raise StoreNotFoundError(f"no threadline store at {p}")
+    elif p.is_dir():
+        raise StoreError(f"{p} is a directory, not a threadline store")
+    try:
+        conn = _connect(str(p)) if create else _connect_existing(p)
+    except sqlite3.Error as exc:
+        raise _describe(p, exc) from exc
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        tables = retry_locked(lambda: _tables(conn))
+        version = _check_meta(p, tables, conn)
+        if version != SCHEMA_VERSION:
+            if version is None and not create:
+                raise StoreNotFoundError(f"the threadline store at {p} is empty (nothing has been traced yet)")
+            _set_wal(conn)
+            _initialise(conn, p)
+        elif create:
+            _set_wal(conn)
+        conn.execute("PRAGMA synchronous = NORMAL")  # durable at each WAL checkpoint; traces need no fsync per batch
+    except StoreError:
+        conn.close()
+        raise
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise _describe(p, exc) from exc
+    return conn
+
+
+def _connect_existing(p: Path) -> sqlite3.Connection:
+    """Open an existing file without ever creating one; read-only if it cannot be written."""
+    uri = p.resolve().as_uri()
+    try:
+        conn = _connect(uri + "?mode=rw", uri=True)
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+        return conn
+    except sqlite3.OperationalError as exc:
+        if "readonly" not in str(exc).lower() and "unable to open" not in str(exc).lower():
+            raise
+    return _connect(uri + "?mode=ro", uri=True)
+
+
+def _set_wal(conn: sqlite3.Connection) -> None:
+    # Persistent in the file. Where WAL is unavailable (a file system without shared
+    # memory) SQLite keeps its rollback journal: still correct, only less concurrent.
+    retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchall())

@@ -1,0 +1,39 @@
+"""``examples/llamaindex_chat.py`` runs offline and leaves its session in the store."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "llamaindex_chat.py"
+PYTHON = "/work/venv/bin/python" if Path("/work/venv/bin/python").exists() else sys.executable
+
+
+def test_llamaindex_chat_example(tmp_path):
+    if importlib.util.find_spec("threadline.exporters.sqlite") is None:
+        pytest.skip("the SQLite store (threadline.exporters.sqlite), the example's default exporter, is not built yet")
+    db = tmp_path / "traces.db"
+    env = {**os.environ, "THREADLINE_DB": str(db), "THREADLINE_RAISE_INTERNAL": "1"}
+    env.pop("PYTEST_CURRENT_TEST", None)
+    done = subprocess.run([PYTHON, str(EXAMPLE)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=180)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "assistant: Refunds are issued within 14 days" in done.stdout
+    assert "assistant: Orders over 50 EUR ship for free within the EU." in done.stdout
+    assert "internal error" not in done.stderr
+    assert db.exists()
+    with sqlite3.connect(db) as conn:
+        tables = [r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")]
+        found = 0
+        for table in tables:
+            columns = [r[1] for r in conn.execute(f"pragma table_info('{table}')")]
+            for column in columns:
+                found += conn.execute(
+                    f"select count(*) from '{table}' where cast(\"{column}\" as text) like '%llamaindex-demo-chat%'"
+                ).fetchone()[0]
+    assert found > 0, "the example's session is not in the store"
