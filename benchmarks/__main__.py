@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["THREADLINE_DB"] = str(Path(workdir) / "default.db")
         cfg = build_config(args, workdir)
         args.out.mkdir(parents=True, exist_ok=True)
+        load_start = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
         rows: list[Row] = []
         status: dict[str, dict[str, object]] = {}
         broken = False
@@ -96,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg.log(f"  {state} in {status[w.name]['seconds']} s")
         env = report.environment(cfg)
         env["workloads"] = status
+        env["load_start"] = load_start
         md, js = report.write(rows, env, args.out)
     print(md.read_text(encoding="utf-8"))
     print(f"written: {md} and {js}", file=sys.stderr)

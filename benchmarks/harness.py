@@ -223,6 +223,7 @@ def compare(
         ratios = [w / b for w, b in zip(ws, base_w, strict=True)]
         overheads = [(w - b) * 1e6 for w, b in zip(ws, base_w, strict=True)]
         cpu_overheads = [(c - b) * 1e6 for c, b in zip(cs, base_c, strict=True)]
+        cpu_ratios = [c / b for c, b in zip(cs, base_c, strict=True) if b > 0]
         metrics: dict[str, Any] = {
             "per_call_us": round(statistics.median(ws) * 1e6, 2),
             "baseline_per_call_us": round(statistics.median(base_w) * 1e6, 2),
@@ -230,6 +231,8 @@ def compare(
             "ratio_min": round(min(ratios), 3),
             "ratio_max": round(max(ratios), 3),
             "overhead_us": round(statistics.median(overheads), 2),
+            "cpu_per_call_us": round(statistics.median(cs) * 1e6, 2),
+            "cpu_ratio": round(statistics.median(cpu_ratios), 3) if cpu_ratios else None,
             "cpu_overhead_us": round(statistics.median(cpu_overheads), 2),
             "rounds": cfg.rounds,
             "calls_per_round": n,
@@ -248,32 +251,50 @@ def compare(
     return rows + skipped
 
 
-def profile(cfg: Config, label: str, call: Call, variant: Variant, calls: int = 2000) -> Path | None:
-    """cProfile ``calls`` instrumented calls (after a warm-up); top functions go to ``profile-<label>.txt``.
+def profile(cfg: Config, label: str, call: Call, variant: Variant, calls: int = 1500) -> Path | None:
+    """Profile ``calls`` instrumented calls (after a warm-up) into ``profile-<label>.txt``; only with ``--profile``.
 
-    Only with ``--profile``. The profile includes the variant's finish (the exporter flush).
+    pyinstrument's call tree when it is installed (statistical, so the tree's
+    proportions are not distorted much), then cProfile's top functions by own
+    time. Both include the variant's finish (the exporter flush).
     """
     if not cfg.profile or not cfg.out_dir:
         return None
     fn = variant.call or call
+    parts: list[str] = [f"# {label}: {variant.name}, {calls} calls\n"]
+
+    def measured(start: int) -> None:
+        for i in range(start, start + calls):
+            fn(i)
+        variant.finish()
+
     variant.setup()
     try:
         for i in range(cfg.warmup_calls):
             fn(10_000_000 + i)
         variant.finish()
+        try:
+            from pyinstrument import Profiler
+        except ImportError:
+            parts.append("(pyinstrument not installed: cProfile only)\n")
+        else:
+            sampler = Profiler(interval=0.0005)
+            sampler.start()
+            measured(20_000_000)
+            sampler.stop()
+            parts.append(sampler.output_text(unicode=True, color=False, show_all=False))
         prof = cProfile.Profile()
         prof.enable()
-        for i in range(calls):
-            fn(20_000_000 + i)
-        variant.finish()
+        measured(30_000_000)
         prof.disable()
     finally:
         variant.teardown()
     out = io.StringIO()
     stats = pstats.Stats(prof, stream=out)
-    stats.sort_stats("tottime").print_stats(45)
-    stats.sort_stats("cumulative").print_stats(60)
+    stats.sort_stats("tottime").print_stats(40)
+    stats.sort_stats("cumulative").print_stats("threadline", 40)
+    parts.append(out.getvalue())
     path = Path(cfg.out_dir) / f"profile-{label}.txt"
-    path.write_text(f"# {label}: {variant.name}, {calls} calls\n" + out.getvalue(), encoding="utf-8")
+    path.write_text("\n".join(parts), encoding="utf-8")
     cfg.log(f"  profile written to {path}")
     return path

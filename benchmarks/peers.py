@@ -260,3 +260,39 @@ def langfuse(call_with: CallWith) -> Variant:
 def langchain_variants(call_with: CallWith) -> list[Variant]:
     """The bare handler, then every peer (each skipped with a note when not installed)."""
     return [bare_handler(call_with), openinference(), openllmetry(), langfuse(call_with)]
+
+
+def bare_openai_wrapper() -> Variant:
+    """A wrapt wrapper on ``SyncAPIClient.request`` opening and closing one OTel span, nothing else."""
+    from openai._base_client import SyncAPIClient
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace as otel_trace
+
+    provider, exporter = _memory_provider()
+    tracer = provider.get_tracer("bench.bare")
+    original = SyncAPIClient.__dict__["request"]
+
+    def request(self: Any, *args: Any, **kwargs: Any) -> Any:
+        span = tracer.start_span("request", kind=otel_trace.SpanKind.CLIENT)
+        token = otel_context.attach(otel_trace.set_span_in_context(span))
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            otel_context.detach(token)
+            span.end()
+
+    def setup() -> None:
+        SyncAPIClient.request = request  # type: ignore[method-assign]
+
+    def teardown() -> None:
+        SyncAPIClient.request = original  # type: ignore[method-assign]
+        exporter.clear()
+
+    return Variant(
+        "bare wrapper (1 OTel span per call, for scale)",
+        setup=setup,
+        teardown=teardown,
+        finish=_flusher(provider),
+        count_spans=lambda: len(exporter.get_finished_spans()),
+        note="in-memory exporter",
+    )

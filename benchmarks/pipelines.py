@@ -40,6 +40,8 @@ def threadline_default(workdir: str, store: str, **opts: Any) -> Variant:
 
     require("threadline.exporters.sqlite")
 
+    path = Path(workdir) / f"{store}.db"
+
     def setup() -> None:
         use_store(workdir, store)
         threadline.instrument(**opts)
@@ -52,7 +54,24 @@ def threadline_default(workdir: str, store: str, **opts: Any) -> Variant:
         setup=setup,
         teardown=teardown,
         finish=threadline.flush,
+        count_spans=lambda: stored_spans(path),
     )
+
+
+def stored_spans(path: Path) -> int | None:
+    """Rows in the store's ``spans`` table (``None`` when there is no such store)."""
+    import sqlite3
+
+    if not path.exists():
+        return None
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return int(con.execute("SELECT count(*) FROM spans").fetchone()[0])
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
 
 
 def threadline_in_memory(**opts: Any) -> Variant:

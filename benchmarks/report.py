@@ -47,6 +47,7 @@ def environment(cfg: Config) -> dict[str, Any]:
         "rounds": cfg.rounds,
         "block_seconds": cfg.block_seconds,
         "memory_seconds": cfg.memory_seconds,
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
         "packages": versions,
     }
 
@@ -82,7 +83,8 @@ def markdown(rows: Sequence[Row], env: dict[str, Any]) -> str:
         "# threadline benchmarks — latest run",
         "",
         f"{env['date']} · {env['implementation']} {env['python']} · {env['platform']} · {env['cpus']} CPUs · "
-        f"mode `{env['mode']}` ({env['rounds']} interleaved rounds)",
+        f"mode `{env['mode']}` ({env['rounds']} interleaved rounds) · load average at start {env.get('load_start')}, "
+        f"at end {env.get('load_average')}",
         "",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in pk.items()),
         "",
@@ -94,7 +96,7 @@ def markdown(rows: Sequence[Row], env: dict[str, Any]) -> str:
         for r in overhead:
             m = r.metrics
             if r.variant == "uninstrumented":
-                body.append([r.workload, r.variant, _fmt(m["per_call_us"]), "1.00", "–", "–", "", "", ""])
+                body.append([r.workload, r.variant, _fmt(m["per_call_us"]), "1.00", "–", "–", "1.00", "–", "", "", ""])
                 continue
             body.append(
                 [
@@ -104,6 +106,8 @@ def markdown(rows: Sequence[Row], env: dict[str, Any]) -> str:
                     f"{m['ratio']:.2f}",
                     f"{m['ratio_min']:.2f}–{m['ratio_max']:.2f}",
                     _fmt(m["overhead_us"]),
+                    f"{m['cpu_ratio']:.2f}" if m.get("cpu_ratio") is not None else "–",
+                    _fmt(m.get("cpu_overhead_us")),
                     r.target,
                     _met(r),
                     r.note,
@@ -117,6 +121,8 @@ def markdown(rows: Sequence[Row], env: dict[str, Any]) -> str:
                 "ratio (median)",
                 "ratio range",
                 "overhead µs / call",
+                "CPU ratio",
+                "CPU overhead µs / call",
                 "target",
                 "",
                 "note",
@@ -190,8 +196,10 @@ def markdown(rows: Sequence[Row], env: dict[str, Any]) -> str:
         lines.append("")
     lines += [
         "µs / call is the median over rounds of the per-call wall time; the ratio and overhead are taken per "
-        "round against the uninstrumented block of the same round, then the median. Instrumented blocks include "
-        "a final flush of the exporter, so export work caused by a block is paid by that block.",
+        "round against the uninstrumented block of the same round, then the median (targets are judged on these "
+        "wall-clock medians). CPU ratio / overhead use the process CPU time of all threads (the exporter's "
+        "included), which a busy machine disturbs less. Instrumented blocks end with a flush of the exporter, so "
+        "export work caused by a block is paid by that block.",
         "",
     ]
     return "\n".join(lines)

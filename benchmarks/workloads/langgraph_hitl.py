@@ -11,7 +11,7 @@ from typing import Any
 
 from benchmarks import apps
 from benchmarks.harness import Config, Row, compare, profile
-from benchmarks.pipelines import require, threadline_default
+from benchmarks.pipelines import require, threadline_default, threadline_in_memory
 
 
 def run(cfg: Config) -> list[Row]:
@@ -30,7 +30,11 @@ def run(cfg: Config) -> list[Row]:
         return done
 
     rows = compare(
-        "langgraph HITL (interrupt + resume)", cycle, [threadline_default(cfg.workdir, "hitl")], cfg, unit="cycle"
+        "langgraph HITL (interrupt + resume)",
+        cycle,
+        [threadline_default(cfg.workdir, "hitl"), threadline_in_memory()],
+        cfg,
+        unit="cycle",
     )
     profile(cfg, "hitl", cycle, threadline_default(cfg.workdir, "hitl-profile"))
     return rows

@@ -10,7 +10,7 @@ from typing import Any
 
 from benchmarks import apps
 from benchmarks.harness import Config, Row, compare, profile
-from benchmarks.pipelines import require, threadline_default
+from benchmarks.pipelines import require, threadline_default, threadline_in_memory
 
 
 def run(cfg: Config) -> list[Row]:
@@ -21,6 +21,12 @@ def run(cfg: Config) -> list[Row]:
     def query(i: int) -> Any:
         return engine.query(f"What does document {i % 12} say?")
 
-    rows = compare("llamaindex query", query, [threadline_default(cfg.workdir, "llamaindex")], cfg, unit="query")
+    rows = compare(
+        "llamaindex query",
+        query,
+        [threadline_default(cfg.workdir, "llamaindex"), threadline_in_memory()],
+        cfg,
+        unit="query",
+    )
     profile(cfg, "llamaindex", query, threadline_default(cfg.workdir, "llamaindex-profile"))
     return rows

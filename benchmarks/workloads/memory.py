@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import Config, Row, SkipError
-from benchmarks.pipelines import importable, use_store
+from benchmarks.pipelines import importable, stored_spans, use_store
 
 TARGET_PCT = 5.0
 
@@ -110,7 +110,7 @@ def measure(seconds: float, warmup_fraction: float, workdir: str) -> dict[str, A
     snap_end = tracemalloc.take_snapshot()
     _, traced_peak = tracemalloc.get_traced_memory()
     handles = _open_handles()
-    stored = _stored_spans(db)
+    stored = stored_spans(db)
     threadline.shutdown()
 
     growth = [
@@ -139,24 +139,6 @@ def measure(seconds: float, warmup_fraction: float, workdir: str) -> dict[str, A
         "dropped_spans": (counter.ended - stored) if stored is not None else None,
         "top_growth_sites": growth,
     }
-
-
-def _stored_spans(db: Path) -> int | None:
-    """Rows in the store's span table (``None`` when its layout is not recognised)."""
-    import sqlite3
-
-    try:
-        con = sqlite3.connect(str(db))
-        try:
-            tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-            name = "spans" if "spans" in tables else next((t for t in tables if "span" in t), None)
-            if name is None:
-                return None
-            return int(con.execute(f"SELECT count(*) FROM {name}").fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return None
 
 
 def run(cfg: Config) -> list[Row]:

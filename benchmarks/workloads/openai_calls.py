@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks import apps
+from benchmarks import apps, peers
 from benchmarks.harness import Config, Row, compare, profile
-from benchmarks.pipelines import require, threadline_default
+from benchmarks.pipelines import require, threadline_default, threadline_in_memory
 
 TARGET_US = 50.0
 
@@ -36,7 +36,7 @@ def run(cfg: Config) -> list[Row]:
     for label, call in (("openai chat.completions.create", plain), ("openai streamed create", streamed)):
         variant = threadline_default(cfg.workdir, label.split()[1].replace(".", "-"))
         variant.target_overhead_us = TARGET_US
-        rows += compare(label, call, [variant], cfg)
+        rows += compare(label, call, [variant, threadline_in_memory(), peers.bare_openai_wrapper()], cfg)
     profile(cfg, "openai", plain, threadline_default(cfg.workdir, "openai-profile"))
     profile(cfg, "openai-stream", streamed, threadline_default(cfg.workdir, "openai-stream-profile"))
     return rows

@@ -85,8 +85,8 @@ def configure(
 ) -> Emitter:
     """Set up (or replace) the tracer provider and emitter; returns the emitter."""
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+    from threadline.exporters._safe import batch_processor
     from threadline.processors import SessionSpanProcessor
 
     with state.lock:
@@ -94,14 +94,16 @@ def configure(
         if tracer_provider is None:
             requested = _as_list(exporter)
             same = len(requested) == len(state.exporters) and all(
-                a is b for a, b in zip(requested, state.exporters)
+                a is b for a, b in zip(requested, state.exporters, strict=True)
             )
             if state.provider is not None and state.owns_provider and (exporter is None or same):
                 # Same exporters again (instrument() called twice): keep the pipeline, since
                 # replacing it would shut those very exporters down.
                 tracer_provider = state.provider
             else:
-                tracer_provider = TracerProvider()
+                # Not shut down by the SDK's own atexit hook, which waits 30 s per hung exporter:
+                # threadline's (_at_exit) flushes and stops it within EXIT_TIMEOUT_S.
+                tracer_provider = TracerProvider(shutdown_on_exit=False)
                 exporters = list(requested)
                 state.exporters = list(requested)
                 if not exporters:
@@ -110,13 +112,13 @@ def configure(
                     exporters = [SQLiteSpanExporter()]
                 tracer_provider.add_span_processor(SessionSpanProcessor())
                 for exp in exporters:
-                    tracer_provider.add_span_processor(BatchSpanProcessor(exp))
+                    tracer_provider.add_span_processor(batch_processor(exp))
                 _replace_provider(tracer_provider, owns=True)
         else:
             if tracer_provider is not state.provider:
                 tracer_provider.add_span_processor(SessionSpanProcessor())
                 for exp in _as_list(exporter):
-                    tracer_provider.add_span_processor(BatchSpanProcessor(exp))
+                    tracer_provider.add_span_processor(batch_processor(exp))
                 _replace_provider(tracer_provider, owns=False)
         state.settings = s
         state.emitter = build_emitter(tracer_provider.get_tracer(TRACER_NAME), s)
@@ -160,47 +162,75 @@ def emitter() -> Emitter:
         return state.emitter
 
 
+def _bounded(work: Callable[[], Any], timeout: float, what: str) -> bool:
+    """Run ``work`` on a daemon thread, waiting at most ``timeout`` seconds for it.
+
+    OpenTelemetry's ``force_flush`` and ``shutdown`` wait for an export in
+    progress without a time limit: a hung exporter must not hang the caller
+    (nor the application's exit). True when ``work`` finished in time and
+    returned a true value.
+    """
+    done = threading.Event()
+    outcome = [False]
+
+    def run() -> None:
+        try:
+            outcome[0] = bool(work())
+        except Exception:  # noqa: BLE001
+            logger.warning("threadline: %s failed", what, exc_info=True)
+        finally:
+            done.set()
+
+    try:
+        threading.Thread(target=run, name=f"threadline-{what}", daemon=True).start()
+    except RuntimeError:  # no new threads this late in interpreter shutdown
+        run()
+    return done.wait(max(0.0, timeout)) and outcome[0]
+
+
 def flush(timeout: float = 30.0) -> bool:
     """Export everything finished so far; True when it all went out in time."""
     provider = state.provider
     if provider is None:
         return True
-    try:
-        return bool(provider.force_flush(int(timeout * 1000)))
-    except Exception:  # noqa: BLE001
-        logger.warning("threadline: flush failed", exc_info=True)
-        return False
+    return _bounded(lambda: provider.force_flush(int(timeout * 1000)), timeout, "flush")
 
 
 def shutdown(timeout: float = 30.0) -> None:
-    """Flush and stop the provider threadline owns; a user's provider is left alone."""
+    """Flush and stop the provider threadline owns; a user's provider is flushed and left running.
+
+    Returns within ``timeout`` seconds even when an exporter hangs.
+    """
     with state.lock:
         provider, owned = state.provider, state.owns_provider
         state.provider = None
         state.owns_provider = False
         state.emitter = None
         state.exporters = []
-    if provider is None:
-        return
-    flush(timeout)
-    if owned:
-        done = threading.Event()
+    if provider is not None:
+        _flush_and_stop(provider, owned, timeout)
 
-        def _stop() -> None:
-            try:
-                provider.shutdown()
-            except Exception:  # noqa: BLE001
-                logger.warning("threadline: shutdown failed", exc_info=True)
-            finally:
-                done.set()
 
-        # A hung exporter must not hang the application's exit.
-        threading.Thread(target=_stop, name="threadline-shutdown", daemon=True).start()
-        done.wait(timeout)
+def _flush_and_stop(provider: Any, owned: bool, timeout: float) -> bool:
+    def stop() -> bool:
+        flushed = provider.force_flush(int(timeout * 1000))
+        if owned:
+            provider.shutdown()
+        return bool(flushed)
+
+    return _bounded(stop, timeout, "shutdown")
+
+
+# How long the application's exit may wait for threadline to export what is pending.
+EXIT_TIMEOUT_S = 10.0
 
 
 def _at_exit() -> None:
+    # The state is kept: spans started by later exit handlers must not configure a new pipeline.
+    provider = state.provider
+    if provider is None:
+        return
     try:
-        flush(5.0)
+        _flush_and_stop(provider, state.owns_provider, EXIT_TIMEOUT_S)
     except Exception:  # noqa: BLE001
         pass

@@ -228,9 +228,7 @@ def _openai_handler(raise_error: BaseException | None = None) -> Callable[[Any],
             return httpx.Response(400, json=BAD_REQUEST, headers=headers)
         if body.get("stream"):
             sse = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in STREAM_CHUNKS) + "data: [DONE]\n\n"
-            return httpx.Response(
-                200, content=sse.encode(), headers={**headers, "content-type": "text/event-stream"}
-            )
+            return httpx.Response(200, content=sse.encode(), headers={**headers, "content-type": "text/event-stream"})
         return httpx.Response(200, json=CHAT_COMPLETION, headers=headers)
 
     return handler

@@ -124,8 +124,9 @@ def test_reasoning_model_counts_reasoning_as_output(spans: CapturedSpans) -> Non
     ],
 )
 @pytest.mark.parametrize("input_tokens", [1_000, 250_000])  # 250k crosses the long-context tiers
-def test_prices_match_genai_prices(provider: str | None, model: str, price_provider: str | None,
-                                   input_tokens: int) -> None:
+def test_prices_match_genai_prices(
+    provider: str | None, model: str, price_provider: str | None, input_tokens: int
+) -> None:
     usage = Usage(input_tokens=input_tokens, output_tokens=1_000, cache_read_tokens=input_tokens // 2)
     cost = Prices().cost(provider, model, usage)
     expected = calc_price(
@@ -180,7 +181,9 @@ def test_no_usage_means_no_cost() -> None:
 
 
 def test_user_overrides_in_usd_per_million_tokens() -> None:
-    usage = Usage(input_tokens=2_000_000, output_tokens=500_000, cache_read_tokens=1_000_000, cache_write_tokens=200_000)
+    usage = Usage(
+        input_tokens=2_000_000, output_tokens=500_000, cache_read_tokens=1_000_000, cache_write_tokens=200_000
+    )
     prices = Prices(
         {
             "my-finetune": {"input": 2.0, "output": 8.0, "cache_read": 0.5, "cache_write": 2.5},
@@ -200,7 +203,9 @@ def test_user_overrides_in_usd_per_million_tokens() -> None:
 
 def test_an_override_beats_the_library_and_covers_dated_snapshots() -> None:
     usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
-    prices = Prices({"gpt-4o-mini": {"input": 10.0, "output": 20.0}, "gpt-4o-mini-2024-07-18": {"input": 1, "output": 1}})
+    prices = Prices(
+        {"gpt-4o-mini": {"input": 10.0, "output": 20.0}, "gpt-4o-mini-2024-07-18": {"input": 1, "output": 1}}
+    )
     assert prices.cost("openai", "gpt-4o-mini", usage).total == pytest.approx(30.0)
     assert prices.cost("openai", "gpt-4o-mini-2099-01-01", usage).total == pytest.approx(30.0)
     assert prices.cost("openai", "gpt-4o-mini-2024-07-18", usage).total == pytest.approx(2.0)

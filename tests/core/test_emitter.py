@@ -423,10 +423,14 @@ def test_sibling_model_calls_each_count(em: Emitter, spans: CapturedSpans) -> No
 
 @pytest.mark.parametrize("outcome", [Outcome.INTERRUPTED, Outcome.CANCELLED])
 def test_interrupted_and_cancelled_are_not_errors(outcome: Outcome, em: Emitter, spans: CapturedSpans) -> None:
-    class GraphInterrupt(Exception):
+    class InterruptSignalError(Exception):
         pass
 
-    em.end(em.start(Run(name="r")), outcome=outcome, error=GraphInterrupt() if outcome is Outcome.INTERRUPTED else None)
+    em.end(
+        em.start(Run(name="r")),
+        outcome=outcome,
+        error=InterruptSignalError() if outcome is Outcome.INTERRUPTED else None,
+    )
     span = spans.one("r")
     assert span.status.status_code is StatusCode.UNSET
     assert span.attributes[sc.OUTCOME] == outcome.value

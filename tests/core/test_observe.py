@@ -21,7 +21,7 @@ def spans() -> Iterator[CapturedSpans]:
         yield captured
 
 
-class Boom(Exception):
+class BoomError(Exception):
     pass
 
 
@@ -73,18 +73,18 @@ def test_nested_observes_form_a_tree_in_a_session(spans: CapturedSpans) -> None:
 
 
 def test_sync_exception_passes_unchanged(spans: CapturedSpans) -> None:
-    err = Boom("bad input")
+    err = BoomError("bad input")
 
     @threadline.observe("fails")
     def fails() -> None:
         raise err
 
-    with pytest.raises(Boom) as excinfo:
+    with pytest.raises(BoomError) as excinfo:
         fails()
     assert excinfo.value is err
     span = spans.one("fails")
     assert span.status.status_code is StatusCode.ERROR
-    assert span.attributes[sc.ERROR_TYPE] == "Boom"
+    assert span.attributes[sc.ERROR_TYPE] == "BoomError"
     assert span.attributes[sc.OUTCOME] == sc.OUTCOME_ERROR
 
 
@@ -106,14 +106,14 @@ async def test_async_function(spans: CapturedSpans) -> None:
 
 
 async def test_async_exception_passes_unchanged(spans: CapturedSpans) -> None:
-    err = Boom("async")
+    err = BoomError("async")
 
     @threadline.observe("afails")
     async def afails() -> None:
         await asyncio.sleep(0)
         raise err
 
-    with pytest.raises(Boom) as excinfo:
+    with pytest.raises(BoomError) as excinfo:
         await afails()
     assert excinfo.value is err
     assert spans.one("afails").status.status_code is StatusCode.ERROR
@@ -192,7 +192,7 @@ def test_generator_closed_early_is_cancelled_and_the_inner_generator_closed(span
 
 
 def test_generator_exception_passes_unchanged(spans: CapturedSpans) -> None:
-    err = Boom("mid-stream")
+    err = BoomError("mid-stream")
 
     @threadline.observe("stream")
     def stream() -> Iterator[int]:
@@ -201,7 +201,7 @@ def test_generator_exception_passes_unchanged(spans: CapturedSpans) -> None:
 
     it = stream()
     assert next(it) == 1
-    with pytest.raises(Boom) as excinfo:
+    with pytest.raises(BoomError) as excinfo:
         next(it)
     assert excinfo.value is err
     assert spans.one("stream").status.status_code is StatusCode.ERROR
@@ -245,20 +245,20 @@ async def test_async_generator_closed_early_is_cancelled_and_closed(spans: Captu
 
 
 async def test_async_generator_exception_passes_unchanged(spans: CapturedSpans) -> None:
-    err = Boom("astream")
+    err = BoomError("astream")
 
     @threadline.observe("astream")
     async def astream() -> AsyncIterator[int]:
         yield 1
         raise err
 
-    with pytest.raises(Boom) as excinfo:
+    with pytest.raises(BoomError) as excinfo:
         async for _ in astream():
             pass
     assert excinfo.value is err
     span = spans.one("astream")
     assert span.status.status_code is StatusCode.ERROR
-    assert span.attributes[sc.ERROR_TYPE] == "Boom"
+    assert span.attributes[sc.ERROR_TYPE] == "BoomError"
 
 
 def test_observe_survives_a_telemetry_failure(monkeypatch: pytest.MonkeyPatch, spans: CapturedSpans) -> None:

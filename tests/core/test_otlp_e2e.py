@@ -43,7 +43,7 @@ class _Receiver(http.server.ThreadingHTTPServer):
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: _Receiver
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         encoding = self.headers.get("Content-Encoding", "")
         if encoding == "gzip":
@@ -101,7 +101,9 @@ def _received_spans(server: _Receiver) -> dict[str, dict[str, Any]]:
     return spans
 
 
-def test_session_tokens_and_cost_arrive_over_otlp(receiver: _Receiver) -> None:
+def test_session_tokens_and_cost_arrive_over_otlp(receiver: _Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("NO_PROXY", "no_proxy"):  # a proxy configured on the machine must not catch 127.0.0.1
+        monkeypatch.setenv(var, "127.0.0.1,localhost")
     threadline.instrument(
         exporter=otlp_exporter(endpoint=receiver.url, headers={"x-team": "llm-apps"}),
         integrations=[],

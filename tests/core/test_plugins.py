@@ -117,9 +117,7 @@ def test_entry_points_are_discovered_from_installed_distributions(
     dist = tmp_path / f"{name}-0.1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1.0\n")
-    (dist / "entry_points.txt").write_text(
-        f"[{plugins.ENTRY_POINT_GROUP}]\n{name} = {name}:PluginIntegration\n"
-    )
+    (dist / "entry_points.txt").write_text(f"[{plugins.ENTRY_POINT_GROUP}]\n{name} = {name}:PluginIntegration\n")
     monkeypatch.syspath_prepend(str(tmp_path))
 
     found = plugins.available()
@@ -170,9 +168,7 @@ def test_a_broken_plugin_is_logged_and_skipped(fake_plugins: Any, caplog: pytest
     assert sorted(_Recorder.calls[2:]) == ["uninstrument good", "uninstrument other"]
 
 
-def test_a_named_plugin_whose_framework_is_missing_says_so(
-    fake_plugins: Any, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_named_plugin_whose_framework_is_missing_says_so(fake_plugins: Any, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="threadline"):
         inst = threadline.instrument(integrations=["missing", "good"], exporter=InMemorySpanExporter())
     assert inst.integrations == ("good",)
@@ -279,9 +275,7 @@ def test_removing_under_someone_elses_wrapper_becomes_a_pass_through(
 
 def test_patching_an_inherited_method_leaves_no_shadow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     name = _write_module(tmp_path, monkeypatch)
-    (tmp_path / f"{name}.py").write_text(
-        (tmp_path / f"{name}.py").read_text() + "\n\nclass Loud(Greeter):\n    pass\n"
-    )
+    (tmp_path / f"{name}.py").write_text((tmp_path / f"{name}.py").read_text() + "\n\nclass Loud(Greeter):\n    pass\n")
     module = importlib.import_module(name)
     try:
         patches = PatchSet()
@@ -298,7 +292,7 @@ def test_patching_an_inherited_method_leaves_no_shadow(tmp_path: Path, monkeypat
 
 # --- no framework at all -----------------------------------------------------------------------
 
-_BLOCKER = '''
+_BLOCKER = """
 import sys
 from importlib.abc import MetaPathFinder
 
@@ -313,9 +307,9 @@ class _Blocker(MetaPathFinder):
 
 
 sys.meta_path.insert(0, _Blocker())
-'''
+"""
 
-_SCRIPT = '''
+_SCRIPT = """
 import importlib
 import json
 import sys
@@ -356,7 +350,7 @@ frameworks = sorted(m for m in sys.modules if m.partition(".")[0] in (
     "langchain", "langchain_core", "langgraph", "llama_index", "llama_index_instrumentation", "openai"))
 print(json.dumps({"integrations": list(inst.integrations), "frameworks": frameworks}))
 threadline.shutdown()
-'''
+"""
 
 
 def _run_without_frameworks(tmp_path: Path, *args: str) -> dict[str, Any]:

@@ -79,7 +79,6 @@ async def test_function_agent_tree_tool_call_and_usage(spans, streaming):
     models = spans.by_name(MODEL_SPAN)
     assert len(models) == 2
     for model in models:
-        assert spans.children(agent)[2].name == "run_agent_step"
         parent = next(s for s in spans.finished() if s.context.span_id == model.parent.span_id)
         assert parent.name == "run_agent_step"
         m = _attrs(model)

@@ -207,7 +207,7 @@ class ConsoleSpanExporter(SpanExporter):
             out = self.file
             out.write("".join(texts))
             out.flush()
-        except Exception:  # noqa: BLE001 - a closed or broken stream must not reach the batch thread
+        except Exception:  # a closed or broken stream must not reach the batch thread
             logger.warning("threadline: the console exporter could not print", exc_info=True)
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS

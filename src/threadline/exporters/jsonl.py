@@ -91,7 +91,7 @@ class JSONLSpanExporter(SpanExporter):
                 json.dumps(span_to_dict(s), ensure_ascii=False, default=str, separators=(",", ":")) + "\n"
                 for s in spans
             ).encode("utf-8")
-        except Exception:  # noqa: BLE001 - an exporter never raises into the batch processor
+        except Exception:  # an exporter never raises into the batch processor
             logger.warning("threadline: could not serialise spans for %s", self.path, exc_info=True)
             return SpanExportResult.FAILURE
         with self._lock:

@@ -20,10 +20,13 @@ import math
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Sequence
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
+from opentelemetry.sdk.resources import SERVICE_NAME
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
@@ -35,11 +38,40 @@ __all__ = ["SQLiteSpanExporter", "StoreError", "span_row"]
 
 logger = logging.getLogger("threadline")
 
-_INSERT = (
-    f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' for _ in SPAN_COLUMNS)})"
-)
+_insert_by_shape: dict[tuple[bool, ...], str] = {}
+
+
+def _insert_for(shape: tuple[bool, ...]) -> str:
+    """The INSERT naming only the columns present in ``shape`` (cached; a few shapes exist)."""
+    sql = _insert_by_shape.get(shape)
+    if sql is None:
+        columns = list(compress(SPAN_COLUMNS, shape))
+        sql = f"INSERT OR IGNORE INTO spans ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+        if len(_insert_by_shape) < 1024:
+            _insert_by_shape[shape] = sql
+    return sql
+
+
+def group_by_shape(rows: Sequence[tuple[Any, ...]]) -> dict[tuple[bool, ...], list[tuple[Any, ...]]]:
+    """Rows keyed by which columns are not NULL, each row reduced to those columns.
+
+    CPython's sqlite3 binds ``None`` slowly (an adapter lookup that raises and
+    clears an AttributeError, ~1 µs per parameter); most span columns are NULL,
+    so leaving them out of the statement roughly doubles insert throughput.
+    """
+    groups: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
+    for row in rows:
+        shape = tuple([v is not None for v in row])
+        values = tuple(compress(row, shape))
+        group = groups.get(shape)
+        if group is None:
+            groups[shape] = [values]
+        else:
+            group.append(values)
+    return groups
+
+
 _STATUS = {StatusCode.UNSET: "UNSET", StatusCode.OK: "OK", StatusCode.ERROR: "ERROR"}
-_SERVICE_NAME = "service.name"  # OpenTelemetry resource attribute, read only
 
 
 def _finite(value: Any) -> Any:
@@ -52,12 +84,15 @@ def _finite(value: Any) -> Any:
     return value
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
+
+
 def _dumps(value: Any) -> str:
     """Compact JSON that SQLite's JSON functions accept (no NaN / Infinity)."""
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
+        return _ENCODER.encode(value)
     except ValueError:
-        return json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"), default=str)
+        return _ENCODER.encode(_finite(value))
 
 
 def _int(value: Any) -> int | None:
@@ -116,7 +151,7 @@ class _ResourceNames:
         if resource is None:
             return None
         if resource is not self.resource:
-            self.name = _str(resource.attributes.get(_SERVICE_NAME))
+            self.name = _str(resource.attributes.get(SERVICE_NAME))
             self.resource = resource
         return self.name
 
@@ -180,6 +215,7 @@ def span_row(span: ReadableSpan, _resources: _ResourceNames | None = None) -> tu
         _int(get(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)),
         _int(get(sc.GEN_AI_USAGE_TOTAL_TOKENS)),
         _float(get(sc.GEN_AI_USAGE_COST)),
+        _str(get(sc.USAGE_COUNTED_IN)),
         _float(get(sc.TIME_TO_FIRST_TOKEN)),
         1 if get(sc.RESUME) else 0,
         _json_list(get(sc.INTERRUPT_IDS)),
@@ -213,6 +249,13 @@ class SQLiteSpanExporter(SpanExporter):
         self._closed = False
         self._stale: list[sqlite3.Connection] = []
         self._resources = _ResourceNames()
+        if hasattr(os, "register_at_fork"):
+            reinit = weakref.WeakMethod(self._after_fork_in_child)
+            os.register_at_fork(after_in_child=lambda: (method := reinit()) is not None and method())
+
+    def _after_fork_in_child(self) -> None:
+        # A fork while the batch thread held the lock would leave it held forever in the child.
+        self._lock = threading.Lock()
 
     def _connection(self) -> sqlite3.Connection:
         conn = self._conn
@@ -233,28 +276,28 @@ class SQLiteSpanExporter(SpanExporter):
         for span in spans:
             try:
                 rows.append(span_row(span, self._resources))
-            except Exception:  # noqa: BLE001 - one odd span never loses the batch
+            except Exception:
                 logger.warning("threadline: could not encode span %r for the store; skipped", span.name, exc_info=True)
+        groups = group_by_shape(rows)
         with self._lock:
             if self._closed:
                 return SpanExportResult.FAILURE
             try:
                 conn = self._connection()
-                retry_locked(lambda: self._write(conn, rows))
-            except Exception:  # noqa: BLE001 - an exporter never raises into the batch processor
-                logger.warning(
-                    "threadline: could not write %d spans to %s", len(rows), self.path, exc_info=True
-                )
+                retry_locked(lambda: self._write(conn, groups))
+            except Exception:
+                logger.warning("threadline: could not write %d spans to %s", len(rows), self.path, exc_info=True)
                 return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 
     @staticmethod
-    def _write(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    def _write(conn: sqlite3.Connection, groups: dict[tuple[bool, ...], list[tuple[Any, ...]]]) -> None:
         # IMMEDIATE takes the write lock up front, so waiting happens in the busy
         # handler rather than as a "locked" error when a read upgrades to a write.
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(_INSERT, rows)
+            for shape, values in groups.items():
+                conn.executemany(_insert_for(shape), values)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:

@@ -18,8 +18,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 
 SCHEMA_VERSION = 1
 APPLICATION = "threadline"
@@ -68,6 +69,7 @@ SPAN_COLUMNS: tuple[str, ...] = (
     "reasoning_tokens",
     "total_tokens",
     "cost_usd",
+    "usage_counted_in",
     "ttft_ms",
     "is_resume",
     "interrupt_ids",
@@ -112,6 +114,7 @@ _SCHEMA_V1: tuple[str, ...] = (
         reasoning_tokens     INTEGER,
         total_tokens         INTEGER,
         cost_usd             REAL,
+        usage_counted_in     TEXT,              -- span id carrying this call's usage (a nested SDK span)
         ttft_ms              REAL,
         is_resume            INTEGER NOT NULL DEFAULT 0,
         interrupt_ids        TEXT,              -- JSON array
@@ -125,7 +128,6 @@ _SCHEMA_V1: tuple[str, ...] = (
     """,
     "CREATE UNIQUE INDEX IF NOT EXISTS spans_trace_span ON spans (trace_id, span_id)",
     "CREATE INDEX IF NOT EXISTS spans_session ON spans (session_id) WHERE session_id IS NOT NULL",
-    "CREATE INDEX IF NOT EXISTS spans_start ON spans (start_ns)",
 )
 
 # MIGRATIONS[n] upgrades a version-n store to version n + 1, in one transaction.

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from threadline import semconv as sc
 from threadline.emitter import Emitter, SpanHandle
-from threadline.guard import guard
+from threadline.guard import raise_internal_errors, report
 from threadline.integration import current_emitter
 from threadline.records import ModelCall, Outcome, Run, SpanKind
 from threadline.sessions import validate_id
@@ -22,6 +23,7 @@ from threadline.sessions import validate_id
 from threadline_openai import _extract as ex
 from threadline_openai._sessions import (
     CONVERSATION_KEY,
+    ORIGIN_CONVERSATION,
     ORIGIN_RESPONSE,
     chains,
     provider_of,
@@ -77,7 +79,7 @@ def _env_flag(name: str, default: bool) -> bool:
 class Call:
     """The state of one instrumented API call between its start and its end."""
 
-    __slots__ = ("emitter", "handle", "record", "route", "chain", "user", "store", "ended")
+    __slots__ = ("emitter", "handle", "record", "route", "chain", "user", "store", "ended", "creates_conversation")
 
     def __init__(self, emitter: Emitter, handle: SpanHandle, route: str | None, user: Any, store: bool) -> None:
         self.emitter = emitter
@@ -88,6 +90,7 @@ class Call:
         self.user = user
         self.store = store
         self.ended = False
+        self.creates_conversation = False
 
     @property
     def capture(self) -> bool:
@@ -108,7 +111,18 @@ class Call:
             return
         if self.route is not None and isinstance(self.record, ModelCall):
             ex.fill_result(self.record, self.route, result, self.capture)
+        elif self.creates_conversation:
+            self._bind_conversation(ex.get(result, "id"))
         self.end()
+
+    def _bind_conversation(self, conversation: Any) -> None:
+        # ``POST /conversations`` returns the id every later turn names: its trace joins that session.
+        if not isinstance(conversation, str) or not conversation or CONVERSATION_KEY not in self.emitter.session_keys:
+            return
+        if self.handle.trace.session is None:
+            bound = self.emitter.bind_session(self.handle, {CONVERSATION_KEY: conversation}, user_hint=self.user)
+            if bound is not None:
+                self.chain = (CONVERSATION_KEY, conversation, ORIGIN_CONVERSATION)
 
     def fail(self, exc: BaseException, *, stream_reason: str | None = None) -> None:
         """End with the SDK's exception (status code and error type recorded)."""
@@ -164,28 +178,36 @@ class Call:
 # --- starting a call ---------------------------------------------------------------------
 def _body(options: Any) -> Mapping[str, Any]:
     body = getattr(options, "json_data", None)
-    if not isinstance(body, Mapping):
+    if type(body) is not dict and not isinstance(body, Mapping):
         body = {}
     extra = getattr(options, "extra_json", None)
-    if isinstance(extra, Mapping) and extra:
+    if extra and isinstance(extra, Mapping):
         body = {**body, **extra}
     return body
 
 
+_STATIC_SEGMENT = re.compile(r"[a-z_.]{1,40}")
+
+
 def _template(url: str) -> str:
-    """A low-cardinality span name path: id-like segments become ``{id}``."""
+    """A low-cardinality span name path: every segment that is not a lowercase word becomes ``{id}``.
+
+    API collection names are lowercase words (``threads``, ``input_items``);
+    ids carry digits, dashes or capitals (``thread_Xk4m...``, ``gpt-4o-mini``).
+    """
     segments = url.split("?", 1)[0].split("/")
-    return "/".join(
-        "{id}" if seg and (len(seg) > 24 or any(ch.isdigit() for ch in seg)) else seg for seg in segments
-    )
+    return "/".join(seg if not seg or _STATIC_SEGMENT.fullmatch(seg) else "{id}" for seg in segments)
 
 
 def begin(client: Any, options: Any, stream: bool) -> Call | None:
     """Open the span of a call to ``options.url``; ``None`` if it cannot be traced."""
-    call = None
-    with guard("openai.request.start"):
-        call = _begin(client, options, stream)
-    return call
+    try:
+        return _begin(client, options, stream)
+    except Exception as exc:  # noqa: BLE001 - as threadline.guard, without a context manager on the hot path
+        report("openai.request.start", exc)
+        if raise_internal_errors():
+            raise
+        return None
 
 
 def _begin(client: Any, options: Any, stream: bool) -> Call:
@@ -228,6 +250,7 @@ def _begin(client: Any, options: Any, stream: bool) -> Call:
     handle = emitter.start(record, use_current=True)
     call = Call(emitter, handle, route, user, body.get("store") is not False)
     call.chain = chain
+    call.creates_conversation = route is None and method == "post" and url == "/conversations"
     return call
 
 

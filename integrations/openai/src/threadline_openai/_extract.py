@@ -39,13 +39,19 @@ NAMES: dict[str, str] = {
 }
 
 
+_MISSING = object()
+
+
 def get(obj: Any, key: str) -> Any:
     """``obj[key]`` for a mapping, ``obj.key`` otherwise; ``None`` when absent."""
     if obj is None:
         return None
-    if isinstance(obj, Mapping):
+    if type(obj) is dict:  # the common cases first: ABC instance checks are slow on the hot path
         return obj.get(key)
-    return getattr(obj, key, None)
+    value = getattr(obj, key, _MISSING)
+    if value is _MISSING:
+        return obj.get(key) if isinstance(obj, Mapping) else None
+    return value
 
 
 def _number(value: Any) -> float | None:

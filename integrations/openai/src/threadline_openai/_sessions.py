@@ -110,7 +110,7 @@ def session_candidates(
         if thread and thread != "runs" and THREAD_KEY in session_keys:
             return THREAD_KEY, thread, ORIGIN_THREAD
     metadata = body.get("metadata")
-    if isinstance(metadata, Mapping) and metadata:
+    if metadata and isinstance(metadata, Mapping):
         for key in session_keys:
             value = metadata.get(key)
             if value is not None and value != "":
@@ -121,7 +121,7 @@ def session_candidates(
 def user_candidate(body: Mapping[str, Any], user_keys: tuple[str, ...]) -> Any:
     """The end user of a call: ``metadata`` user keys, then ``user``, then ``safety_identifier``."""
     metadata = body.get("metadata")
-    if isinstance(metadata, Mapping) and metadata:
+    if metadata and isinstance(metadata, Mapping):
         for key in user_keys:
             value = metadata.get(key)
             if value is not None and value != "":

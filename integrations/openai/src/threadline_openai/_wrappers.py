@@ -21,7 +21,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 
-from threadline.guard import guard
+from threadline.guard import guard, raise_internal_errors, report
 
 from threadline_openai._calls import GARBAGE_COLLECTED, Call, begin
 from threadline_openai._streams import trace_stream
@@ -63,8 +63,12 @@ def request_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     finally:
         otel_context.detach(attached)
         _current.reset(token)
-    with guard("openai.request.end"):
+    try:
         _returned(call, result)
+    except Exception as exc:  # noqa: BLE001 - as threadline.guard, without a context manager on the hot path
+        report("openai.request.end", exc)
+        if raise_internal_errors():
+            raise
     return result
 
 
@@ -85,8 +89,12 @@ async def async_request_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: 
     finally:
         otel_context.detach(attached)
         _current.reset(token)
-    with guard("openai.request.end"):
+    try:
         _returned(call, result)
+    except Exception as exc:  # noqa: BLE001 - as threadline.guard, without a context manager on the hot path
+        report("openai.request.end", exc)
+        if raise_internal_errors():
+            raise
     return result
 
 

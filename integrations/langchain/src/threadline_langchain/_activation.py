@@ -1,0 +1,147 @@
+"""What the LangChain and LangGraph integrations share, installed once for both.
+
+* ``BaseCallbackManager.__init__`` is wrapped to add threadline's handler to
+  every callback manager LangChain (and LangGraph) creates, once: a manager
+  that already holds a :class:`ThreadlineCallbackHandler` (the user passed
+  one, or it was inherited) is left as it is.
+* The chat model / LLM generation entry points are wrapped (see
+  :mod:`._wrappers`), and the LangChain context provider is registered.
+
+Each integration that needs this enables it under its own name with a
+handler factory and a priority; the handler added is the one of the highest
+priority (LangGraph's handler, a subclass, when both are on). Everything is
+taken back when the last one disables it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from threadline.emitter import register_context_provider, unregister_context_provider
+from threadline.guard import guard
+from threadline.patching import PatchSet
+
+from threadline_langchain import _wrappers
+
+if TYPE_CHECKING:
+    from threadline_langchain._handler import ThreadlineCallbackHandler
+
+HandlerFactory = Callable[[], "ThreadlineCallbackHandler"]
+
+_CHAT = "langchain_core.language_models.chat_models"
+_LLMS = "langchain_core.language_models.llms"
+_GRAPH_MANAGER_MODULE = "langgraph.callbacks"
+
+
+class _Owner:
+    __slots__ = ("priority", "factory", "handler")
+
+    def __init__(self, priority: int, factory: HandlerFactory) -> None:
+        self.priority = priority
+        self.factory = factory
+        self.handler: ThreadlineCallbackHandler | None = None
+
+
+class Activation:
+    """Reference-counted installation of the injection patch, the model wrappers and the provider."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owners: dict[str, _Owner] = {}
+        self._top: _Owner | None = None
+        self._patches: PatchSet | None = None
+
+    @property
+    def active(self) -> bool:
+        """True while at least one integration has it enabled."""
+        return bool(self._owners)
+
+    def enable(self, owner: str, factory: HandlerFactory, priority: int = 0) -> None:
+        """Turn injection on for ``owner`` (idempotent), adding ``factory()``'s handler when it has priority."""
+        with self._lock:
+            if owner not in self._owners:
+                self._owners[owner] = _Owner(priority, factory)
+            self._top = max(self._owners.values(), key=lambda o: o.priority)
+            if self._patches is None:
+                self._patches = _install()
+
+    def disable(self, owner: str) -> None:
+        """Turn injection off for ``owner``; uninstall everything when no owner is left."""
+        with self._lock:
+            self._owners.pop(owner, None)
+            self._top = max(self._owners.values(), key=lambda o: o.priority) if self._owners else None
+            if not self._owners and self._patches is not None:
+                self._patches.remove()
+                self._patches = None
+                unregister_context_provider(_wrappers.current_run_handle)
+
+    def handler(self) -> ThreadlineCallbackHandler | None:
+        """The handler to add to new callback managers (created on first use), or ``None``."""
+        top = self._top
+        if top is None:
+            return None
+        handler = top.handler
+        if handler is None:
+            with self._lock:
+                if top.handler is None:
+                    top.handler = top.factory()
+                handler = top.handler
+        return handler
+
+
+def _install() -> PatchSet:
+    patches = PatchSet()
+    patches.add("langchain_core.callbacks.base", "BaseCallbackManager.__init__", _manager_init)
+    patches.add(_CHAT, "BaseChatModel._generate_with_cache", _wrappers.generate_wrapper)
+    patches.add(_CHAT, "BaseChatModel._agenerate_with_cache", _wrappers.agenerate_wrapper)
+    patches.add(_CHAT, "BaseChatModel.stream", _wrappers.stream_wrapper)
+    patches.add(_CHAT, "BaseChatModel.astream", _wrappers.astream_wrapper)
+    patches.add(_CHAT, "BaseChatModel._iter_v2_events", _wrappers.events_wrapper)
+    patches.add(_CHAT, "BaseChatModel._aiter_v2_events", _wrappers.aevents_wrapper)
+    patches.add(_LLMS, "BaseLLM._generate_helper", _wrappers.llm_generate_wrapper)
+    patches.add(_LLMS, "BaseLLM._agenerate_helper", _wrappers.allm_generate_wrapper)
+    patches.add(_LLMS, "BaseLLM.stream", _wrappers.stream_wrapper)
+    patches.add(_LLMS, "BaseLLM.astream", _wrappers.astream_wrapper)
+    register_context_provider(_wrappers.current_run_handle)
+    return patches
+
+
+ACTIVATION = Activation()
+
+_handler_class: Any = None
+
+
+def _is_threadline(handler: Any) -> bool:
+    global _handler_class
+    if _handler_class is None:
+        from threadline_langchain._handler import ThreadlineCallbackHandler
+
+        _handler_class = ThreadlineCallbackHandler
+    return isinstance(handler, _handler_class)
+
+
+def _manager_init(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
+    """``BaseCallbackManager.__init__``: add threadline's handler unless one is there already."""
+    wrapped(*args, **kwargs)
+    with guard("langchain.inject"):
+        handler = ACTIVATION.handler()
+        if handler is not None:
+            inject(instance, handler)
+
+
+def inject(manager: Any, handler: ThreadlineCallbackHandler) -> None:
+    """Add ``handler`` to ``manager`` (handlers and inheritable handlers) unless it has a threadline handler.
+
+    LangGraph's lifecycle managers (``on_interrupt`` / ``on_resume``) only get
+    a handler that takes those events.
+    """
+    if type(manager).__module__ == _GRAPH_MANAGER_MODULE and not handler.graph_events:
+        return
+    handlers = manager.handlers or []
+    if not any(_is_threadline(h) for h in handlers):
+        manager.handlers = [*handlers, handler]
+    inheritable = manager.inheritable_handlers or []
+    if not any(_is_threadline(h) for h in inheritable):
+        manager.inheritable_handlers = [*inheritable, handler]

@@ -1,0 +1,283 @@
+"""Reading LangChain objects: messages, model parameters, results, usage, documents.
+
+Duck-typed (``type``, ``content``, ``usage_metadata`` ...) so that this module
+imports nothing from LangChain and never raises on an unexpected shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from threadline.usage import Usage, usage_from_any, usage_from_langchain, usage_from_openai
+
+# LangChain message ``type`` -> the role a reader expects (OpenAI / GenAI convention).
+_ROLES = {
+    "human": "user",
+    "ai": "assistant",
+    "system": "system",
+    "tool": "tool",
+    "function": "function",
+    "developer": "developer",
+    "remove": "remove",
+    "AIMessageChunk": "assistant",
+    "HumanMessageChunk": "user",
+    "SystemMessageChunk": "system",
+    "ToolMessageChunk": "tool",
+    "FunctionMessageChunk": "function",
+}
+
+# LangChain ``ls_provider`` values -> ``gen_ai.provider.name`` values.
+_PROVIDERS = {
+    "openai": "openai",
+    "azure": "azure.ai.openai",
+    "azure_openai": "azure.ai.openai",
+    "anthropic": "anthropic",
+    "bedrock": "aws.bedrock",
+    "amazon_bedrock": "aws.bedrock",
+    "bedrock_converse": "aws.bedrock",
+    "google_genai": "gcp.gemini",
+    "google": "gcp.gemini",
+    "google_vertexai": "gcp.vertex_ai",
+    "vertexai": "gcp.vertex_ai",
+    "mistral": "mistral_ai",
+    "mistralai": "mistral_ai",
+    "groq": "groq",
+    "deepseek": "deepseek",
+    "xai": "x_ai",
+    "cohere": "cohere",
+    "perplexity": "perplexity",
+    "ibm": "ibm.watsonx.ai",
+}
+
+
+def provider_name(raw: Any) -> str | None:
+    """The ``gen_ai.provider.name`` for a LangChain provider id (unknown ones pass through)."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    return _PROVIDERS.get(raw.lower(), raw.lower())
+
+
+def role_of(message: Any) -> str | None:
+    """The reader-facing role of a LangChain message (``user``, ``assistant`` ...)."""
+    kind = getattr(message, "type", None)
+    if kind in ("chat", "ChatMessageChunk"):
+        return getattr(message, "role", None) or "chat"
+    if isinstance(kind, str):
+        return _ROLES.get(kind, kind)
+    return None
+
+
+def message_dict(message: Any) -> Any:
+    """A compact ``{"role", "content", ...}`` view of one message (any other value as is)."""
+    if isinstance(message, Mapping):
+        return message
+    if isinstance(message, tuple) and len(message) == 2 and isinstance(message[0], str):
+        role = _ROLES.get(message[0], message[0])
+        return {"role": role, "content": message[1]}
+    role = role_of(message)
+    if role is None:
+        return message
+    out: dict[str, Any] = {"role": role, "content": getattr(message, "content", None)}
+    name = getattr(message, "name", None)
+    if name:
+        out["name"] = name
+    tool_calls = getattr(message, "tool_calls", None)
+    if tool_calls:
+        out["tool_calls"] = [
+            {"id": call.get("id"), "name": call.get("name"), "arguments": call.get("args")}
+            for call in tool_calls
+            if isinstance(call, Mapping)
+        ]
+    tool_call_id = getattr(message, "tool_call_id", None)
+    if tool_call_id:
+        out["tool_call_id"] = tool_call_id
+    return out
+
+
+def messages_view(messages: Any) -> Any:
+    """:func:`message_dict` over a list of messages."""
+    if isinstance(messages, (list, tuple)):
+        return [message_dict(m) for m in messages]
+    return message_dict(messages)
+
+
+def is_message(value: Any) -> bool:
+    """True for a LangChain message object."""
+    return isinstance(getattr(value, "type", None), str) and hasattr(value, "content")
+
+
+def content_text(value: Any) -> Any:
+    """A message's content as text where it is text (content blocks joined), else the value."""
+    content = getattr(value, "content", value)
+    if isinstance(content, list):
+        texts = [
+            part.get("text") if isinstance(part, Mapping) else part
+            for part in content
+            if isinstance(part, str) or (isinstance(part, Mapping) and isinstance(part.get("text"), str))
+        ]
+        if texts and len(texts) == len(content):
+            return "".join(texts)
+    return content
+
+
+def io_view(value: Any) -> Any:
+    """A chain input or output for capture: messages are shown compactly, the rest as is."""
+    if is_message(value):
+        return message_dict(value)
+    if isinstance(value, list) and value and all(is_message(v) for v in value):
+        return [message_dict(v) for v in value]
+    if isinstance(value, Mapping):
+        if any(is_message(v) or (isinstance(v, list) and v and is_message(v[0])) for v in value.values()):
+            return {k: io_view(v) for k, v in value.items()}
+        return value
+    to_messages = getattr(value, "to_messages", None)  # a prompt value
+    if callable(to_messages) and not isinstance(value, type):
+        try:
+            return [message_dict(m) for m in to_messages()]
+        except Exception:  # noqa: BLE001 - any other object with such a method
+            return value
+    return value
+
+
+# -- models ---------------------------------------------------------------------------------------------
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
+
+
+class ModelParams:
+    """What a chat model or LLM run says about itself when it starts."""
+
+    __slots__ = ("provider", "model", "temperature", "max_tokens", "streamed", "name")
+
+    def __init__(
+        self, serialized: Any, metadata: Mapping[str, Any] | None, invocation_params: Mapping[str, Any] | None,
+        run_name: Any,
+    ) -> None:
+        md = metadata or {}
+        params = invocation_params or {}
+        self.provider = provider_name(md.get("ls_provider"))
+        model = md.get("ls_model_name")
+        if not isinstance(model, str) or not model:
+            model = next(
+                (v for k in ("model", "model_name", "model_id", "deployment_name") if isinstance(v := params.get(k), str)),
+                None,
+            )
+        self.model: str | None = model or None
+        temperature = md.get("ls_temperature", params.get("temperature"))
+        self.temperature = _number(temperature)
+        max_tokens = md.get("ls_max_tokens", params.get("max_tokens", params.get("max_completion_tokens")))
+        self.max_tokens = _int(max_tokens)
+        self.streamed = bool(params.get("stream") or params.get("streaming"))
+        name = run_name if isinstance(run_name, str) and run_name else None
+        if name is None and isinstance(serialized, Mapping):
+            ids = serialized.get("id")
+            if isinstance(ids, list) and ids and isinstance(ids[-1], str):
+                name = ids[-1]
+            elif isinstance(serialized.get("name"), str):
+                name = serialized["name"]
+        if name is None and isinstance(params.get("_type"), str):
+            name = params["_type"]
+        self.name = name or "chat_model"
+
+
+class ModelResult:
+    """What an ``LLMResult`` says: outputs, usage, model, response id, finish reasons."""
+
+    __slots__ = ("outputs", "usage", "model", "response_id", "finish_reasons", "provider")
+
+    def __init__(self, response: Any, *, chat: bool) -> None:
+        generations = getattr(response, "generations", None) or []
+        llm_output = getattr(response, "llm_output", None)
+        llm_output = llm_output if isinstance(llm_output, Mapping) else {}
+        first_choices: Sequence[Any] = generations[0] if generations and isinstance(generations[0], list) else []
+        outputs: list[Any] = []
+        finish: list[str] = []
+        usage: Usage | None = None
+        model = None
+        response_id = None
+        provider = None
+        for gen in first_choices:
+            message = getattr(gen, "message", None)
+            info = getattr(gen, "generation_info", None) or {}
+            meta = getattr(message, "response_metadata", None) or {}
+            if message is not None:
+                outputs.append(message_dict(message))
+                if usage is None:
+                    usage = usage_from_langchain(getattr(message, "usage_metadata", None))
+            else:
+                outputs.append(getattr(gen, "text", None))
+            reason = info.get("finish_reason") or meta.get("finish_reason") or meta.get("stop_reason")
+            if isinstance(reason, str):
+                finish.append(reason)
+            model = model or _str(meta.get("model_name")) or _str(meta.get("model")) or _str(info.get("model_name"))
+            response_id = response_id or _str(meta.get("id"))
+            provider = provider or _str(meta.get("model_provider"))
+        if usage is None:
+            raw = llm_output.get("token_usage") or llm_output.get("usage")
+            if raw:
+                usage = usage_from_openai(raw) if "token_usage" in llm_output else usage_from_any(raw)
+        self.outputs: Any = (outputs[0] if len(outputs) == 1 else outputs) if outputs else None
+        if not chat and outputs and all(isinstance(o, str) for o in outputs):
+            self.outputs = outputs[0] if len(outputs) == 1 else outputs
+        self.usage = usage
+        self.model = model or _str(llm_output.get("model_name")) or _str(llm_output.get("model"))
+        self.response_id = response_id or _str(llm_output.get("id"))
+        self.finish_reasons = finish or None
+        self.provider = provider_name(provider or llm_output.get("model_provider"))
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+# -- tools and retrievers ----------------------------------------------------------------------------
+
+
+def tool_output(output: Any) -> Any:
+    """A tool's result: a ``ToolMessage``'s content (with its artifact, if any), else the value."""
+    if getattr(output, "type", None) == "tool" and hasattr(output, "content"):
+        artifact = getattr(output, "artifact", None)
+        if artifact is not None:
+            return {"content": output.content, "artifact": artifact}
+        return output.content
+    update = getattr(output, "update", None)  # a Command returned by a tool
+    if update is not None and type(output).__name__ == "Command":
+        return {"update": io_view(update)}
+    return io_view(output)
+
+
+def documents_view(documents: Any) -> Any:
+    """Retrieved documents as ``{"content", "metadata"}`` pairs."""
+    if not isinstance(documents, (list, tuple)):
+        return documents
+    out = []
+    for doc in documents:
+        content = getattr(doc, "page_content", None)
+        if content is None:
+            out.append(doc)
+            continue
+        item: dict[str, Any] = {"content": content}
+        metadata = getattr(doc, "metadata", None)
+        if metadata:
+            item["metadata"] = metadata
+        doc_id = getattr(doc, "id", None)
+        if doc_id:
+            item["id"] = doc_id
+        out.append(item)
+    return out
+
+
+def session_hints(metadata: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The run metadata, read by the emitter for session and user ids (by its configured keys)."""
+    return metadata or None

@@ -1,0 +1,197 @@
+"""Wrappers that make a model run the current span while the model's code runs.
+
+A chat model's HTTP call (the OpenAI SDK under ``ChatOpenAI``, say) must nest
+under the chat model's span, so that another integration's span of the same
+call lands in the same trace and the "counted once" rule sees both. Callbacks
+cannot do that (they never attach a context), so the model's generation
+entry points are wrapped: the wrapper looks the run up by
+``run_manager.run_id`` and attaches its span's context around the user's
+call, detaching in ``finally`` (per step, for generators).
+
+``stream()`` / ``astream()`` start their run inside the first ``next()``, so
+their wrapper uses a :class:`~threadline_langchain._slots.ModelSlot` instead.
+
+:func:`current_run_handle` is registered as a context provider: it names the
+LangChain run enclosing the running code, from LangChain's own child config
+(``var_child_runnable_config``, the mechanism LangSmith uses too), so that an
+SDK call made directly in a tool, a ``RunnableLambda`` or a LangGraph node
+nests under that run.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from opentelemetry import context as otel_context
+
+from threadline.emitter import SpanHandle
+
+from threadline_langchain._registry import REGISTRY
+from threadline_langchain._slots import MODEL_SLOT, ModelSlot, adrive, drive
+
+_CONFIG_MODULE = "langchain_core.runnables.config"
+
+
+def _handle_of(run_manager: Any) -> SpanHandle | None:
+    run_id = getattr(run_manager, "run_id", None)
+    entry = REGISTRY.get(run_id)
+    if entry is None:
+        return None
+    handle = entry.span_handle
+    return handle if handle is not None and not handle.ended else None
+
+
+def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], name: str, index: int) -> Any:
+    if name in kwargs:
+        return kwargs[name]
+    return args[index] if len(args) > index else None
+
+
+def _single_run_manager(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``BaseLLM._generate_helper(prompts, stop, run_managers, ...)``: the run when there is one."""
+    managers = _arg(args, kwargs, "run_managers", 2)
+    if isinstance(managers, list) and len(managers) == 1:
+        return managers[0]
+    return None
+
+
+# -- invoke / generate ------------------------------------------------------------------------------------
+
+
+def generate_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``BaseChatModel._generate_with_cache(messages, stop, run_manager, **kwargs)``."""
+    handle = _handle_of(_arg(args, kwargs, "run_manager", 2))
+    if handle is None:
+        return wrapped(*args, **kwargs)
+    token = otel_context.attach(handle.context)
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        otel_context.detach(token)
+
+
+async def agenerate_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``BaseChatModel._agenerate_with_cache``: as :func:`generate_wrapper`, awaited."""
+    handle = _handle_of(_arg(args, kwargs, "run_manager", 2))
+    if handle is None:
+        return await wrapped(*args, **kwargs)
+    token = otel_context.attach(handle.context)
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        otel_context.detach(token)
+
+
+def llm_generate_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``BaseLLM._generate_helper``: attached when the call has exactly one run."""
+    handle = _handle_of(_single_run_manager(args, kwargs))
+    if handle is None:
+        return wrapped(*args, **kwargs)
+    token = otel_context.attach(handle.context)
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        otel_context.detach(token)
+
+
+async def allm_generate_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``BaseLLM._agenerate_helper``: as :func:`llm_generate_wrapper`, awaited."""
+    handle = _handle_of(_single_run_manager(args, kwargs))
+    if handle is None:
+        return await wrapped(*args, **kwargs)
+    token = otel_context.attach(handle.context)
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        otel_context.detach(token)
+
+
+# -- streams ----------------------------------------------------------------------------------------------
+
+
+def _slot_scope(slot: ModelSlot) -> tuple[Any, Any]:
+    def enter() -> Any:
+        slot_token = MODEL_SLOT.set(slot)
+        entry = slot.entry
+        handle = entry.span_handle if entry is not None else None
+        ctx_token = otel_context.attach(handle.context) if handle is not None and not handle.ended else None
+        return slot_token, ctx_token
+
+    def leave(state: Any) -> None:
+        slot_token, ctx_token = state
+        if ctx_token is not None:
+            otel_context.detach(ctx_token)
+        MODEL_SLOT.reset(slot_token)
+
+    return enter, leave
+
+
+def stream_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``BaseChatModel.stream`` / ``BaseLLM.stream``: the run is known after its first step."""
+    gen = wrapped(*args, **kwargs)
+    enter, leave = _slot_scope(ModelSlot())
+    return drive(gen, enter, leave)
+
+
+def astream_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``BaseChatModel.astream`` / ``BaseLLM.astream``."""
+    agen = wrapped(*args, **kwargs)
+    enter, leave = _slot_scope(ModelSlot())
+    return adrive(agen, enter, leave)
+
+
+def _run_scope(run_manager: Any) -> tuple[Any, Any]:
+    def enter() -> Any:
+        handle = _handle_of(run_manager)
+        return otel_context.attach(handle.context) if handle is not None else None
+
+    def leave(token: Any) -> None:
+        if token is not None:
+            otel_context.detach(token)
+
+    return enter, leave
+
+
+def events_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``BaseChatModel._iter_v2_events(messages, *, run_manager, ...)`` (``stream_events`` v3)."""
+    gen = wrapped(*args, **kwargs)
+    enter, leave = _run_scope(kwargs.get("run_manager"))
+    return drive(gen, enter, leave)
+
+
+def aevents_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``BaseChatModel._aiter_v2_events``."""
+    agen = wrapped(*args, **kwargs)
+    enter, leave = _run_scope(kwargs.get("run_manager"))
+    return adrive(agen, enter, leave)
+
+
+# -- the context provider -------------------------------------------------------------------------------
+
+
+def current_run_handle() -> SpanHandle | None:
+    """The span of the LangChain run enclosing the running code, if threadline traces it.
+
+    Two sources, both enclosing the running code: the model run a wrapped
+    ``stream()`` drives, and the run whose child config LangChain set for the
+    code it runs (a tool body, a ``RunnableLambda``, a LangGraph node). Of the
+    two, the one that started last is innermost.
+    """
+    best: SpanHandle | None = None
+    slot = MODEL_SLOT.get()
+    if slot is not None and slot.entry is not None:
+        handle = slot.entry.span_handle
+        if handle is not None and not handle.ended:
+            best = handle
+    module = sys.modules.get(_CONFIG_MODULE)
+    if module is not None:
+        config = module.var_child_runnable_config.get()
+        if config:
+            callbacks = config.get("callbacks")
+            entry = REGISTRY.get(getattr(callbacks, "parent_run_id", None))
+            if entry is not None:
+                handle = entry.span_handle
+                if handle is not None and not handle.ended and (best is None or handle.start_ns > best.start_ns):
+                    best = handle
+    return best

@@ -1,0 +1,103 @@
+"""LangGraph's own choke points: ``Pregel.stream`` / ``astream`` and the loop's steps.
+
+``Pregel.stream`` / ``astream`` (``invoke`` and ``ainvoke`` run through them,
+for top-level graphs and subgraphs alike) are wrapped so that the handler
+knows, when a run starts, that it is a graph run and of which graph: the
+wrapper puts a :class:`GraphSlot` in the context around each step of the
+stream, and the first chain run started in it (LangGraph's own
+``on_chain_start`` for the graph, the first thing its first step does) takes
+it.
+
+``PregelLoop.tick`` / ``after_tick`` are wrapped to note, per graph run, the
+checkpoint each step runs from (node spans carry it) and, when a breakpoint
+(``interrupt_before`` / ``interrupt_after``) stops the run, which nodes it
+stopped at.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from typing import Any
+from uuid import UUID
+
+from threadline.guard import guard
+from threadline_langchain._registry import REGISTRY
+from threadline_langchain._slots import adrive, drive
+
+
+class GraphSlot:
+    """The graph a ``stream()`` call runs; ``run_id`` is set when its run starts."""
+
+    __slots__ = ("graph", "config", "run_id")
+
+    def __init__(self, graph: Any, config: Any) -> None:
+        self.graph = graph
+        self.config = config if isinstance(config, dict) else None
+        self.run_id: UUID | None = None
+
+
+GRAPH_SLOT: contextvars.ContextVar[GraphSlot | None] = contextvars.ContextVar(
+    "threadline_langgraph_graph_slot", default=None
+)
+
+
+def _slot_scope(slot: GraphSlot) -> tuple[Any, Any]:
+    def enter() -> Any:
+        # Once taken, the slot has nothing more to say: later steps run unscoped.
+        return GRAPH_SLOT.set(slot) if slot.run_id is None else None
+
+    def leave(token: Any) -> None:
+        if token is not None:
+            GRAPH_SLOT.reset(token)
+
+    return enter, leave
+
+
+def _config_arg(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if "config" in kwargs:
+        return kwargs["config"]
+    return args[1] if len(args) > 1 else None
+
+
+def stream_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``Pregel.stream``: tell the handler which run is this graph's."""
+    gen = wrapped(*args, **kwargs)
+    enter, leave = _slot_scope(GraphSlot(instance, _config_arg(args, kwargs)))
+    return drive(gen, enter, leave)
+
+
+def astream_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``Pregel.astream``: as :func:`stream_wrapper`."""
+    agen = wrapped(*args, **kwargs)
+    enter, leave = _slot_scope(GraphSlot(instance, _config_arg(args, kwargs)))
+    return adrive(agen, enter, leave)
+
+
+_BREAKPOINTS = {"interrupt_before": "interrupt_before", "interrupt_after": "interrupt_after"}
+
+
+def _note_step(loop: Any) -> None:
+    manager = getattr(loop, "manager", None)
+    entry = REGISTRY.get(getattr(manager, "run_id", None))
+    info = entry.info if entry is not None else None
+    if info is None or not hasattr(info, "checkpoint_id"):
+        return
+    checkpoint = getattr(loop, "checkpoint", None)
+    if isinstance(checkpoint, dict) and isinstance(checkpoint.get("id"), str):
+        info.checkpoint_id = checkpoint["id"]
+    status = getattr(loop, "status", None)
+    if status in _BREAKPOINTS:
+        wanted = getattr(loop, status, None)
+        tasks = getattr(loop, "tasks", None) or {}
+        info.breakpoint_nodes = [
+            t.name for t in tasks.values() if wanted == "*" or (wanted and t.name in wanted)
+        ]
+
+
+def tick_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``PregelLoop.tick`` / ``after_tick``: note the step's checkpoint and any breakpoint hit."""
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        with guard("langgraph.tick"):
+            _note_step(instance)

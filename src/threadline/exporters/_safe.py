@@ -1,0 +1,126 @@
+"""Keep exporter failures away from the application, and count what they lose.
+
+Every exporter threadline's own pipeline sends to is wrapped in a
+:class:`SafeSpanExporter`: an exporter that raises, returns ``FAILURE`` or
+cannot reach its backend never raises into the batch processor, and the spans
+it loses are counted (:attr:`SafeSpanExporter.dropped_spans`, and process-wide
+by :func:`dropped_spans`) and logged once per exporter. The batch processor of
+each exporter is a :class:`CountingBatchSpanProcessor`, which counts the spans
+its bounded queue drops when export cannot keep up (a hung or slow exporter).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+logger = logging.getLogger("threadline")
+
+_lock = threading.Lock()
+_dropped_total = 0
+
+
+def dropped_spans() -> int:
+    """Spans threadline's pipelines failed to export in this process, since it started."""
+    return _dropped_total
+
+
+def _count(n: int) -> None:
+    global _dropped_total
+    with _lock:
+        _dropped_total += n
+
+
+class SafeSpanExporter(SpanExporter):
+    """Wraps an exporter: never raises, counts the spans it loses, logs the first loss.
+
+    Args:
+        exporter: any OpenTelemetry ``SpanExporter``.
+    """
+
+    def __init__(self, exporter: SpanExporter) -> None:
+        self.exporter = exporter
+        self.dropped_spans = 0
+        self._lock = threading.Lock()
+        self._logged = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Export through the wrapped exporter; a raise or a FAILURE counts the batch as dropped."""
+        try:
+            result = self.exporter.export(spans)
+        except Exception as exc:  # noqa: BLE001 - an exporter never raises into the batch processor
+            self.note_dropped(len(spans), f"it raised {type(exc).__name__}: {exc}", exc)
+            return SpanExportResult.FAILURE
+        if result is SpanExportResult.FAILURE:
+            self.note_dropped(len(spans), "it returned FAILURE")
+        return result
+
+    def note_dropped(self, count: int, why: str, exc: BaseException | None = None) -> None:
+        """Count ``count`` lost spans; the first loss of this exporter is logged."""
+        if count <= 0:
+            return
+        with self._lock:
+            self.dropped_spans += count
+            first = not self._logged
+            self._logged = True
+        _count(count)
+        if first:
+            logger.warning(
+                "threadline: %d span(s) could not be exported by %r (%s); later losses are counted "
+                "(threadline.exporters._safe.dropped_spans()) but not logged again",
+                count,
+                self.exporter,
+                why,
+                exc_info=exc,
+            )
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Flush the wrapped exporter; False (never a raise) if it fails."""
+        try:
+            return bool(self.exporter.force_flush(timeout_millis))
+        except Exception:  # noqa: BLE001
+            logger.warning("threadline: flushing %r failed", self.exporter, exc_info=True)
+            return False
+
+    def shutdown(self) -> None:
+        """Shut the wrapped exporter down; a failure is logged, never raised."""
+        try:
+            self.exporter.shutdown()
+        except Exception:  # noqa: BLE001
+            logger.warning("threadline: shutting down %r failed", self.exporter, exc_info=True)
+
+    def __repr__(self) -> str:
+        return f"SafeSpanExporter({self.exporter!r})"
+
+
+class CountingBatchSpanProcessor(BatchSpanProcessor):
+    """OpenTelemetry's batch processor, counting the spans its full queue drops.
+
+    The queue is bounded (``OTEL_BSP_MAX_QUEUE_SIZE``, 2048 by default): when
+    the exporter cannot keep up, each new span pushes out the oldest one. That
+    loss is counted on the :class:`SafeSpanExporter` it feeds.
+    """
+
+    def __init__(self, exporter: SafeSpanExporter, **options: Any) -> None:
+        super().__init__(exporter, **options)
+        self._safe = exporter
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Queue ``span``; when the queue is full, count the span it pushes out."""
+        # The queue is the SDK's (a bounded deque); if a future SDK hides it, nothing is counted.
+        queue = getattr(getattr(self, "_batch_processor", None), "_queue", None)
+        maxlen = getattr(queue, "maxlen", None)
+        if maxlen is not None and len(queue) >= maxlen and span.context is not None and span.context.trace_flags.sampled:
+            self._safe.note_dropped(1, "the export queue is full: the exporter is not keeping up")
+        super().on_end(span)
+
+
+def batch_processor(exporter: SpanExporter) -> CountingBatchSpanProcessor:
+    """The batch processor threadline puts in front of ``exporter`` (wrapped to be safe)."""
+    safe = exporter if isinstance(exporter, SafeSpanExporter) else SafeSpanExporter(exporter)
+    return CountingBatchSpanProcessor(safe)

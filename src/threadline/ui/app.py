@@ -1,0 +1,284 @@
+"""The web view's Starlette application: three read-only pages over the store.
+
+=========================  =====================================================
+``GET /``                  the sessions table: sortable, filtered by user and
+                           time, paginated in SQL
+``GET /sessions/{id}``     a session's conversation as a timeline of turns
+``GET /traces/{id}``       a trace's span tree as a waterfall
+``GET /static/...``        the stylesheet and icon (no network assets, no JS)
+=========================  =====================================================
+
+There is no other route and no write route: any other method is ``405``.
+Pages are rendered per request from a fresh read-only connection and sent
+with ``Cache-Control: no-store``, so a reload shows spans written since.
+Only ``Host: 127.0.0.1`` / ``localhost`` is served (a DNS-rebinding page
+cannot read traces through the browser), and the pages carry a strict
+Content-Security-Policy.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from threadline.store import queries
+from threadline.store.schema import StoreError, StoreNotFoundError, resolve_path
+from threadline.ui import views
+from threadline.ui.store import check_store, reading
+
+__all__ = ["ALLOWED_HOSTS", "PAGE_SIZES", "create_app"]
+
+ALLOWED_HOSTS = ("127.0.0.1", "localhost")
+PAGE_SIZES = (25, 50, 100, 200)
+DEFAULT_PAGE_SIZE = 50
+DEFAULT_SORT = "-last_trace"
+STATIC_DIR = Path(__file__).parent / "static"
+
+_SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self'; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """A sessions-table column: its heading, sort field (``None``: not sortable) and tooltip."""
+
+    label: str
+    sort: str | None
+    title: str = ""
+    numeric: bool = True
+
+
+SESSION_COLUMNS: tuple[Column, ...] = (
+    Column("Session", "session_id", "Session id", numeric=False),
+    Column("First trace", "first_trace", "Start of the first trace (local time)", numeric=False),
+    Column("Last trace", "last_trace", "End of the last trace (local time)", numeric=False),
+    Column("Duration", "duration_ms", "First trace start to last trace end"),
+    Column("Traces", "traces", "Traces (turns) in the session"),
+    Column("Errors", "errors", "Traces with an error; interrupts never count"),
+    Column("Interrupted", "interrupted", "Traces that paused for a human"),
+    Column("Users", None, "User ids seen in the session", numeric=False),
+    Column("Models", None, "Models called", numeric=False),
+    Column("In", "input_tokens", "Input tokens (cached input included)"),
+    Column("Out", "output_tokens", "Output tokens (reasoning included)"),
+    Column("Cached", "cache_read_tokens", "Cache-read input tokens"),
+    Column("Reasoning", "reasoning_tokens", "Reasoning output tokens"),
+    Column("Cost", "cost_usd", "Cost in USD (blank when no model had a known price)"),
+    Column("TTFT", "ttft_median_ms", "Median time to first token over streamed calls"),
+)
+
+
+def session_url(session_id: str) -> str:
+    """The session page's path (any id: slashes and all are escaped)."""
+    return "/sessions/" + quote(session_id, safe="")
+
+
+def trace_url(trace_id: str) -> str:
+    """The trace page's path."""
+    return "/traces/" + quote(trace_id, safe="")
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("threadline.ui", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        duration=views.fmt_duration,
+        tokens=views.fmt_tokens,
+        cost=views.fmt_cost,
+        when=views.fmt_time,
+        session_url=session_url,
+        trace_url=trace_url,
+        thousands=lambda n: "-" if n is None else f"{n:,}",
+    )
+    env.globals.update(usage_parts=views.usage_parts, preview_chars=views.PREVIEW_CHARS)
+    return env
+
+
+class _Pages:
+    """The request handlers, bound to one store path and one template environment."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self.env = _environment()
+
+    def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        html = self.env.get_template(template).render(db=str(self.db), **context)
+        return HTMLResponse(html, status_code=status, headers=_SECURITY_HEADERS)
+
+    def store_problem(self, exc: StoreError) -> HTMLResponse:
+        message = check_store(self.db) or str(exc)
+        missing = isinstance(exc, StoreNotFoundError)
+        title = "No trace store yet" if missing else "Cannot read the trace store"
+        return self.render("message.html", status=503, title=title, message=message, missing=missing)
+
+    # --- pages ----------------------------------------------------------------------------
+
+    def sessions(self, request: Request) -> Response:
+        args = request.query_params
+        user = (args.get("user") or "").strip() or None
+        since_text = (args.get("since") or "").strip()
+        until_text = (args.get("until") or "").strip()
+        sort = args.get("sort") or DEFAULT_SORT
+        if sort.lstrip("-") not in queries.SESSION_PAGE_ORDER_KEYS:
+            sort = DEFAULT_SORT
+        per = _int(args.get("per"), DEFAULT_PAGE_SIZE)
+        if per not in PAGE_SIZES:
+            per = DEFAULT_PAGE_SIZE
+        page = max(_int(args.get("page"), 1), 1)
+        problems: list[str] = []
+        since = _time(since_text, "since", problems)
+        until = _time(until_text, "until", problems)
+        filters = {"user": user or "", "since": since_text, "until": until_text}
+        context: dict[str, Any] = {
+            "filters": filters,
+            "sort": sort,
+            "per": per,
+            "page_sizes": PAGE_SIZES,
+            "columns": SESSION_COLUMNS,
+            "problems": problems,
+            "link": _Links(filters, sort, per),
+            "presets": (("Last hour", "-1h"), ("24 hours", "-24h"), ("7 days", "-7d"), ("30 days", "-30d")),
+        }
+        if problems:
+            return self.render("sessions.html", status=400, result=None, users=[], pages=0, page=1, **context)
+        try:
+            with reading(self.db) as conn:
+                result = queries.page_sessions(
+                    conn, user=user, since=since, until=until, limit=per, offset=(page - 1) * per, order_by=sort
+                )
+                users = queries.list_users(conn, limit=500)
+        except StoreError as exc:
+            return self.store_problem(exc)
+        pages = max(math.ceil(result.total / per), 1)
+        return self.render("sessions.html", result=result, users=users, pages=pages, page=page, **context)
+
+    def session(self, request: Request) -> Response:
+        session_id = request.path_params["session_id"]
+        try:
+            with reading(self.db) as conn:
+                detail = queries.get_session(conn, session_id)
+        except StoreError as exc:
+            return self.store_problem(exc)
+        if detail is None:
+            raise HTTPException(404, f"There is no session {session_id!r} in this store.")
+        turns = views.timeline(detail)
+        lanes = max((len(t.rails) for t in turns), default=0)
+        return self.render("session.html", detail=detail, s=detail.summary, turns=turns, lanes=lanes)
+
+    def trace(self, request: Request) -> Response:
+        trace_id = request.path_params["trace_id"]
+        try:
+            with reading(self.db) as conn:
+                try:
+                    detail = queries.get_trace(conn, trace_id)
+                except queries.AmbiguousIdError as exc:
+                    raise HTTPException(404, str(exc)) from None
+        except StoreError as exc:
+            return self.store_problem(exc)
+        if detail is None:
+            raise HTTPException(404, f"There is no trace {trace_id!r} in this store.")
+        rows = views.waterfall(detail)
+        root = detail.spans[0] if detail.spans else None
+        linked = [t for row in rows for t in row.linked_traces]
+        return self.render("trace.html", t=detail.summary, rows=rows, root=root, linked=linked)
+
+    async def http_error(self, request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 500)
+        if status == 404:
+            detail = getattr(exc, "detail", None)
+            message = detail if detail and detail != "Not Found" else f"Nothing lives at {request.url.path}."
+            return self.render("message.html", status=404, title="Not found", message=message, missing=False)
+        headers = dict(getattr(exc, "headers", None) or {})
+        return Response(getattr(exc, "detail", "") or "", status_code=status, headers=headers or None)
+
+
+class _Links:
+    """Builds sessions-page URLs that keep the current filters."""
+
+    def __init__(self, filters: dict[str, str], sort: str, per: int) -> None:
+        self.filters = {k: v for k, v in filters.items() if v}
+        self.sort = sort
+        self.per = per
+
+    def __call__(self, **changes: Any) -> str:
+        params: dict[str, Any] = {**self.filters, "sort": self.sort, "per": self.per}
+        params.update(changes)
+        if params.get("sort") == DEFAULT_SORT:
+            params.pop("sort")
+        if params.get("per") == DEFAULT_PAGE_SIZE:
+            params.pop("per")
+        if params.get("page") == 1:
+            params.pop("page")
+        params = {k: v for k, v in params.items() if v not in (None, "")}
+        return "/" + ("?" + urlencode(params) if params else "")
+
+    def sort_by(self, field: str) -> str:
+        """Sort by ``field``: descending first, a second click flips it (back to page 1)."""
+        current = self.sort.lstrip("-")
+        if current == field:
+            target = field if self.sort.startswith("-") else "-" + field
+        else:
+            target = field if field == "session_id" else "-" + field
+        return self(sort=target, page=1)
+
+
+def _int(text: str | None, default: int) -> int:
+    try:
+        return int(text) if text else default
+    except ValueError:
+        return default
+
+
+def _time(text: str, name: str, problems: list[str]) -> Any:
+    if not text:
+        return None
+    try:
+        return queries.parse_time(text)
+    except ValueError as exc:
+        problems.append(f"{name}: {exc}")
+        return None
+
+
+def create_app(db: str | os.PathLike[str] | None = None) -> Starlette:
+    """The web view over the store at ``db`` (default: ``$THREADLINE_DB``, else ``.threadline/traces.db``).
+
+    The store may be missing when the app is built (each page then says so);
+    it is opened read-only for every request.
+    """
+    pages = _Pages(resolve_path(db).resolve())
+    routes = [
+        Route("/", pages.sessions, methods=["GET"], name="sessions"),
+        Route("/sessions/{session_id:path}", pages.session, methods=["GET"], name="session"),
+        Route("/traces/{trace_id}", pages.trace, methods=["GET"], name="trace"),
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(ALLOWED_HOSTS))],
+        exception_handlers={HTTPException: pages.http_error},
+    )
