@@ -8,8 +8,9 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from threadline.content import DEFAULT_MAX_CHARS, ContentPolicy
 from threadline.cost import ModelRate, Prices

@@ -7,6 +7,7 @@
     threadline trace ID [--json]                            # one trace's span tree
     threadline traces [--session ID] [--json]               # recent traces
     threadline demo                                         # run the LangGraph demo into the store
+    threadline ui [--port N]                                # the local web view (needs threadline[ui])
 
 Every command takes ``--db PATH`` (default ``$THREADLINE_DB``, else
 ``.threadline/traces.db``). A missing store or an unknown id prints a message
@@ -21,6 +22,7 @@ import importlib
 import importlib.util
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -72,9 +74,11 @@ def fmt_time(ns: int | None, *, since: int | None = None) -> str:
 
 
 def fmt_duration(ms: float | None) -> str:
-    """``850 ms``, ``1.25 s``, ``3m 05s``, ``2h 03m``."""
+    """``0.4 ms``, ``850 ms``, ``1.25 s``, ``3m 05s``, ``2h 03m``."""
     if ms is None:
         return "-"
+    if ms < 10:
+        return f"{ms:.1f} ms"
     if ms < 1000:
         return f"{ms:.0f} ms"
     seconds = ms / 1000
@@ -382,7 +386,8 @@ def turn_block(turn: queries.Turn, *, full: bool = False, first_ns: int | None =
     if turn.error and turn.outcome != "interrupted":
         grid.add("error:", _preview(turn.error, full), "red")
     for interrupt in turn.interrupts:
-        grid.add("interrupted:", _preview(interrupt.text, full), "yellow")
+        payload = interrupt.text if interrupt.value is not None else f"(payload not recorded; id {interrupt.id})"
+        grid.add("interrupted:", _preview(payload, full), "yellow")
     if turn.outcome == "interrupted" and not turn.interrupts:
         grid.add("interrupted:", "(no payload recorded)", "yellow")
     output = readable(turn.output, last_only=True)
@@ -575,24 +580,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
         threadline.instrument(exporter=SQLiteSpanExporter(path), integrations=list(DEMO_INTEGRATIONS))
     except UnknownIntegrationError as exc:
         raise CliError(f"the demo needs the langchain and langgraph integrations: {exc}") from None
-    session_ids = list(importlib.import_module(DEMO_MODULE).run() or [])
-    threadline.flush()
-    console = make_console()
-    console.print(f"Demo traces written to {path}\n")
-    sessions = queries.list_sessions(path, session_ids=session_ids, order_by="first_trace", limit=len(session_ids))
-    if sessions:
-        console.print(sessions_table(sessions, console.width))
-    for session_id in session_ids:
-        detail = queries.get_session(path, session_id)
-        if detail is not None:
-            console.print()
-            console.print(replay(detail))
-    db_flag = "" if args.db is None else f" --db {path}"
-    console.print(
-        f"\nExplore the store:\n  threadline sessions{db_flag}\n  threadline session SESSION_ID{db_flag}"
-        f"\n  threadline trace TRACE_ID{db_flag}"
-    )
-    threadline.shutdown()
+    try:
+        session_ids = [str(i) for i in importlib.import_module(DEMO_MODULE).run() or []]
+        threadline.flush()
+        console = make_console()
+        console.print(f"Demo traces written to {path}\n")
+        sessions = queries.list_sessions(path, session_ids=session_ids, order_by="first_trace", limit=len(session_ids))
+        if sessions:
+            console.print(sessions_table(sessions, console.width))
+        for session_id in session_ids:
+            detail = queries.get_session(path, session_id)
+            if detail is not None:
+                console.print()
+                console.print(replay(detail))
+        db_flag = "" if args.db is None else f" --db {path}"
+        console.print(
+            f"\nExplore the store:\n  threadline sessions{db_flag}\n  threadline session SESSION_ID{db_flag}"
+            f"\n  threadline trace TRACE_ID{db_flag}"
+        )
+    finally:
+        threadline.shutdown()
     return 0
 
 
@@ -653,6 +660,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the LangGraph demo (offline) into the store and show it")
     _add_db(p)
     p.set_defaults(func=cmd_demo)
+
+    # `threadline ui` parses its own options (threadline.ui.run_cli); listed here for --help.
+    sub.add_parser("ui", help="the local web view of the store (127.0.0.1 only; needs threadline[ui])", add_help=False)
     return parser
 
 
@@ -674,8 +684,13 @@ def _join_negative_times(argv: Sequence[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 1 not found or unusable store, 2 bad usage)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["ui"]:
+        from threadline.ui import run_cli
+
+        return run_cli(argv[1:])
     parser = build_parser()
-    args = parser.parse_args(_join_negative_times(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(_join_negative_times(argv))
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return 2
@@ -691,6 +706,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"threadline: {exc}", file=sys.stderr)
     except ValueError as exc:  # e.g. an --order field that does not exist
         print(f"threadline: {exc}", file=sys.stderr)
+    except sqlite3.Error as exc:
+        print(f"threadline: could not read the store: {exc}", file=sys.stderr)
     except BrokenPipeError:  # `threadline sessions | head`
         return 0
     return 1

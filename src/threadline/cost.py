@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 from threadline.usage import Usage
 
@@ -85,6 +86,7 @@ class Prices:
         self._cache: dict[tuple[str | None, str], Any] = {}
         self._warned: set[str] = set()
         self._lock = threading.Lock()
+        _import_pricing_library()
 
     def cost(self, provider: str | None, model: str | None, usage: Usage | None) -> Cost | None:
         """The cost of ``usage`` on ``model``, or ``None`` when it cannot be known."""
@@ -140,6 +142,20 @@ class Prices:
             return _UNKNOWN
 
 
+def _import_pricing_library() -> None:
+    """Import genai-prices now (when instrumenting), not at the first priced call.
+
+    Importing it imports an HTTP client library (httpx2). Done lazily on one
+    application thread while others call an SDK that looks that library up in
+    ``sys.modules`` (the openai SDK does, on every request), those threads
+    would see a half-initialised module and fail.
+    """
+    try:
+        import genai_prices.data_snapshot  # noqa: F401
+    except Exception:  # noqa: BLE001 - missing or broken: _lookup warns per model
+        pass
+
+
 _DATE_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
 
 
@@ -176,9 +192,7 @@ def _cost_from_table(table: _RateTable, usage: Usage) -> Cost:
     in_rate = _unit_price(table.input, total_in)
     read_rate = _unit_price(table.cache_read, total_in) if table.cache_read is not None else in_rate
     write_rate = _unit_price(table.cache_write, total_in) if table.cache_write is not None else in_rate
-    return _cost(
-        usage, in_rate, _unit_price(table.output, total_in), read_rate, write_rate
-    )
+    return _cost(usage, in_rate, _unit_price(table.output, total_in), read_rate, write_rate)
 
 
 def _cost(usage: Usage, in_rate: Decimal, out_rate: Decimal, read_rate: Decimal, write_rate: Decimal) -> Cost:

@@ -9,7 +9,8 @@ each trace, content capture, usage, cost and the "counted once" rule.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
@@ -76,8 +77,9 @@ class SpanHandle:
         "session_stamped",
     )
 
-    def __init__(self, span: Any, record: SpanRecord, trace: TraceState, model_parent: SpanHandle | None,
-                 start_ns: int) -> None:
+    def __init__(
+        self, span: Any, record: SpanRecord, trace: TraceState, model_parent: SpanHandle | None, start_ns: int
+    ) -> None:
         self.span = span
         self.record = record
         self.trace = trace
@@ -87,9 +89,7 @@ class SpanHandle:
         self.usage_counted_in: str | None = None
         self.ended = False
         self.session_stamped: SessionInfo | None = None
-        self.context = otel_context.set_value(
-            _HANDLE_KEY, self, otel_trace.set_span_in_context(span)
-        )
+        self.context = otel_context.set_value(_HANDLE_KEY, self, otel_trace.set_span_in_context(span))
 
     @property
     def span_context(self) -> Any:
@@ -165,9 +165,7 @@ class Emitter:
                 candidate = provider()
             except Exception:  # noqa: BLE001 - a provider must never break a span
                 candidate = None
-            if candidate is not None and not candidate.ended and (
-                best is None or candidate.start_ns > best.start_ns
-            ):
+            if candidate is not None and not candidate.ended and (best is None or candidate.start_ns > best.start_ns):
                 best = candidate
         return best
 
@@ -352,9 +350,7 @@ class Emitter:
                 user_hint = hints.get(key)
                 if user_hint is not None:
                     break
-        return resolve_framework_session(
-            hints, keys=self.session_keys, mapper=self.session_mapper, user_hint=user_hint
-        )
+        return resolve_framework_session(hints, keys=self.session_keys, mapper=self.session_mapper, user_hint=user_hint)
 
     def _start_attributes(self, record: SpanRecord, kind: SpanKind) -> dict[str, Any]:
         attrs: dict[str, Any] = {

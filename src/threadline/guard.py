@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 logger = logging.getLogger("threadline")
 

@@ -13,7 +13,8 @@ import importlib
 import inspect
 import sys
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import wrapt
 

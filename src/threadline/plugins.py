@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Iterable
 from importlib import metadata
-from typing import Iterable
 
 from threadline.integration import Integration
 

@@ -8,9 +8,10 @@ is open (outputs, usage and outcome are filled in as they arrive).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from threadline.usage import Usage
 

@@ -13,8 +13,9 @@ import hashlib
 import inspect
 import logging
 import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 logger = logging.getLogger("threadline")
 
@@ -37,9 +38,7 @@ class SessionInfo:
     original_id: str | None = None  # set when the raw id had to be rewritten
 
 
-_current: contextvars.ContextVar[SessionInfo | None] = contextvars.ContextVar(
-    "threadline_session", default=None
-)
+_current: contextvars.ContextVar[SessionInfo | None] = contextvars.ContextVar("threadline_session", default=None)
 
 
 def current_session() -> SessionInfo | None:
@@ -123,7 +122,7 @@ class session:  # noqa: N801 - used like a function, as contextlib helpers are
             session_id=checked[0],
             user_id=user[0] if user else None,
             tags=tuple(str(t) for t in tags) if tags else (),
-            metadata=dict(metadata) if metadata else {},
+            metadata=_attribute_values(metadata) if metadata else {},
             source="explicit",
             original_id=checked[1],
         )
@@ -194,6 +193,24 @@ class session:  # noqa: N801 - used like a function, as contextlib helpers are
                 _current.reset(token)
 
         return wrapper  # type: ignore[return-value]
+
+
+def _attribute_values(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Session metadata as span attribute values, computed once per scope.
+
+    Numbers and booleans are kept; anything else becomes text (JSON for
+    structures) capped like captured content, so an odd object can neither
+    break nor bloat every span of the session.
+    """
+    from threadline.content import DEFAULT_MAX_CHARS, render, truncate
+
+    out: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if isinstance(value, (bool, int, float)):
+            out[str(key)] = value
+        else:
+            out[str(key)] = truncate(render(value), DEFAULT_MAX_CHARS)[0]
+    return out
 
 
 async def _scoped_agen(agen: Any, info: SessionInfo) -> Any:

@@ -172,7 +172,9 @@ def _public_objects() -> Iterator[tuple[str, Any]]:
     for name in threadline.__all__:
         yield f"threadline.{name}", getattr(threadline, name)
     modules = [threadline] + [
-        importlib.import_module(m.name) for m in pkgutil.walk_packages(threadline.__path__, "threadline.")
+        importlib.import_module(m.name)
+        for m in pkgutil.walk_packages(threadline.__path__, "threadline.")
+        if not m.name.endswith(".__main__")  # running it is its only job
     ]
     for module in modules:
         yield module.__name__, module

@@ -164,6 +164,21 @@ def test_foreign_sqlite_database_is_refused_and_untouched(tmp_path) -> None:
         assert conn.execute("SELECT email FROM users").fetchall() == [("a@example.com",)]
 
 
+def test_foreign_database_with_its_own_meta_table_is_refused(tmp_path) -> None:
+    db = tmp_path / "other.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE meta (name TEXT, content TEXT)")
+    with pytest.raises(StoreError, match="not a threadline store"):
+        SQLiteSpanExporter(db)
+
+
+def test_a_path_that_cannot_be_created_is_a_clear_error(tmp_path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StoreError, match="cannot create the threadline store"):
+        SQLiteSpanExporter(blocker / "traces.db")
+
+
 def test_store_from_a_newer_threadline_is_refused(tmp_path) -> None:
     db = tmp_path / "traces.db"
     SQLiteSpanExporter(db).shutdown()

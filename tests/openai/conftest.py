@@ -22,7 +22,7 @@ from threadline.testing import CapturedSpans, capture
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-import oa_kit  # noqa: E402
+import oa_kit
 
 CASSETTES = Path(__file__).resolve().parents[2] / "cassettes" / "openai"
 

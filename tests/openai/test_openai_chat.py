@@ -7,10 +7,11 @@ import gc
 
 import openai
 import pytest
-from oa_kit import MODEL, MODES, RESPONSE_MODEL, attrs, chat_text, expected_cost, invoke, model_spans
+from oa_kit import MODEL, MODES, RESPONSE_MODEL, attrs, chat_text, expected_cost, invoke
 from pydantic import BaseModel
 
 from threadline import semconv as sc
+from threadline_openai._reaper import settle
 
 MESSAGES = [{"role": "user", "content": "Say hello in three words."}]
 ANSWER = "Hello there, friend!"
@@ -104,14 +105,18 @@ async def test_chat_stream_ends_early(cassette, spans, client, how):
     elif how == "never_iterated":
         del stream
         gc.collect()
+        assert settle()  # ends seen by the garbage collector are done off its back, on a thread
     else:
         next(stream)
         del stream
         gc.collect()
+        assert settle()
 
     (span,) = spans.finished()
     a = attrs(span)
-    expected = {"never_iterated": "garbage_collected", "next_then_dropped": "garbage_collected"}.get(how, "closed_early")
+    expected = {"never_iterated": "garbage_collected", "next_then_dropped": "garbage_collected"}.get(
+        how, "closed_early"
+    )
     assert a[sc.END_REASON] == expected
     assert a[sc.OUTCOME] == "ok"
     assert sc.GEN_AI_USAGE_INPUT_TOKENS not in a  # the usage chunk was never read: nothing is guessed
@@ -250,3 +255,21 @@ async def test_chat_audio_tokens(cassette, spans, client):
     assert a[sc.OI_LLM_TOKEN_COUNT_COMPLETION_AUDIO] == 41
     assert a[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 48
     assert '"transcript": "Hi there!"' in a[sc.GEN_AI_OUTPUT_MESSAGES]
+
+
+async def test_raw_response_never_parsed(cassette, spans, client):
+    """A raw response dropped without ``parse()`` still ends its span: with the body's usage when it was read."""
+    raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
+    assert raw.status_code == 200
+    raw_stream = client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    assert spans.finished() == []
+    del raw, raw_stream
+    gc.collect()
+    assert settle()
+    whole, streamed = sorted(spans.finished(), key=lambda s: attrs(s).get(sc.GEN_AI_REQUEST_STREAM, False))
+    assert attrs(whole)[sc.GEN_AI_USAGE_TOTAL_TOKENS] == 19
+    assert attrs(whole)[sc.OUTCOME] == "ok"
+    assert attrs(streamed)[sc.END_REASON] == "garbage_collected"
+    assert sc.GEN_AI_USAGE_TOTAL_TOKENS not in attrs(streamed)

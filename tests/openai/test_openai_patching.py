@@ -32,7 +32,7 @@ def _current_attributes():
 
 
 def test_instrument_twice_patches_once_and_uninstrument_restores():
-    import openai.lib.streaming.chat._completions  # noqa: F401 - every patched module imported
+    import openai.lib.streaming.chat._completions
     import openai.lib.streaming.responses._responses  # noqa: F401
 
     originals = _current_attributes()

@@ -13,7 +13,10 @@ MESSAGES = [{"role": "user", "content": "Hi"}]
 
 async def test_azure_openai_client(cassette, spans):
     client = openai.AzureOpenAI(
-        api_key=API_KEY, azure_endpoint="https://contoso-eastus.openai.azure.com", api_version="2024-10-21", max_retries=0
+        api_key=API_KEY,
+        azure_endpoint="https://contoso-eastus.openai.azure.com",
+        api_version="2024-10-21",
+        max_retries=0,
     )
     out = client.chat.completions.create(model=MODEL, messages=MESSAGES)
     assert out.choices[0].message.content == "Hello! How can I help you today?"
@@ -25,7 +28,9 @@ async def test_azure_openai_client(cassette, spans):
 
 
 async def test_azure_v1_endpoint_with_the_openai_client(cassette, spans):
-    client = openai.OpenAI(api_key=API_KEY, base_url="https://contoso-eastus.openai.azure.com/openai/v1/", max_retries=0)
+    client = openai.OpenAI(
+        api_key=API_KEY, base_url="https://contoso-eastus.openai.azure.com/openai/v1/", max_retries=0
+    )
     client.responses.create(model=MODEL, input="Hi")
     a = attrs(spans.one(f"chat {MODEL}"))
     assert a[sc.GEN_AI_PROVIDER_NAME] == "azure.ai.openai"

@@ -10,6 +10,7 @@ from oa_kit import MODEL, MODES, RESPONSE_MODEL, attrs, expected_cost, invoke
 from pydantic import BaseModel
 
 from threadline import semconv as sc
+from threadline_openai._reaper import settle
 
 INPUT = "Write a one-line haiku about tea."
 ANSWER = "Steam curls from the cup."
@@ -112,6 +113,7 @@ async def test_responses_stream_never_iterated(cassette, spans, client):
     assert type(stream) is openai.Stream
     del stream
     gc.collect()
+    assert settle()
     a = attrs(spans.one(f"chat {MODEL}"))
     assert a[sc.END_REASON] == "garbage_collected"
     assert sc.GEN_AI_USAGE_INPUT_TOKENS not in a

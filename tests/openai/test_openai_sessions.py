@@ -92,9 +92,7 @@ async def test_metadata_keys(cassette, spans, client):
 
 
 async def test_conversation_beats_metadata(cassette, spans, client):
-    client.responses.create(
-        model=MODEL, conversation=CONV, input="Hello again.", metadata={"session_id": "chat-42"}
-    )
+    client.responses.create(model=MODEL, conversation=CONV, input="Hello again.", metadata={"session_id": "chat-42"})
     assert session_of(spans.one(f"chat {MODEL}")) == (CONV, "conversation_id", "openai.conversation")
 
 

@@ -27,6 +27,7 @@ from threadline.exporters import _safe
 from threadline.exporters.otlp import otlp_exporter
 
 LOST = "could not be exported"
+REPLY = "Hello! How can I assist you today?"
 
 
 class RaisingExporter(SpanExporter):
@@ -108,9 +109,7 @@ def test_a_broken_exporter_loses_spans_counted_and_logged_once(
     client, _ = backend.clients()
 
     for turn in range(3):  # three flushes: three failed batches
-        assert handle_turn(client, f"question {turn}") == "Hello! How can I assist you today?|" * 1 + (
-            "Hello! How can I assist you today?"
-        )
+        assert handle_turn(client, f"question {turn}") == f"{REPLY}|{REPLY}"
         threadline.flush(10)
 
     assert exporter.offered == 9  # handle-turn, the completion and the stream, three times
@@ -147,7 +146,7 @@ def test_a_hung_exporter_blocks_neither_the_app_nor_flush_nor_shutdown(
     worker.join(60)  # generous: the work itself takes milliseconds
     assert not worker.is_alive(), "the application was blocked by a hung exporter"
     assert results[:196] == [i * 2 for i in range(196)]
-    assert results[196].startswith("Hello!")
+    assert results[196] == f"{REPLY}|{REPLY}"
 
     assert hung.batches == [8]  # the batch thread is stuck in its first export
     # 199 spans: 8 in the stuck export, 64 in the full queue, every other one counted as dropped.
@@ -213,7 +212,7 @@ def test_an_unreachable_otlp_endpoint_is_counted_and_logged_once(
     answers = [handle_turn(client, f"question {turn}") for turn in range(2)]
     threadline.flush(30)
 
-    assert answers == ["Hello! How can I assist you today?|Hello! How can I assist you today?"] * 2
+    assert answers == [f"{REPLY}|{REPLY}"] * 2
     assert _safe.dropped_spans() - dropped_before == 6
     assert len(_lost_logs(caplog)) == 1
     threadline.shutdown(10)

@@ -149,9 +149,7 @@ def record_support(db: Path) -> Support:
 
     with threadline.session("sales-2", user_id="user-2"):
         t5 = base + 30 * S
-        root = emitter.start(
-            Run(name="sales-agent", run_kind=SpanKind.AGENT, inputs=SALES_QUESTION), start_ns=t5
-        )
+        root = emitter.start(Run(name="sales-agent", run_kind=SpanKind.AGENT, inputs=SALES_QUESTION), start_ns=t5)
         call = emitter.start(
             ModelCall(name="chat", provider="anthropic", request_model=SONNET, inputs=SALES_QUESTION),
             parent=root,
@@ -226,3 +224,101 @@ def bulk_sessions(db: Path, n: int, *, base_ns: int | None = None) -> None:
         conn.execute("COMMIT")
     finally:
         conn.close()
+
+
+# --- reading the HTML the way a user reads the page --------------------------------------------
+
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+@dataclass
+class Node:
+    """An element of a parsed page."""
+
+    tag: str
+    attrs: dict[str, str]
+    children: list[Node | str] = field(default_factory=list)
+
+    def text(self) -> str:
+        """The text, whitespace collapsed; element boundaries count as a space (as a reader hears them)."""
+        parts: list[str] = []
+
+        def walk(node: Node | str) -> None:
+            if isinstance(node, str):
+                parts.append(node)
+            else:
+                for child in node.children:
+                    walk(child)
+                    parts.append(" ")
+
+        walk(self)
+        return " ".join("".join(parts).split())
+
+    def classes(self) -> set[str]:
+        """The element's CSS classes."""
+        return set(self.attrs.get("class", "").split())
+
+    def find_all(self, tag: str | None = None, cls: str | None = None, **attrs: str) -> list[Node]:
+        """Descendants matching the tag, a CSS class and attribute values (``data_outcome`` for ``data-outcome``)."""
+        wanted = {k.replace("_", "-"): v for k, v in attrs.items()}
+        found: list[Node] = []
+        for child in self.children:
+            if isinstance(child, str):
+                continue
+            if (
+                (tag is None or child.tag == tag)
+                and (cls is None or cls in child.classes())
+                and all(child.attrs.get(k) == v for k, v in wanted.items())
+            ):
+                found.append(child)
+            found.extend(child.find_all(tag, cls, **attrs))
+        return found
+
+    def find(self, tag: str | None = None, cls: str | None = None, **attrs: str) -> Node:
+        """The first match; fails the test when there is none."""
+        found = self.find_all(tag, cls, **attrs)
+        assert found, f"no <{tag or '*'}> class={cls!r} {attrs} in the page"
+        return found[0]
+
+
+def parse(html: str) -> Node:
+    """The page as a tree of :class:`Node`."""
+    from html.parser import HTMLParser
+
+    root = Node("#document", {})
+    stack = [root]
+
+    class Builder(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            node = Node(tag, {k: v or "" for k, v in attrs})
+            stack[-1].children.append(node)
+            if tag not in _VOID:
+                stack.append(node)
+
+        def handle_endtag(self, tag: str) -> None:
+            for i in range(len(stack) - 1, 0, -1):
+                if stack[i].tag == tag:
+                    del stack[i:]
+                    break
+
+        def handle_data(self, data: str) -> None:
+            stack[-1].children.append(data)
+
+    builder = Builder(convert_charrefs=True)
+    builder.feed(html)
+    builder.close()
+    return root
+
+
+def session_rows(html: str) -> list[dict[str, str]]:
+    """The sessions table as ``{column heading: cell text}`` rows."""
+    page = parse(html)
+    tables = page.find_all("table", "sessions")
+    if not tables:
+        return []
+    headings = [th.text().rstrip("▲▼ ") for th in tables[0].find_all("th")]
+    rows = []
+    for tr in tables[0].find("tbody").find_all("tr"):
+        cells = [td.text() for td in tr.find_all("td")]
+        rows.append(dict(zip(headings, cells, strict=True)))
+    return rows

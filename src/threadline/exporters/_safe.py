@@ -115,7 +115,12 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         # The queue is the SDK's (a bounded deque); if a future SDK hides it, nothing is counted.
         queue = getattr(getattr(self, "_batch_processor", None), "_queue", None)
         maxlen = getattr(queue, "maxlen", None)
-        if maxlen is not None and len(queue) >= maxlen and span.context is not None and span.context.trace_flags.sampled:
+        if (
+            maxlen is not None
+            and len(queue) >= maxlen
+            and span.context is not None
+            and span.context.trace_flags.sampled
+        ):
             self._safe.note_dropped(1, "the export queue is full: the exporter is not keeping up")
         super().on_end(span)
 

@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import os
+import re
 import sqlite3
 import threading
 import weakref
@@ -179,6 +180,20 @@ def _links_json(links: Sequence[Any]) -> str | None:
     )
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(value: Any) -> Any:
+    if value.__class__ is not str or value.isascii():
+        return value
+    return _SURROGATE.sub("\ufffd", value)
+
+
+def _encodable_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``row`` with every text made encodable as UTF-8 (lone surrogates replaced)."""
+    return tuple(_encodable(v) for v in row)
+
+
 def span_row(span: ReadableSpan, _resources: _ResourceNames | None = None) -> tuple[Any, ...]:
     """The ``spans`` row of one finished span, in :data:`SPAN_COLUMNS` order."""
     ctx = span.context
@@ -284,7 +299,13 @@ class SQLiteSpanExporter(SpanExporter):
                 return SpanExportResult.FAILURE
             try:
                 conn = self._connection()
-                retry_locked(lambda: self._write(conn, groups))
+                try:
+                    retry_locked(lambda: self._write(conn, groups))
+                except UnicodeEncodeError:
+                    # Text with a lone surrogate (from a lenient decoder) cannot be stored as UTF-8:
+                    # store it with U+FFFD in its place rather than lose the whole batch.
+                    clean = group_by_shape([_encodable_row(row) for row in rows])
+                    retry_locked(lambda: self._write(conn, clean))
             except Exception:
                 logger.warning("threadline: could not write %d spans to %s", len(rows), self.path, exc_info=True)
                 return SpanExportResult.FAILURE

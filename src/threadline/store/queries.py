@@ -673,21 +673,24 @@ def _path(attribute: str) -> str:
     return '$."' + attribute + '"'
 
 
-_TURN_SPANS_SQL = f"""
-SELECT trace_id, span_id, name, kind, status_code, status_message, interrupt_ids, is_resume,
-       json_extract(attributes, '{_path(sc.OI_INPUT_VALUE)}'),
-       json_extract(attributes, '{_path(sc.OI_OUTPUT_VALUE)}'),
-       json_extract(attributes, '{_path(sc.INTERRUPT_VALUES)}'),
-       json_extract(attributes, '{_path(sc.RESUME_VALUE)}'),
-       json_extract(attributes, '{_path(sc.RESUME_INTERRUPT_IDS)}')
+_TURN_SPANS_SQL = """
+SELECT rowid, trace_id, span_id, name, kind, status_code, status_message, interrupt_ids, is_resume
 FROM spans
 WHERE trace_id IN (SELECT trace_id FROM spans WHERE session_id = :session_id)
 ORDER BY start_ns, span_id
 """
 
+# The captured values a turn shows, read only from the few spans that carry them (one JSON parse each).
+_TURN_VALUES = (sc.OI_INPUT_VALUE, sc.OI_OUTPUT_VALUE, sc.INTERRUPT_VALUES, sc.RESUME_VALUE, sc.RESUME_INTERRUPT_IDS)
+_TURN_VALUES_SQL = (
+    "SELECT rowid, json_extract(attributes, " + ", ".join(f"'{_path(a)}'" for a in _TURN_VALUES) + ") "
+    "FROM spans WHERE rowid IN ({marks})"
+)
+
 
 @dataclass(frozen=True)
 class _TurnSpan:
+    rowid: int
     trace_id: str
     span_id: str
     name: str
@@ -696,11 +699,45 @@ class _TurnSpan:
     status_message: str | None
     interrupt_ids: str | None
     is_resume: int
-    input: str | None
-    output: str | None
-    interrupt_values: str | None
-    resume_value: str | None
-    resume_interrupt_ids: str | None
+
+
+@dataclass(frozen=True)
+class _TurnPlan:
+    """Which spans of a trace carry its input/output, its resume and its interrupts."""
+
+    fields: dict[str, Any]
+    spans: list[_TurnSpan]
+    carrier: _TurnSpan | None
+    resumer: _TurnSpan | None
+
+    @property
+    def rowids(self) -> set[int]:
+        ids = {s.rowid for s in self.spans if s.interrupt_ids is not None}
+        ids.update(s.rowid for s in (self.carrier, self.resumer) if s is not None)
+        return ids
+
+
+def _plan(fields: dict[str, Any], spans: list[_TurnSpan]) -> _TurnPlan:
+    root = next((s for s in spans if s.span_id == fields["root_span_id"]), None)
+    # The turn's input and output are its root's. A root threadline did not build
+    # (the user's own request span) has none: take the outermost threadline span's.
+    carrier = root
+    if root is None or root.kind is None:
+        carrier = next((s for s in spans if s.kind is not None), root)
+    resumer = root if root is not None and root.is_resume else next((s for s in spans if s.is_resume), None)
+    return _TurnPlan(fields, spans, carrier, resumer)
+
+
+def _values(conn: sqlite3.Connection, rowids: set[int]) -> dict[int, list[Any]]:
+    """rowid -> [input, output, interrupt values, resume value, resume ids] (texts, or None)."""
+    out: dict[int, list[Any]] = {}
+    ordered = sorted(rowids)
+    for i in range(0, len(ordered), 500):
+        chunk = ordered[i : i + 500]
+        sql = _TURN_VALUES_SQL.format(marks=", ".join("?" for _ in chunk))
+        for rowid, values in retry_locked(lambda sql=sql, chunk=chunk: conn.execute(sql, chunk).fetchall()):
+            out[rowid] = json.loads(values) if values else [None] * len(_TURN_VALUES)
+    return out
 
 
 def get_session(db: Db, session_id: str) -> SessionDetail | None:
@@ -730,12 +767,12 @@ def get_session(db: Db, session_id: str) -> SessionDetail | None:
         )
         trace_rows = retry_locked(lambda: conn.execute(traces_sql, {"session_id": session_id}).fetchall())
         span_rows = retry_locked(lambda: conn.execute(_TURN_SPANS_SQL, {"session_id": session_id}).fetchall())
-    by_trace: dict[str, list[_TurnSpan]] = {}
-    for row in span_rows:
-        by_trace.setdefault(row[0], []).append(_TurnSpan(*row))
-    turns = [
-        _turn(index, _trace_fields(row), by_trace.get(row[0], [])) for index, row in enumerate(trace_rows, start=1)
-    ]
+        by_trace: dict[str, list[_TurnSpan]] = {}
+        for row in span_rows:
+            by_trace.setdefault(row[1], []).append(_TurnSpan(*row))
+        plans = [_plan(_trace_fields(row), by_trace.get(row[0], [])) for row in trace_rows]
+        values = _values(conn, set().union(*(p.rowids for p in plans)) if plans else set())
+    turns = [_turn(index, plan, values) for index, plan in enumerate(plans, start=1)]
     return SessionDetail(summary=summary, turns=turns)
 
 
@@ -754,7 +791,7 @@ def _display(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
 
 
-def _interrupts(spans: list[_TurnSpan]) -> tuple[InterruptInfo, ...]:
+def _interrupts(spans: list[_TurnSpan], values: dict[int, list[Any]]) -> tuple[InterruptInfo, ...]:
     """The interrupts raised in a trace, by id (a pause may be recorded on a node and on its graph)."""
     found: list[InterruptInfo] = []
     seen: set[str] = set()
@@ -763,14 +800,15 @@ def _interrupts(spans: list[_TurnSpan]) -> tuple[InterruptInfo, ...]:
             continue
         raw_ids = _loads(span.interrupt_ids)
         ids = [str(i) for i in raw_ids] if isinstance(raw_ids, list) else [str(raw_ids)]
-        values = _loads(span.interrupt_values) if span.interrupt_values is not None else None
-        if isinstance(values, list) and len(values) == len(ids):
-            pairs: list[tuple[str | None, Any]] = list(zip(ids, values, strict=True))
-        elif isinstance(values, list) and not ids:
-            pairs = [(None, v) for v in values]
+        text = values.get(span.rowid, [None] * len(_TURN_VALUES))[2]
+        payloads = _loads(text) if text is not None else None
+        if isinstance(payloads, list) and len(payloads) == len(ids):
+            pairs: list[tuple[str | None, Any]] = list(zip(ids, payloads, strict=True))
+        elif isinstance(payloads, list) and not ids:
+            pairs = [(None, v) for v in payloads]
         else:
             # Not one value per id (cut by the size cap, redacted, or ids missing): keep it whole.
-            pairs = [(",".join(ids) or None, values)]
+            pairs = [(",".join(ids) or None, payloads)]
         for interrupt_id, value in pairs:
             key = interrupt_id if interrupt_id is not None else _display(value)
             if key not in seen:
@@ -779,34 +817,30 @@ def _interrupts(spans: list[_TurnSpan]) -> tuple[InterruptInfo, ...]:
     return tuple(found)
 
 
-def _turn(index: int, fields: dict[str, Any], spans: list[_TurnSpan]) -> Turn:
-    root = next((s for s in spans if s.span_id == fields["root_span_id"]), None)
-    # The turn's input and output are its root's. A root threadline did not build
-    # (the user's own request span) has none: take the outermost threadline span's.
-    carrier = root
-    if root is None or root.kind is None:
-        carrier = next((s for s in spans if s.kind is not None), root)
+def _turn(index: int, plan: _TurnPlan, values: dict[int, list[Any]]) -> Turn:
+    empty = [None] * len(_TURN_VALUES)
+    carried = values.get(plan.carrier.rowid, empty) if plan.carrier is not None else empty
 
-    failed = next((s for s in spans if s.status_code == "ERROR"), None)
+    failed = next((s for s in plan.spans if s.status_code == "ERROR"), None)
     error = None
     if failed is not None:
         error = f"{failed.name}: {failed.status_message}" if failed.status_message else failed.name
 
     resume_value = None
     resume_ids: tuple[str, ...] = ()
-    resumer = root if root is not None and root.is_resume else next((s for s in spans if s.is_resume), None)
-    if resumer is not None:
-        resume_value = resumer.resume_value
-        ids = _loads(resumer.resume_interrupt_ids) if resumer.resume_interrupt_ids is not None else []
+    if plan.resumer is not None:
+        resumed = values.get(plan.resumer.rowid, empty)
+        resume_value = resumed[3]
+        ids = resumed[4] if resumed[4] is not None else []
         resume_ids = tuple(str(i) for i in ids) if isinstance(ids, list) else (str(ids),)
 
     return Turn(
-        **fields,
+        **plan.fields,
         index=index,
-        input=carrier.input if carrier is not None else None,
-        output=carrier.output if carrier is not None else None,
+        input=carried[0],
+        output=carried[1],
         error=error,
-        interrupts=_interrupts(spans),
+        interrupts=_interrupts(plan.spans, values),
         resume_value=resume_value,
         resume_interrupt_ids=resume_ids,
     )
@@ -1000,7 +1034,7 @@ FROM k{ttft_join}
 WHERE (:user IS NULL OR k.has_user)
   AND (:since IS NULL OR coalesce(k.last_end_ns, k.first_start_ns) >= :since)
   AND (:until IS NULL OR k.first_start_ns <= :until)
-ORDER BY ({column}) IS NULL, {column} {direction}, k.session_id {direction}
+ORDER BY ({column}) IS NULL, {column} {direction}, k.session_id
 LIMIT :limit OFFSET :offset
 """
 
@@ -1051,10 +1085,11 @@ def page_sessions(
 
     Same filters and sort fields as :func:`list_sessions` (plus
     ``cache_read_tokens``, ``cache_write_tokens`` and ``reasoning_tokens``);
-    sessions without a value for the sort field come last either way. A light
-    key query (one pass over the spans, ``LIMIT`` / ``OFFSET``) picks the
-    page's session ids; the full aggregate then runs for those ids only,
-    through the session index, in the same read snapshot.
+    sessions without a value for the sort field come last either way, and
+    ties go by session id (as in :func:`list_sessions`). A light key query
+    (one pass over the spans, ``LIMIT`` / ``OFFSET``) picks the page's session
+    ids; the full aggregate then runs for those ids only, through the session
+    index, in the same read snapshot.
     """
     sql = session_keys_sql(order_by)
     limit = max(int(limit), 1)

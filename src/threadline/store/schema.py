@@ -198,7 +198,8 @@ def _create_private_file(path: Path) -> None:
     except FileExistsError:
         return  # another process created it first
     try:
-        os.fchmod(fd, 0o600)
+        if hasattr(os, "fchmod"):  # POSIX; the open mode above is filtered by the umask
+            os.fchmod(fd, 0o600)
     finally:
         os.close(fd)
 
@@ -227,7 +228,12 @@ def _tables(conn: sqlite3.Connection) -> set[str]:
 
 
 def _meta(conn: sqlite3.Connection) -> dict[str, str]:
-    return {k: v for k, v in conn.execute("SELECT key, value FROM meta")}
+    try:
+        return {str(k): str(v) for k, v in conn.execute("SELECT key, value FROM meta")}
+    except sqlite3.OperationalError as exc:
+        if is_locked_error(exc):
+            raise
+        return {}  # another application's "meta" table
 
 
 def _check_meta(path: Path, tables: set[str], conn: sqlite3.Connection) -> int | None:
@@ -299,8 +305,14 @@ def open_store(path: str | os.PathLike[str] | None = None, *, create: bool = Tru
     """
     p = resolve_path(path)
     if create:
-        _make_private_dirs(p.parent)
-        _create_private_file(p)
+        try:
+            _make_private_dirs(p.parent)
+            _create_private_file(p)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the threadline store at {p} ({exc}); choose a writable path with the "
+                f"path argument or ${ENV_VAR}"
+            ) from exc
     elif not p.exists():
         raise StoreNotFoundError(f"no threadline store at {p}")
     elif p.is_dir():
@@ -312,7 +324,7 @@ def open_store(path: str | os.PathLike[str] | None = None, *, create: bool = Tru
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         tables = retry_locked(lambda: _tables(conn))
-        version = _check_meta(p, tables, conn)
+        version = retry_locked(lambda: _check_meta(p, tables, conn))
         if version != SCHEMA_VERSION:
             if version is None and not create:
                 raise StoreNotFoundError(f"the threadline store at {p} is empty (nothing has been traced yet)")
@@ -326,6 +338,8 @@ def open_store(path: str | os.PathLike[str] | None = None, *, create: bool = Tru
         raise
     except sqlite3.DatabaseError as exc:
         conn.close()
+        if is_locked_error(exc):
+            raise StoreError(f"{p} stayed locked by another process for {LOCK_RETRY_S:.0f} s ({exc})") from exc
         raise _describe(p, exc) from exc
     return conn
 

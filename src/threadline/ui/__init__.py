@@ -16,12 +16,18 @@ dependencies; serving does.
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING
+
 from threadline.ui.serve import DEFAULT_PORT, UIServer, run_cli
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 __all__ = ["DEFAULT_PORT", "UIServer", "create_app", "run_cli"]
 
 
-def create_app(db=None):  # type: ignore[no-untyped-def]
+def create_app(db: str | os.PathLike[str] | None = None) -> Starlette:
     """The Starlette app over the store at ``db`` (see :func:`threadline.ui.app.create_app`)."""
     from threadline.ui.app import create_app as _create_app
 

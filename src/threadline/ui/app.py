@@ -111,6 +111,7 @@ def _environment() -> Environment:
         tokens=views.fmt_tokens,
         cost=views.fmt_cost,
         when=views.fmt_time,
+        when_short=views.fmt_time_short,
         session_url=session_url,
         trace_url=trace_url,
         thousands=lambda n: "-" if n is None else f"{n:,}",
@@ -186,7 +187,7 @@ class _Pages:
             return self.store_problem(exc)
         if detail is None:
             raise HTTPException(404, f"There is no session {session_id!r} in this store.")
-        turns = views.timeline(detail)
+        turns = views.timeline(detail.turns)
         lanes = max((len(t.rails) for t in turns), default=0)
         return self.render("session.html", detail=detail, s=detail.summary, turns=turns, lanes=lanes)
 

@@ -7,9 +7,11 @@ import os
 import socket
 import sys
 import threading
+import time
 import webbrowser
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from threadline.store.schema import resolve_path
 from threadline.ui.store import check_store
@@ -78,18 +80,12 @@ class UIServer:
     def start(self, timeout: float = 10.0) -> UIServer:
         """Start serving; returns once the server accepts requests."""
         self._thread.start()
-        started = threading.Event()
-
-        def wait() -> None:
-            while not self._server.started and self._thread.is_alive():
-                started.wait(0.01)
-            started.set()
-
-        waiter = threading.Thread(target=wait, daemon=True)
-        waiter.start()
-        if not started.wait(timeout) or not self._server.started:
-            self.stop()
-            raise RuntimeError("the threadline ui server did not start")
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the threadline ui server did not start")
+            time.sleep(0.01)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -116,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--db", metavar="PATH", default=None, help="the store (default: $THREADLINE_DB, else .threadline/traces.db)"
     )
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="N", help=f"port (default {DEFAULT_PORT})")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, metavar="N", help=f"port (default {DEFAULT_PORT}; 0 picks a free one)"
+    )
     parser.add_argument(
         "--host",
         default=BIND_ADDRESS,

@@ -9,13 +9,14 @@ span's attributes. Number formats are the CLI's, so both read the same.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from threadline import semconv as sc
 from threadline.cli import fmt_cost, fmt_duration, fmt_tokens, readable
-from threadline.store.queries import SessionDetail, SpanRow, TraceDetail, Turn
+from threadline.store.queries import SpanRow, TraceDetail, Turn
 
 __all__ = [
     "AttributeView",
@@ -25,6 +26,7 @@ __all__ = [
     "fmt_cost",
     "fmt_duration",
     "fmt_time",
+    "fmt_time_short",
     "fmt_tokens",
     "timeline",
     "usage_parts",
@@ -43,6 +45,17 @@ def fmt_time(ns: int | None) -> str:
     if ns is None:
         return "-"
     return datetime.fromtimestamp(ns / 1e9).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fmt_time_short(ns: int | None, same_day_as: int | None = None, *, seconds: bool = False) -> str:
+    """Local time to the minute (or second); the date is left out when it is the day of ``same_day_as``."""
+    if ns is None:
+        return "-"
+    value = datetime.fromtimestamp(ns / 1e9).astimezone()
+    clock = "%H:%M:%S" if seconds else "%H:%M"
+    if same_day_as is not None and datetime.fromtimestamp(same_day_as / 1e9).astimezone().date() == value.date():
+        return value.strftime(clock)
+    return value.strftime("%Y-%m-%d " + clock)
 
 
 def usage_parts(item: Any) -> list[tuple[str, str, str]]:
@@ -94,14 +107,13 @@ class TurnView:
         return self.turn.outcome
 
 
-def timeline(detail: SessionDetail) -> list[TurnView]:
-    """The session's turns with their interrupt → resume pairs found and laid out."""
-    turns = detail.turns
+def timeline(turns: Sequence[Turn]) -> list[TurnView]:
+    """A session's turns (in time order) with their interrupt → resume pairs found and laid out."""
     longest = max((t.duration_ms or 0.0 for t in turns), default=0.0)
     views = [
         TurnView(
             turn=t,
-            input_text=readable(t.input, last_only=False),
+            input_text=_input_text(t),
             output_text=readable(t.output, last_only=True),
             bar_pct=_pct(t.duration_ms or 0.0, longest),
         )
@@ -120,6 +132,22 @@ def timeline(detail: SessionDetail) -> list[TurnView]:
             v.unmatched_resume = True
     _lay_rails(views, pairs)
     return views
+
+
+def _input_text(turn: Turn) -> str | None:
+    """The turn's input, unless it only repeats what the human answered (a resume's input is the answer)."""
+    text = readable(turn.input, last_only=False)
+    if text is not None and turn.is_resume and turn.resume_value is not None:
+        if _normalised(text) == _normalised(turn.resume_value):
+            return None
+    return text
+
+
+def _normalised(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text.strip()
 
 
 def _pct(value: float, whole: float) -> float:
@@ -208,6 +236,8 @@ class SpanView:
     events: list[dict[str, Any]]
     linked_traces: list[str]
     """Trace ids this span links to (a resume's interrupted trace)."""
+    ttft_pct: float | None = None
+    """Where the first token arrived, on the same axis (streamed model calls)."""
 
 
 def waterfall(detail: TraceDetail) -> list[SpanView]:
@@ -223,6 +253,9 @@ def waterfall(detail: TraceDetail) -> list[SpanView]:
         offset = 100.0 * (span.start_ns - start) / whole
         width = max(100.0 * (span_end - span.start_ns) / whole, MIN_BAR_PCT)
         offset = min(max(offset, 0.0), 100.0 - MIN_BAR_PCT)
+        ttft = None
+        if span.ttft_ms is not None:
+            ttft = round(min(100.0 * (span.start_ns + span.ttft_ms * 1e6 - start) / whole, 100.0), 3)
         rows.append(
             SpanView(
                 span=span,
@@ -232,6 +265,7 @@ def waterfall(detail: TraceDetail) -> list[SpanView]:
                 attributes=[_attribute(k, v) for k, v in sorted(span.attributes.items())],
                 events=[_event(e, span.start_ns) for e in span.events],
                 linked_traces=_linked(span),
+                ttft_pct=ttft,
             )
         )
     return rows

@@ -57,11 +57,12 @@ def drive(gen: Generator[Any, Any, Any], enter: Enter, leave: Leave) -> Generato
         try:
             to_send = yield item
         except GeneratorExit:
-            state = enter()
-            try:
-                gen.close()
-            finally:
-                leave(state)
+            if not gen.gi_running:  # else it is being closed from inside itself
+                state = enter()
+                try:
+                    gen.close()
+                finally:
+                    leave(state)
             raise
         except BaseException as exc:  # noqa: BLE001 - forwarded into gen, as `yield from` does
             to_throw, to_send = exc, None
@@ -86,11 +87,14 @@ async def adrive(agen: AsyncGenerator[Any, Any], enter: Enter, leave: Leave) -> 
         try:
             to_send = yield item
         except GeneratorExit:
-            state = enter()
-            try:
-                await agen.aclose()
-            finally:
-                leave(state)
+            # At interpreter or event-loop shutdown every async generator is closed at once: the
+            # inner one may be closing already, on its own.
+            if not getattr(agen, "ag_running", False):
+                state = enter()
+                try:
+                    await agen.aclose()
+                finally:
+                    leave(state)
             raise
         except BaseException as exc:  # noqa: BLE001 - forwarded into agen
             to_throw, to_send = exc, None

@@ -47,7 +47,9 @@ _HEX = frozenset("0123456789abcdef")
 class GraphInfo:
     """What the handler remembers about a LangGraph run (see :attr:`RunEntry.info`)."""
 
-    __slots__ = ("role", "checkpoint_ns", "checkpoint_id", "thread_id", "top_level", "pending", "breakpoint_nodes")
+    __slots__ = (
+        "role", "checkpoint_ns", "checkpoint_id", "thread_id", "top_level", "pending", "breakpoint_nodes", "no_input"
+    )
 
     def __init__(self, role: str, checkpoint_ns: str | None = None) -> None:
         self.role = role  # graph | node | chain
@@ -57,6 +59,7 @@ class GraphInfo:
         self.top_level = False
         self.pending: Pending | None = None  # a resumed run: the pause it took over
         self.breakpoint_nodes: list[str] | None = None
+        self.no_input = False  # a top-level run started with ``None``: continues from its checkpoint
 
 
 def _info(entry: RunEntry | None) -> GraphInfo | None:
@@ -184,6 +187,7 @@ class ThreadlineGraphCallbackHandler(ThreadlineCallbackHandler, GraphCallbackHan
         info = GraphInfo("graph", ns if isinstance(ns, str) and not top_level else None)
         info.thread_id = thread_id
         info.top_level = top_level
+        info.no_input = inputs is None
         agent_name = md.get("lc_agent_name")
         is_agent = bool(agent_name) or (
             top_level and md.get("ls_integration") == AGENT_INTEGRATION
@@ -262,7 +266,8 @@ class ThreadlineGraphCallbackHandler(ThreadlineCallbackHandler, GraphCallbackHan
     def _outputs(self, entry: RunEntry, outputs: Any) -> Any:
         info = _info(entry)
         if info is not None and info.role == "graph" and info.top_level:
-            return _readable.turn_output(outputs)
+            paused = entry.handle is not None and entry.handle.record.outcome is Outcome.INTERRUPTED
+            return _readable.turn_output(outputs, paused=paused)
         return super()._outputs(entry, outputs)
 
     def _error_outcome(self, entry: RunEntry, error: BaseException, outcome: Outcome) -> Outcome:
@@ -319,7 +324,14 @@ class ThreadlineGraphCallbackHandler(ThreadlineCallbackHandler, GraphCallbackHan
                 )
 
     def on_resume(self, event: GraphResumeEvent) -> None:
-        """A top-level graph resumed from a checkpoint: mark its span (known late when paused elsewhere)."""
+        """A top-level graph resumed from a checkpoint: add the checkpoint id, and mark a ``None``-input run.
+
+        A resume the run's input names (``Command(resume=...)``) is marked when
+        the run starts; one with ``None`` input is known to be one only now when
+        the pause happened in another process. A ``Command`` that only updates
+        state or jumps also continues from the checkpoint, but answers nothing:
+        it is not marked.
+        """
         with guard("langgraph.on_resume"):
             entry = self._registry.get(event.run_id)
             info = _info(entry)
@@ -328,6 +340,8 @@ class ThreadlineGraphCallbackHandler(ThreadlineCallbackHandler, GraphCallbackHan
             record = entry.handle.record
             resume = getattr(record, "resume", None)
             if resume is None:
+                if not info.no_input:
+                    return
                 record.attributes[sc.RESUME] = True
                 record.attributes[sc.RESUME_CHECKPOINT_ID] = event.checkpoint_id
             elif not resume.checkpoint_id:

@@ -67,7 +67,7 @@ class LangGraphIntegration(Integration):
             patches.add(_MAIN, "Pregel.stream", _wrappers.stream_wrapper)
             patches.add(_MAIN, "Pregel.astream", _wrappers.astream_wrapper)
             patches.add(_LOOP, "PregelLoop.tick", _wrappers.tick_wrapper)
-            patches.add(_LOOP, "PregelLoop.after_tick", _wrappers.tick_wrapper)
+            patches.add(_LOOP, "PregelLoop.after_tick", _wrappers.after_tick_wrapper)
             self._patches = patches
             ACTIVATION.enable(OWNER, _make_handler, priority=PRIORITY)
 

@@ -72,8 +72,12 @@ def turn_input(value: Any) -> Any:
     return ex.io_view(value)
 
 
-def turn_output(value: Any) -> Any:
-    """What a graph turn answered: the final assistant text, else the last message, else the output as is."""
+def turn_output(value: Any, *, paused: bool = False) -> Any:
+    """What a graph turn answered: the final assistant text, else the last message, else the output as is.
+
+    A turn that paused before answering (its last message is, say, the tool call
+    awaiting approval) has no answer: ``None``; its interrupt payload says what it asks.
+    """
     messages = _messages(value)
     if messages:
         last = messages[-1]
@@ -81,5 +85,5 @@ def turn_output(value: Any) -> Any:
             text = _text(last)
             if isinstance(text, str) and text:
                 return text
-        return ex.io_view(last)
+        return None if paused else ex.io_view(last)
     return ex.io_view(value)

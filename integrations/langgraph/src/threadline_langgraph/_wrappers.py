@@ -76,7 +76,12 @@ def astream_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
 _BREAKPOINTS = {"interrupt_before": "interrupt_before", "interrupt_after": "interrupt_after"}
 
 
-def _note_step(loop: Any) -> None:
+def _task_names(loop: Any) -> list[str]:
+    tasks = getattr(loop, "tasks", None) or {}
+    return [t.name for t in tasks.values()]
+
+
+def _note_step(loop: Any, ran: list[str] | None = None) -> None:
     manager = getattr(loop, "manager", None)
     entry = REGISTRY.get(getattr(manager, "run_id", None))
     info = entry.info if entry is not None else None
@@ -88,16 +93,27 @@ def _note_step(loop: Any) -> None:
     status = getattr(loop, "status", None)
     if status in _BREAKPOINTS:
         wanted = getattr(loop, status, None)
-        tasks = getattr(loop, "tasks", None) or {}
-        info.breakpoint_nodes = [
-            t.name for t in tasks.values() if wanted == "*" or (wanted and t.name in wanted)
-        ]
+        # interrupt_after: the nodes that just ran (the loop has already prepared the next ones).
+        names = ran if status == "interrupt_after" and ran is not None else _task_names(loop)
+        info.breakpoint_nodes = [n for n in names if wanted == "*" or (wanted and n in wanted)]
 
 
 def tick_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """``PregelLoop.tick`` / ``after_tick``: note the step's checkpoint and any breakpoint hit."""
+    """``PregelLoop.tick``: note the checkpoint the step runs from, and an ``interrupt_before`` hit."""
     try:
         return wrapped(*args, **kwargs)
     finally:
         with guard("langgraph.tick"):
             _note_step(instance)
+
+
+def after_tick_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """``PregelLoop.after_tick``: note the new checkpoint, and an ``interrupt_after`` hit."""
+    ran = None
+    with guard("langgraph.after_tick"):
+        ran = _task_names(instance)
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        with guard("langgraph.after_tick"):
+            _note_step(instance, ran)

@@ -19,7 +19,6 @@ from threadline.guard import raise_internal_errors, report
 from threadline.integration import current_emitter
 from threadline.records import ModelCall, Outcome, Run, SpanKind
 from threadline.sessions import validate_id
-
 from threadline_openai import _extract as ex
 from threadline_openai._sessions import (
     CONVERSATION_KEY,
@@ -203,7 +202,7 @@ def begin(client: Any, options: Any, stream: bool) -> Call | None:
     """Open the span of a call to ``options.url``; ``None`` if it cannot be traced."""
     try:
         return _begin(client, options, stream)
-    except Exception as exc:  # noqa: BLE001 - as threadline.guard, without a context manager on the hot path
+    except Exception as exc:
         report("openai.request.start", exc)
         if raise_internal_errors():
             raise

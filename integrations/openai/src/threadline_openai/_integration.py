@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from typing import Any, Callable, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import wrapt
 
 from threadline.integration import Integration
 from threadline.patching import PatchSet
-
 from threadline_openai import _streams, _wrappers
 from threadline_openai._calls import Options
 
@@ -89,7 +89,7 @@ class OpenAIIntegration(Integration):
                     continue
                 try:
                     patches.add(mod, qualname, wrapper)
-                except Exception:  # noqa: BLE001 - a renamed method must not break the import
+                except Exception:
                     logger.warning("threadline: cannot patch %s.%s; skipped", mod, qualname, exc_info=True)
 
     def _uninstrument(self) -> None:

@@ -162,7 +162,7 @@ def provider_of(client: Any) -> tuple[str, str | None]:
     host: str | None = None
     try:
         host = url.host if url is not None else None
-    except Exception:  # noqa: BLE001 - an exotic URL object must not break the call
+    except Exception:
         host = None
     if _is_azure_client(client) or (host and host.endswith(_AZURE_SUFFIXES)):
         provider = AZURE_PROVIDER

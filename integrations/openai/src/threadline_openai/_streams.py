@@ -24,9 +24,9 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from threadline.guard import raise_internal_errors, report
-
 from threadline_openai import _extract as ex
 from threadline_openai._calls import CLOSED_EARLY, COMPLETED, ERROR, GARBAGE_COLLECTED, Call
+from threadline_openai._reaper import call_safely, ensure_started
 
 TRACKER_ATTR = "_threadline_stream"
 
@@ -52,7 +52,7 @@ class StreamTracker:
         try:
             if acc.feed(item):
                 self.call.emitter.first_token(self.call.handle)
-        except Exception as exc:  # noqa: BLE001 - telemetry never breaks the stream
+        except Exception as exc:
             report("openai.stream.item", exc)
             if raise_internal_errors():
                 raise
@@ -69,7 +69,7 @@ class StreamTracker:
             if self.acc is not None:
                 self.acc.finish(record)  # type: ignore[arg-type]
             call.end()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             report("openai.stream.end", exc)
             if raise_internal_errors():
                 raise
@@ -83,13 +83,13 @@ class StreamTracker:
             if self.acc is not None:
                 self.acc.finish(call.record)  # type: ignore[arg-type]
             call.fail(exc, stream_reason=ERROR)
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             report("openai.stream.error", err)
             if raise_internal_errors():
                 raise
 
     def on_gc(self) -> None:
-        self.finish(GARBAGE_COLLECTED)
+        call_safely(self.finish, GARBAGE_COLLECTED)
 
     def _detach(self) -> None:
         finalizer = self.finalizer
@@ -105,7 +105,7 @@ def _traced(inner: Iterator[Any], tracker: StreamTracker) -> Iterator[Any]:
             yield item
     except GeneratorExit:
         # Only the stream holds this generator: it is being collected.
-        tracker.finish(GARBAGE_COLLECTED)
+        call_safely(tracker.finish, GARBAGE_COLLECTED)
         raise
     except BaseException as exc:
         tracker.fail(exc)
@@ -119,7 +119,7 @@ async def _atraced(inner: AsyncIterator[Any], tracker: StreamTracker) -> AsyncIt
             tracker.on_item(item)
             yield item
     except GeneratorExit:
-        tracker.finish(GARBAGE_COLLECTED)
+        call_safely(tracker.finish, GARBAGE_COLLECTED)
         raise
     except BaseException as exc:
         tracker.fail(exc)
@@ -133,6 +133,7 @@ def trace_stream(stream: Any, call: Call, *, is_async: bool) -> None:
     if inner is None:  # not the SDK's Stream shape: end now rather than never
         call.end()
         return
+    ensure_started()
     tracker = StreamTracker(call)
     stream._iterator = _atraced(inner, tracker) if is_async else _traced(inner, tracker)
     stream.__dict__[TRACKER_ATTR] = tracker
@@ -154,7 +155,7 @@ def _watch(it: Iterator[Any], tracker: StreamTracker) -> Iterator[Any]:
     try:
         yield from it
     except GeneratorExit:
-        tracker.finish(CLOSED_EARLY)  # the consumer left its ``for`` loop before the end
+        call_safely(tracker.finish, CLOSED_EARLY)  # the consumer left its ``for`` loop before the end
         raise
 
 
@@ -163,7 +164,7 @@ async def _awatch(it: AsyncIterator[Any], tracker: StreamTracker) -> AsyncIterat
         async for item in it:
             yield item
     except GeneratorExit:
-        tracker.finish(CLOSED_EARLY)
+        call_safely(tracker.finish, CLOSED_EARLY)
         aclose = getattr(it, "aclose", None)
         if aclose is not None:
             await aclose()

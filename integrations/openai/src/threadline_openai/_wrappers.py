@@ -22,8 +22,8 @@ from typing import Any
 from opentelemetry import context as otel_context
 
 from threadline.guard import guard, raise_internal_errors, report
-
 from threadline_openai._calls import GARBAGE_COLLECTED, Call, begin
+from threadline_openai._reaper import call_safely, ensure_started
 from threadline_openai._streams import trace_stream
 
 PENDING_ATTR = "_threadline_call"
@@ -65,7 +65,7 @@ def request_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         _current.reset(token)
     try:
         _returned(call, result)
-    except Exception as exc:  # noqa: BLE001 - as threadline.guard, without a context manager on the hot path
+    except Exception as exc:
         report("openai.request.end", exc)
         if raise_internal_errors():
             raise
@@ -91,7 +91,7 @@ async def async_request_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: 
         _current.reset(token)
     try:
         _returned(call, result)
-    except Exception as exc:  # noqa: BLE001 - as threadline.guard, without a context manager on the hot path
+    except Exception as exc:
         report("openai.request.end", exc)
         if raise_internal_errors():
             raise
@@ -112,7 +112,8 @@ def _returned(call: Call, result: Any) -> None:
             return
         http_response = getattr(result, "http_response", None)
         streamed = bool(getattr(result, "_is_sse_stream", getattr(result, "_stream", False)))
-        finalizer = weakref.finalize(result, _raw_collected, call, http_response, streamed)
+        ensure_started()
+        finalizer = weakref.finalize(result, call_safely, _raw_collected, call, http_response, streamed)
         finalizer.atexit = False
         result.__dict__[PENDING_ATTR] = (call, finalizer)
         return
@@ -132,7 +133,7 @@ def _raw_collected(call: Call, http_response: Any, streamed: bool) -> None:
         body = None
         try:
             body = json.loads(http_response.content)
-        except Exception:  # noqa: BLE001 - never read, or not JSON
+        except Exception:
             body = None
         if isinstance(body, dict):
             call.succeed(body)

@@ -1,0 +1,284 @@
+"""Hostile inputs and outputs: every span is kept, content is capped, the user's values pass untouched.
+
+Non-serialisable and cyclic objects, 10 MB strings and binary data go through
+``@observe``, the OpenAI client and LlamaIndex into the real SQLite store;
+odd session and user ids (empty, huge, non-ASCII, not strings) through every
+place an id comes from; and a model with no known price.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rel_kit import FakeOpenAI
+
+import threadline
+from threadline import semconv as sc
+from threadline.content import DEFAULT_MAX_CHARS, TRUNCATION_MARKER
+from threadline.testing import capture
+
+TEN_MB = 10 * 1024 * 1024
+CONTENT_KEYS = (sc.OI_INPUT_VALUE, sc.OI_OUTPUT_VALUE, sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES)
+
+
+class Unrenderable:
+    """Every way of turning it into text raises."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr for you")
+
+    def __str__(self) -> str:
+        raise RuntimeError("no str for you")
+
+    def model_dump(self) -> Any:
+        raise RuntimeError("no dump for you")
+
+
+def _hostile_values() -> dict[str, Any]:
+    cyclic_dict: dict[str, Any] = {"name": "loop"}
+    cyclic_dict["self"] = cyclic_dict
+    cyclic_list: list[Any] = [1, 2]
+    cyclic_list.append(cyclic_list)
+    deep: list[Any] = []
+    for _ in range(5000):  # deeper than the recursion limit of a naive serialiser
+        deep = [deep]
+    return {
+        "cyclic dict": cyclic_dict,
+        "cyclic list": cyclic_list,
+        "deep nesting": deep,
+        "unrenderable": Unrenderable(),
+        "unrenderable in a dict": {"ok": 1, "bad": Unrenderable(), (1, 2): "tuple key"},
+        "10 MB string": "x" * TEN_MB,
+        "10 MB bytes": b"\x00\xff" * (TEN_MB // 2),
+        "bytearray": bytearray(b"\x01\x02\x03"),
+        "memoryview": memoryview(b"abc"),
+        "non-finite floats": [float("nan"), float("inf"), float("-inf")],
+        "huge dict": {f"k{i}": i for i in range(100_000)},
+        "a set of objects": {object(), object()},
+        "lone surrogate": "bad \ud800 text",
+        "a lock": __import__("threading").Lock(),
+    }
+
+
+def _rows(db: Path) -> list[dict[str, Any]]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT name, session_id, attributes FROM spans").fetchall()
+    return [{"name": name, "session_id": sid, "attributes": json.loads(attrs)} for name, sid, attrs in rows]
+
+
+def test_observe_keeps_every_span_with_hostile_inputs_and_outputs(tmp_path: Path) -> None:
+    db = tmp_path / "traces.db"
+    from threadline.exporters.sqlite import SQLiteSpanExporter
+
+    threadline.instrument(exporter=SQLiteSpanExporter(db), integrations=[])
+    values = _hostile_values()
+    for label, value in values.items():
+
+        @threadline.observe(name=f"echo {label}")
+        def echo(v: Any) -> Any:
+            return v
+
+        assert echo(value) is value  # the user's object comes back untouched
+    assert threadline.flush(30)
+
+    rows = {r["name"]: r["attributes"] for r in _rows(db)}
+    assert sorted(rows) == sorted(f"echo {label}" for label in values)
+    for name, attrs in rows.items():
+        for key in (sc.OI_INPUT_VALUE, sc.OI_OUTPUT_VALUE):
+            assert isinstance(attrs.get(key), str), f"{name}: {key} missing"
+            assert len(attrs[key]) <= DEFAULT_MAX_CHARS, f"{name}: {key} not capped"
+        assert attrs[sc.OUTCOME] == "ok"
+    big = rows["echo 10 MB string"]
+    assert big[sc.TRUNCATED] is True and big[sc.OI_OUTPUT_VALUE].endswith(TRUNCATION_MARKER)
+    assert f"<{TEN_MB} bytes>" in rows["echo 10 MB bytes"][sc.OI_INPUT_VALUE]
+    assert "<cycle>" in rows["echo cyclic dict"][sc.OI_INPUT_VALUE]
+    assert "<cycle>" in rows["echo cyclic list"][sc.OI_INPUT_VALUE]
+    assert "<unrenderable Unrenderable>" in rows["echo unrenderable"][sc.OI_INPUT_VALUE]
+    assert "tuple key" in rows["echo unrenderable in a dict"][sc.OI_INPUT_VALUE]
+
+
+def test_a_10_mb_prompt_and_completion_through_the_openai_client(tmp_path: Path) -> None:
+    backend = FakeOpenAI(reply="r" * TEN_MB)
+    client, _ = backend.clients()
+    prompt = "p" * TEN_MB
+    with capture(integrations=["openai"]) as spans:
+        completion = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": prompt}])
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": prompt}], stream=True
+        )
+        streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert completion.choices[0].message.content == "r" * TEN_MB
+    assert streamed == "r" * TEN_MB
+    model_spans = spans.of_kind("model")
+    assert len(model_spans) == 2
+    for span in model_spans:
+        attrs = dict(span.attributes or {})
+        assert attrs[sc.TRUNCATED] is True
+        for key in CONTENT_KEYS:
+            assert len(attrs[key]) <= DEFAULT_MAX_CHARS and attrs[key].endswith(TRUNCATION_MARKER), key
+        assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] > 0  # the rest of the span is intact
+
+
+def test_a_10_mb_prompt_and_binary_tool_output_through_llamaindex() -> None:
+    from llama_index.core.llms import MockLLM
+    from llama_index.core.tools import FunctionTool
+
+    blob = b"\x89PNG\r\n" + b"\x00" * TEN_MB
+
+    def snapshot(path: str) -> bytes:
+        """Read a binary file."""
+        return blob
+
+    prompt = "q" * TEN_MB
+    with capture(integrations=["llamaindex"]) as spans:
+        response = MockLLM().complete(prompt)
+        tool_output = FunctionTool.from_defaults(fn=snapshot).call(path="/tmp/screen.png")
+    assert response.text == prompt
+    assert tool_output.raw_output is blob
+    llm = spans.one("MockLLM.complete")
+    for key in (sc.OI_INPUT_VALUE, sc.OI_OUTPUT_VALUE):
+        assert len(llm.attributes[key]) <= DEFAULT_MAX_CHARS and llm.attributes[key].endswith(TRUNCATION_MARKER)
+    (tool,) = spans.of_kind("tool")
+    assert len(tool.attributes[sc.OI_OUTPUT_VALUE]) <= DEFAULT_MAX_CHARS
+    assert "\x00" * 100 not in tool.attributes[sc.OI_OUTPUT_VALUE]
+
+
+# --- ids ---------------------------------------------------------------------------------------------------
+
+
+class Opaque:
+    """An object used as an id: its repr has an address, so its text is no id."""
+
+
+BAD_IDS: dict[str, Any] = {
+    "huge": "s" * 10_000,
+    "non-ASCII": "会話-42",
+    "accented": "café-7",
+    "control characters": "line\nbreak\x00",
+    "int": 12345,
+    "uuid": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+    "float": 3.5,
+    "dict": {"a": 1},
+    "object": Opaque(),
+    "bytes": b"thread-1",
+}
+EMPTY_IDS: dict[str, Any] = {"empty": "", "blank": "   ", "None": None, "bool": True}
+
+
+def _check_session(span: Any, raw: Any) -> None:
+    attrs = dict(span.attributes or {})
+    sid = attrs[sc.SESSION_ID]
+    assert isinstance(sid, str) and 0 < len(sid) < 200 and sid.isascii() and sid.isprintable(), sid
+    if isinstance(raw, (str, int, uuid.UUID)) and str(raw) == sid:
+        assert sc.SESSION_ID_ORIGINAL not in attrs
+    else:
+        assert sid.startswith("h-")
+        original = attrs[sc.SESSION_ID_ORIGINAL]
+        assert isinstance(original, str) and len(original) <= 1000
+        if isinstance(raw, str):
+            assert raw.startswith(original)
+
+
+@pytest.mark.parametrize("raw", BAD_IDS.values(), ids=BAD_IDS.keys())
+def test_odd_ids_in_an_explicit_session_scope(raw: Any) -> None:
+    @threadline.observe(name="turn")
+    def turn() -> str:
+        return "ok"
+
+    with capture(integrations=[]) as spans:
+        with threadline.session(raw, user_id=raw):
+            assert turn() == "ok"
+    span = spans.one("turn")
+    _check_session(span, raw)
+    user = span.attributes[sc.USER_ID]
+    assert user == span.attributes[sc.SESSION_ID]  # the same rules, the same stable short form
+
+
+@pytest.mark.parametrize("raw", EMPTY_IDS.values(), ids=EMPTY_IDS.keys())
+def test_an_empty_explicit_session_id_is_refused_at_the_call(raw: Any) -> None:
+    with pytest.raises(ValueError, match="non-empty session id"):
+        threadline.session(raw)
+
+
+JSON_IDS = {k: v for k, v in {**BAD_IDS, **EMPTY_IDS}.items() if k not in ("uuid", "object", "bytes")}
+
+
+@pytest.mark.parametrize("raw", JSON_IDS.values(), ids=JSON_IDS.keys())
+def test_odd_ids_in_openai_metadata(raw: Any) -> None:
+    backend = FakeOpenAI()
+    client, _ = backend.clients()
+    with capture(integrations=["openai"]) as spans:
+        completion = client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "hi"}],
+            metadata={"session_id": raw, "user_id": raw},
+        )
+    assert completion.choices[0].message.content
+    span = spans.one("chat gpt-4o-mini")
+    if raw is None or raw is True or (isinstance(raw, str) and not raw.strip()):
+        assert sc.SESSION_ID not in span.attributes  # no usable id: the trace stands alone
+    else:
+        _check_session(span, raw)
+
+
+@pytest.mark.parametrize("raw", {**BAD_IDS, **EMPTY_IDS}.values(), ids={**BAD_IDS, **EMPTY_IDS}.keys())
+def test_odd_ids_in_llamaindex_instrument_tags(raw: Any) -> None:
+    from llama_index.core.instrumentation.dispatcher import instrument_tags
+    from llama_index.core.llms import MockLLM
+
+    with capture(integrations=["llamaindex"]) as spans:
+        with instrument_tags({"session_id": raw, "user_id": raw}):
+            assert MockLLM().complete("hi").text == "hi"
+    span = spans.one("MockLLM.complete")
+    if raw is None or raw is True or (isinstance(raw, str) and not raw.strip()):
+        assert sc.SESSION_ID not in span.attributes
+    else:
+        _check_session(span, raw)
+
+
+def test_session_metadata_that_cannot_be_rendered_keeps_the_span() -> None:
+    @threadline.observe(name="turn")
+    def turn() -> str:
+        return "ok"
+
+    with capture(integrations=[]) as spans:
+        with threadline.session("chat-1", metadata={"bad": Unrenderable(), "blob": "m" * TEN_MB, "n": 3}):
+            assert turn() == "ok"
+    attrs = spans.one("turn").attributes
+    assert attrs[sc.SESSION_ID] == "chat-1"
+    assert attrs[sc.METADATA_PREFIX + "n"] == 3
+    assert len(attrs[sc.METADATA_PREFIX + "blob"]) <= DEFAULT_MAX_CHARS
+
+
+# --- prices ------------------------------------------------------------------------------------------------
+
+
+def test_a_model_without_a_price_gets_no_cost_and_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="threadline")
+    backend = FakeOpenAI(model="acme-unpriced-model-7")
+    client, _ = backend.clients()
+    with capture(integrations=["openai"]) as spans:
+        for _ in range(3):
+            client.chat.completions.create(model="acme-unpriced-model-7", messages=[{"role": "user", "content": "hi"}])
+        list(
+            client.chat.completions.create(
+                model="acme-unpriced-model-7", messages=[{"role": "user", "content": "hi"}], stream=True
+            )
+        )
+        backend.model = "gpt-4o-mini-2024-07-18"
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    *model_spans, priced = sorted(spans.of_kind("model"), key=lambda s: s.start_time or 0)
+    assert len(model_spans) == 4
+    assert priced.attributes[sc.GEN_AI_USAGE_COST] > 0  # the control: a known model is priced
+    for span in model_spans:
+        assert span.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] > 0  # tokens are still recorded
+        assert sc.GEN_AI_USAGE_COST not in span.attributes  # never a made-up 0
+        assert sc.OI_LLM_COST_TOTAL not in span.attributes
+    warnings = [r for r in caplog.records if "no price known" in r.getMessage()]
+    assert len(warnings) == 1 and "acme-unpriced-model-7" in warnings[0].getMessage()
