@@ -47,6 +47,8 @@ class Config:
     export_batches: int = 200
     export_batch_size: int = 512
     profile: bool = False
+    collect_garbage: bool = True
+    memory_reference: bool = True
     workdir: str = ""
     out_dir: str = ""
     log: Callable[[str], None] = print
@@ -64,6 +66,8 @@ class Config:
             memory_seconds=1.0,
             memory_warmup_fraction=0.3,
             export_batches=3,
+            collect_garbage=False,
+            memory_reference=False,
         )
 
     @classmethod
@@ -119,9 +123,10 @@ class Row:
         }
 
 
-def _block(call: Call, n: int, start: int, finish: Callable[[], Any]) -> tuple[float, float]:
-    """Wall and CPU seconds (all threads) of ``n`` calls plus ``finish``."""
-    gc.collect()
+def _block(call: Call, n: int, start: int, finish: Callable[[], Any], collect: bool = True) -> tuple[float, float]:
+    """Wall and CPU seconds (all threads) of ``n`` calls plus ``finish``, after a full collection."""
+    if collect:
+        gc.collect()
     c0 = time.process_time()
     t0 = time.perf_counter()
     for i in range(start, start + n):
@@ -207,7 +212,7 @@ def compare(
                     fn(i)
                 v.finish()
                 before = v.count_spans() if v.count_spans is not None else None
-                w, c = _block(fn, n, start + cfg.warmup_calls, v.finish)
+                w, c = _block(fn, n, start + cfg.warmup_calls, v.finish, cfg.collect_garbage)
                 after = v.count_spans() if v.count_spans is not None else None
                 if before is not None and after is not None:
                     extra[v.name].append((after - before) / n)

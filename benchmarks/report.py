@@ -157,31 +157,35 @@ def markdown(rows: Sequence[Row], env: dict[str, Any]) -> str:
             body.append(
                 [
                     r.workload,
+                    r.variant,
                     _fmt(m.get("turns")),
                     _fmt(m.get("seconds")),
                     f"{_fmt(m.get('rss_warm_mb'))} → {_fmt(m.get('rss_end_mb'))} MB",
                     _fmt(m.get("rss_growth_pct"), 2) + " %",
-                    f"{_fmt(m.get('traced_warm_mb'), 2)} → {_fmt(m.get('traced_end_mb'), 2)} MB",
-                    _fmt(m.get("traced_growth_pct"), 2) + " %",
+                    f"{_fmt(m.get('traced_turns'))} turns",
+                    f"{_fmt(m.get('traced_growth_kb'))} KB ({_fmt(m.get('traced_growth_bytes_per_turn'))} B / turn)",
                     _fmt(m.get("leftover_handles")),
                     _fmt(m.get("dropped_spans")),
                     r.target,
                     _met(r),
+                    r.note,
                 ]
             )
         lines += _table(
             [
                 "workload",
+                "variant",
                 "turns",
                 "seconds",
                 "RSS after warm-up → end",
                 "RSS growth",
-                "tracemalloc after warm-up → end",
-                "traced growth",
+                "traced stretch",
+                "traced growth (per turn)",
                 "open handles at end",
                 "dropped spans",
                 "target",
                 "",
+                "note",
             ],
             body,
         )

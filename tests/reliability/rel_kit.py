@@ -346,3 +346,97 @@ class FailureCount:
     @property
     def new(self) -> int:
         return guard.failure_count - self.start
+
+
+# --- LangChain / LangGraph builders (imported lazily: the integrations may be missing) ---------------------
+
+
+def chat_openai(backend: FakeOpenAI, **options: Any) -> Any:
+    """LangChain's real ``ChatOpenAI`` sending to ``backend``."""
+    from langchain_openai import ChatOpenAI
+
+    options.setdefault("api_key", "sk-test-not-a-real-key")
+    return ChatOpenAI(
+        model=MODEL,
+        max_retries=0,
+        http_client=httpx.Client(transport=httpx.MockTransport(backend)),
+        http_async_client=httpx.AsyncClient(transport=httpx.MockTransport(backend)),
+        **options,
+    )
+
+
+def plain(value: Any) -> Any:
+    """Comparable plain data: messages as ``(type, content)``, interrupts as their value (their ids are random)."""
+    kind = type(value).__name__
+    if kind == "Interrupt" and hasattr(value, "value"):
+        return ("interrupt", plain(value.value))
+    if isinstance(getattr(value, "type", None), str) and hasattr(value, "content"):
+        return (value.type, value.content, plain(getattr(value, "tool_calls", None) or []))
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items() if k != "id"}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def support_graph(
+    llm: Any, *, is_async: bool = False, node_error: BaseException | None = None, name: str = "support"
+) -> Any:
+    """A real ``StateGraph`` (``InMemorySaver``): the model answers, then a human approves (``interrupt``).
+
+    With ``is_async`` the model node is a coroutine (``ainvoke`` all the way down).
+    """
+    from typing import Annotated, TypedDict
+
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.graph.message import add_messages
+    from langgraph.types import interrupt
+
+    # The functional form: its types are evaluated here (this module has postponed annotations).
+    State = TypedDict("State", {"messages": Annotated[list, add_messages], "approved": Any}, total=False)  # noqa: UP013
+
+    def agent(state: State) -> dict[str, Any]:
+        if node_error is not None:
+            raise node_error
+        return {"messages": [llm.invoke(state["messages"])]}
+
+    async def aagent(state: State) -> dict[str, Any]:
+        if node_error is not None:
+            raise node_error
+        return {"messages": [await llm.ainvoke(state["messages"])]}
+
+    def review(state: State) -> dict[str, Any]:
+        return {"approved": interrupt({"question": "Send this answer?"})}
+
+    builder = StateGraph(State)
+    builder.add_node("agent", aagent if is_async else agent)
+    builder.add_node("review", review)
+    builder.add_edge(START, "agent")
+    builder.add_edge("agent", "review")
+    builder.add_edge("review", END)
+    return builder.compile(checkpointer=InMemorySaver(), name=name)
+
+
+def echo_chat_model() -> Any:
+    """A LangChain chat model faked at the model boundary: answers ``answer to <last message>``, with usage."""
+    from langchain_core.language_models.chat_models import BaseChatModel
+    from langchain_core.messages import AIMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
+
+    class EchoChatModel(BaseChatModel):
+        model_name: str = MODEL
+
+        @property
+        def _llm_type(self) -> str:
+            return "echo-chat"
+
+        def _get_ls_params(self, stop: Any = None, **kwargs: Any) -> Any:
+            return {"ls_provider": "openai", "ls_model_name": self.model_name, "ls_model_type": "chat"}
+
+        def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+            usage = {"input_tokens": 19, "output_tokens": 10, "total_tokens": 29}
+            reply = AIMessage(content=f"answer to {messages[-1].content}", usage_metadata=usage)
+            return ChatResult(generations=[ChatGeneration(message=reply)])
+
+    return EchoChatModel()

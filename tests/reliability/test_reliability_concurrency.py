@@ -15,7 +15,7 @@ import threading
 from collections import defaultdict
 from typing import Any
 
-from rel_kit import FakeOpenAI
+from rel_kit import FakeOpenAI, echo_chat_model, needs_langgraph, support_graph
 
 import threadline
 from threadline import _runtime
@@ -115,3 +115,81 @@ def test_32_threads_x_16_tasks_keep_their_sessions_and_traces_apart() -> None:
             assert sid in texts, f"{span.name} of {sid} does not carry its text: {texts[:200]}"
             assert texts.count("conv-") == texts.count(sid), f"{span.name} of {sid} carries another's text"
     assert seen_sessions == {_session_of(t, k) for t in range(THREADS) for k in range(TASKS)}
+
+
+# --- LangGraph: the same shape, sessions from thread ids ------------------------------------------------------
+
+
+async def _graph_thread_main(thread: int, backend: FakeOpenAI, errors: list[BaseException]) -> None:
+    from langgraph.types import Command
+
+    graph = support_graph(echo_chat_model(), is_async=True)
+
+    async def task(k: int) -> None:
+        tid = _session_of(thread, k)
+        config = {"configurable": {"thread_id": tid}}
+        paused = await graph.ainvoke({"messages": [("user", f"question from {tid}")]}, config)
+        assert paused["messages"][-1].content == f"answer to question from {tid}"
+        assert paused["__interrupt__"][0].value == {"question": "Send this answer?"}
+        resumed = await graph.ainvoke(Command(resume=f"approved {tid}"), config)
+        assert resumed["approved"] == f"approved {tid}"
+
+    results = await asyncio.gather(*(task(k) for k in range(TASKS)), return_exceptions=True)
+    errors.extend(r for r in results if isinstance(r, BaseException))
+
+
+@needs_langgraph
+def test_32_threads_x_16_tasks_of_langgraph_threads_never_mix() -> None:
+    from threadline_langchain import open_runs
+    from threadline_langchain._registry import REGISTRY
+    from threadline_langgraph._pending import PENDING
+
+    backend = FakeOpenAI(reply="answer to {last}")
+    errors: list[BaseException] = []
+    with capture(integrations=["langgraph", "openai"]) as spans:
+        threads = [
+            threading.Thread(target=lambda t=t: asyncio.run(_graph_thread_main(t, backend, errors)), name=f"app-{t}")
+            for t in range(THREADS)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+        assert not any(t.is_alive() for t in threads)
+        assert errors == []
+        assert open_runs() == 0 and not REGISTRY._roots  # the run map is empty
+        assert len(PENDING) == 0  # every pause was answered
+        finished = spans.finished()
+
+    by_trace: dict[int, list[Any]] = defaultdict(list)
+    for span in finished:
+        by_trace[span.context.trace_id].append(span)
+    assert len(by_trace) == 2 * THREADS * TASKS  # a paused turn and its resume, per conversation
+
+    turns: dict[str, dict[str, Any]] = defaultdict(dict)
+    for trace_spans in by_trace.values():
+        (root,) = [s for s in trace_spans if s.parent is None]
+        tid = root.attributes[sc.SESSION_ID]
+        kind = "resume" if root.attributes.get(sc.RESUME) else "paused"
+        assert kind not in turns[tid], f"two {kind} turns in session {tid}"
+        turns[tid][kind] = root
+        by_id = {s.context.span_id: s for s in trace_spans}
+        for span in trace_spans:
+            attrs = dict(span.attributes or {})
+            assert attrs[sc.SESSION_ID] == tid, f"{span.name} of {tid} is in session {attrs[sc.SESSION_ID]}"
+            if span.parent is not None:
+                assert span.parent.span_id in by_id  # its parent is in this very trace
+            texts = " ".join(str(attrs.get(k, "")) for k in (sc.OI_INPUT_VALUE, sc.OI_OUTPUT_VALUE))
+            assert texts.count("conv-") == texts.count(tid), f"{span.name} of {tid} carries another's text"
+        if kind == "paused":
+            models = sorted((s for s in trace_spans if s.attributes[sc.SPAN_KIND] == "model"), key=lambda s: s.start_time)
+            assert [m.attributes[sc.INTEGRATION] for m in models] == ["langgraph", "openai"]
+            assert all(f"question from {tid}" in m.attributes[sc.OI_INPUT_VALUE] for m in models)
+            assert models[1].attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] == 19  # counted once, on the SDK span
+            assert sc.GEN_AI_USAGE_INPUT_TOKENS not in models[0].attributes
+            assert root.attributes[sc.OUTCOME] == "interrupted"
+    assert set(turns) == {_session_of(t, k) for t in range(THREADS) for k in range(TASKS)}
+    for tid, pair in turns.items():
+        assert set(pair) == {"paused", "resume"}, tid
+        # The resume is linked to its own thread's pause, not another's.
+        assert pair["resume"].attributes[sc.RESUME_TRACE_ID] == format(pair["paused"].context.trace_id, "032x")

@@ -20,7 +20,18 @@ from typing import Any
 
 import httpx
 import pytest
-from rel_kit import LANGCHAIN_READY, LANGGRAPH_READY, MODEL, FakeOpenAI, FailureCount, inject
+from rel_kit import (
+    MODEL,
+    FailureCount,
+    FakeOpenAI,
+    InjectedBug,
+    chat_openai,
+    inject,
+    needs_langchain,
+    needs_langgraph,
+    plain,
+    support_graph,
+)
 
 from threadline.testing import capture
 
@@ -289,13 +300,213 @@ LLAMAINDEX = Workload(
 )
 
 
-WORKLOADS: list[Workload] = [OPENAI, LLAMAINDEX]
-if LANGCHAIN_READY:
-    pass  # LangChain and LangGraph workloads: see test_reliability_injected_bugs_graphs.py
-del LANGGRAPH_READY
+# --- LangChain ----------------------------------------------------------------------------------------------
+
+
+def _langchain_parts(backend: FakeOpenAI) -> dict[str, Any]:
+    from langchain_core.embeddings import DeterministicFakeEmbedding
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_core.runnables import RunnableLambda
+    from langchain_core.tools import tool
+    from langchain_core.vectorstores import InMemoryVectorStore
+
+    @tool
+    def lookup(order: str) -> str:
+        """Look an order up."""
+        return f"order {order} ships tomorrow"
+
+    error = UserError("raised by the user's step")
+
+    def fail(_: Any) -> Any:
+        raise error
+
+    llm = chat_openai(backend)
+    prompt = ChatPromptTemplate.from_messages([("system", "Be terse."), ("user", "{q}")])
+    store = InMemoryVectorStore.from_texts(["threadline traces LLM apps."], DeterministicFakeEmbedding(size=8))
+    return {
+        "llm": llm,
+        "chain": prompt | llm | StrOutputParser(),
+        "failing chain": prompt | llm | RunnableLambda(fail),
+        "bad llm": chat_openai(backend, temperature=9),
+        "tool": lookup,
+        "retriever": store.as_retriever(search_kwargs={"k": 1}),
+        "error": error,
+    }
+
+
+def langchain_sync() -> dict[str, Any]:
+    import openai
+
+    backend = FakeOpenAI()
+    p = _langchain_parts(backend)
+    out: dict[str, Any] = {"chain": p["chain"].invoke({"q": "Say hello"})}
+    stream = p["chain"].stream({"q": "Say hello"})
+    out["stream"] = (type(stream), list(stream))
+    out["tool"] = p["tool"].invoke({"order": "42"})
+    out["retriever"] = [d.page_content for d in p["retriever"].invoke("what is threadline?")]
+    with pytest.raises(openai.BadRequestError) as bad:
+        p["bad llm"].invoke("hi")
+    out["framework error"] = (type(bad.value), str(bad.value), bad.value.status_code)
+    with pytest.raises(UserError) as raised:
+        p["failing chain"].invoke({"q": "Say hello"})
+    assert raised.value is p["error"]
+    stream_error = httpx.ReadError("connection reset mid-stream")
+    backend.break_stream = stream_error
+    broken = p["llm"].stream("Say hello")
+    seen = []
+    with pytest.raises(httpx.ReadError) as mid:
+        for chunk in broken:
+            seen.append(chunk.content)
+    assert mid.value is stream_error
+    out["broken stream"] = (type(broken), seen)
+    return out
+
+
+async def langchain_async() -> dict[str, Any]:
+    import openai
+
+    backend = FakeOpenAI()
+    p = _langchain_parts(backend)
+    out: dict[str, Any] = {"chain": await p["chain"].ainvoke({"q": "Say hello"})}
+    stream = p["chain"].astream({"q": "Say hello"})
+    out["stream"] = (type(stream), [c async for c in stream])
+    out["tool"] = await p["tool"].ainvoke({"order": "42"})
+    out["retriever"] = [d.page_content for d in await p["retriever"].ainvoke("what is threadline?")]
+    with pytest.raises(openai.BadRequestError) as bad:
+        await p["bad llm"].ainvoke("hi")
+    out["framework error"] = (type(bad.value), str(bad.value), bad.value.status_code)
+    with pytest.raises(UserError) as raised:
+        await p["failing chain"].ainvoke({"q": "Say hello"})
+    assert raised.value is p["error"]
+    stream_error = httpx.ReadError("connection reset mid-stream")
+    backend.break_stream = stream_error
+    broken = p["llm"].astream("Say hello")
+    seen = []
+    with pytest.raises(httpx.ReadError) as mid:
+        async for chunk in broken:
+            seen.append(chunk.content)
+    assert mid.value is stream_error
+    out["broken stream"] = (type(broken), seen)
+    return out
+
+
+_LH = "threadline_langchain._handler:ThreadlineCallbackHandler"
+_LCX = "threadline_langchain._extract"
+HANDLER_BUGS: dict[str, tuple[Target, ...]] = {
+    "langchain run start": ((_LH, "_start"),),
+    "langchain run end": ((_LH, "_end"),),
+}
+LANGCHAIN = Workload(
+    name="langchain",
+    integrations=("langchain",),
+    sync=langchain_sync,
+    aio=langchain_async,
+    bugs={
+        **CORE_BUGS,
+        **HANDLER_BUGS,
+        "langchain chain records": ((_LCX, "io_view"),),
+        "langchain model messages": ((_LCX, "messages_view"),),
+        "langchain model records": ((f"{_LCX}:ModelParams", "__init__"),),
+        "langchain model results": ((f"{_LCX}:ModelResult", "__init__"),),
+        "langchain tool and retriever records": ((_LCX, "tool_output"), (_LCX, "documents_view")),
+        "langchain model context": (("threadline_langchain._wrappers", "_handle_of"),),
+    },
+)
+
+
+# --- LangGraph ----------------------------------------------------------------------------------------------
+
+
+def _langgraph_config(thread: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread}}
+
+
+def langgraph_sync() -> dict[str, Any]:
+    import openai
+    from langgraph.types import Command
+
+    backend = FakeOpenAI()
+    graph = support_graph(chat_openai(backend))
+    out: dict[str, Any] = {"paused": plain(graph.invoke({"messages": [("user", "Say hello")]}, _langgraph_config("t-1")))}
+    out["resumed"] = plain(graph.invoke(Command(resume="yes"), _langgraph_config("t-1")))
+    stream = graph.stream({"messages": [("user", "Say hello")]}, _langgraph_config("t-2"), stream_mode="updates")
+    out["stream"] = (type(stream), plain(list(stream)))
+    with pytest.raises(openai.BadRequestError) as bad:
+        support_graph(chat_openai(backend, temperature=9)).invoke({"messages": [("user", "hi")]}, _langgraph_config("t-3"))
+    out["framework error"] = (type(bad.value), str(bad.value), bad.value.status_code)
+    error = UserError("raised in the user's node")
+    with pytest.raises(UserError) as raised:
+        support_graph(chat_openai(backend), node_error=error).invoke({"messages": [("user", "hi")]}, _langgraph_config("t-4"))
+    assert raised.value is error
+    return out
+
+
+async def langgraph_async() -> dict[str, Any]:
+    import openai
+    from langgraph.types import Command
+
+    backend = FakeOpenAI()
+    graph = support_graph(chat_openai(backend), is_async=True)
+    out: dict[str, Any] = {
+        "paused": plain(await graph.ainvoke({"messages": [("user", "Say hello")]}, _langgraph_config("t-1")))
+    }
+    out["resumed"] = plain(await graph.ainvoke(Command(resume="yes"), _langgraph_config("t-1")))
+    stream = graph.astream({"messages": [("user", "Say hello")]}, _langgraph_config("t-2"), stream_mode="updates")
+    out["stream"] = (type(stream), plain([u async for u in stream]))
+    bad_graph = support_graph(chat_openai(backend, temperature=9), is_async=True)
+    with pytest.raises(openai.BadRequestError) as bad:
+        await bad_graph.ainvoke({"messages": [("user", "hi")]}, _langgraph_config("t-3"))
+    out["framework error"] = (type(bad.value), str(bad.value), bad.value.status_code)
+    error = UserError("raised in the user's node")
+    failing = support_graph(chat_openai(backend), is_async=True, node_error=error)
+    with pytest.raises(UserError) as raised:
+        await failing.ainvoke({"messages": [("user", "hi")]}, _langgraph_config("t-4"))
+    assert raised.value is error
+    return out
+
+
+_GH = "threadline_langgraph._handler:ThreadlineGraphCallbackHandler"
+LANGGRAPH = Workload(
+    name="langgraph",
+    integrations=("langgraph",),
+    sync=langgraph_sync,
+    aio=langgraph_async,
+    bugs={
+        **CORE_BUGS,
+        **HANDLER_BUGS,
+        "langgraph graph records": ((_GH, "_graph_record"),),
+        "langgraph node records": ((_GH, "_node_record"),),
+        "langgraph turn input": (("threadline_langgraph._readable", "turn_input"),),
+        "langgraph turn output": (("threadline_langgraph._readable", "turn_output"),),
+        "langgraph interrupts": ((_GH, "on_interrupt"), (_GH, "_error_outcome")),
+        "langgraph resumes": ((_GH, "_resume_of"), (_GH, "on_resume")),
+        "langgraph steps": (("threadline_langgraph._wrappers", "_note_step"),),
+    },
+)
+
+WORKLOADS: list[Workload] = [OPENAI, LLAMAINDEX, LANGCHAIN, LANGGRAPH]
+_MARKS = {"langchain": needs_langchain, "langgraph": needs_langgraph}
+
+# Known gaps, reported to the integration's owner (not fixed here: integrations are theirs).
+KNOWN_GAPS = {
+    ("langchain", "langchain model context"): pytest.mark.xfail(
+        strict=True,
+        raises=InjectedBug,
+        reason="threadline_langchain/_wrappers.py: generate_wrapper / agenerate_wrapper / llm_generate_wrapper / "
+        "allm_generate_wrapper call _handle_of() outside any guard, so a failure there reaches the user's call",
+    ),
+}
+
+
+def _marks(w: Workload, label: str) -> list[Any]:
+    marks = [_MARKS[w.name]] if w.name in _MARKS else []
+    gap = KNOWN_GAPS.get((w.name, label))
+    return [*marks, gap] if gap is not None else marks
+
 
 CASES = [
-    pytest.param(w, label, is_async, id=f"{w.name}-{label}-{'async' if is_async else 'sync'}")
+    pytest.param(w, label, is_async, id=f"{w.name}-{label}-{'async' if is_async else 'sync'}", marks=_marks(w, label))
     for w in WORKLOADS
     for label in w.bugs
     for is_async in (False, True)
@@ -333,7 +544,9 @@ def test_a_bug_in_the_telemetry_path_changes_nothing_for_the_app(
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
-@pytest.mark.parametrize("workload", WORKLOADS, ids=[w.name for w in WORKLOADS])
+@pytest.mark.parametrize(
+    "workload", [pytest.param(w, id=w.name, marks=_MARKS.get(w.name, ())) for w in WORKLOADS]
+)
 def test_the_workloads_are_traced_when_nothing_is_broken(workload: Workload, is_async: bool) -> None:
     """The control case: the same workloads, instrumented and intact, produce spans and no internal error."""
     with capture(integrations=list(workload.integrations)) as spans:

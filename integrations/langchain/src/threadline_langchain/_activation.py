@@ -137,11 +137,13 @@ def inject(manager: Any, handler: ThreadlineCallbackHandler) -> None:
     LangGraph's lifecycle managers (``on_interrupt`` / ``on_resume``) only get
     a handler that takes those events.
     """
+    handlers = manager.handlers or []
+    inheritable = manager.inheritable_handlers or []
+    if handler in handlers and handler in inheritable:  # the common case: inherited from the parent run
+        return
     if type(manager).__module__ == _GRAPH_MANAGER_MODULE and not handler.graph_events:
         return
-    handlers = manager.handlers or []
     if not any(_is_threadline(h) for h in handlers):
         manager.handlers = [*handlers, handler]
-    inheritable = manager.inheritable_handlers or []
     if not any(_is_threadline(h) for h in inheritable):
         manager.inheritable_handlers = [*inheritable, handler]

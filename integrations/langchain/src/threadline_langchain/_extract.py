@@ -1,11 +1,14 @@
 """Reading LangChain objects: messages, model parameters, results, usage, documents.
 
-Duck-typed (``type``, ``content``, ``usage_metadata`` ...) so that this module
-imports nothing from LangChain and never raises on an unexpected shape.
+Never raises on an unexpected shape. Messages are recognised by class
+(``BaseMessage``, imported on first use) and read through their instance
+``__dict__``: asking a pydantic model for an attribute it lacks costs
+microseconds, and this runs for every message of every run.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -58,40 +61,55 @@ def provider_name(raw: Any) -> str | None:
     return _PROVIDERS.get(raw.lower(), raw.lower())
 
 
+_message_class: Any = None
+
+
+def is_message(value: Any) -> bool:
+    """True for a LangChain message object."""
+    global _message_class
+    if _message_class is None:
+        module = sys.modules.get("langchain_core.messages.base")
+        if module is None:
+            return False
+        _message_class = module.BaseMessage
+    return isinstance(value, _message_class)
+
+
 def role_of(message: Any) -> str | None:
-    """The reader-facing role of a LangChain message (``user``, ``assistant`` ...)."""
-    kind = getattr(message, "type", None)
+    """The reader-facing role of a LangChain message (``user``, ``assistant`` ...), else ``None``."""
+    if not is_message(message):
+        return None
+    kind = message.type
     if kind in ("chat", "ChatMessageChunk"):
-        return getattr(message, "role", None) or "chat"
-    if isinstance(kind, str):
-        return _ROLES.get(kind, kind)
-    return None
+        return message.__dict__.get("role") or "chat"
+    return _ROLES.get(kind, kind) if isinstance(kind, str) else None
 
 
 def message_dict(message: Any) -> Any:
     """A compact ``{"role", "content", ...}`` view of one message (any other value as is)."""
-    if isinstance(message, Mapping):
-        return message
     if isinstance(message, tuple) and len(message) == 2 and isinstance(message[0], str):
         role = _ROLES.get(message[0], message[0])
         return {"role": role, "content": message[1]}
     role = role_of(message)
     if role is None:
         return message
-    out: dict[str, Any] = {"role": role, "content": getattr(message, "content", None)}
-    name = getattr(message, "name", None)
+    fields = message.__dict__
+    out: dict[str, Any] = {"role": role, "content": fields.get("content")}
+    name = fields.get("name")
     if name:
         out["name"] = name
-    tool_calls = getattr(message, "tool_calls", None)
-    if tool_calls:
-        out["tool_calls"] = [
-            {"id": call.get("id"), "name": call.get("name"), "arguments": call.get("args")}
-            for call in tool_calls
-            if isinstance(call, Mapping)
-        ]
-    tool_call_id = getattr(message, "tool_call_id", None)
-    if tool_call_id:
-        out["tool_call_id"] = tool_call_id
+    if role == "assistant":
+        tool_calls = fields.get("tool_calls")
+        if tool_calls:
+            out["tool_calls"] = [
+                {"id": call.get("id"), "name": call.get("name"), "arguments": call.get("args")}
+                for call in tool_calls
+                if isinstance(call, dict)
+            ]
+    elif role == "tool":
+        tool_call_id = fields.get("tool_call_id")
+        if tool_call_id:
+            out["tool_call_id"] = tool_call_id
     return out
 
 
@@ -100,11 +118,6 @@ def messages_view(messages: Any) -> Any:
     if isinstance(messages, (list, tuple)):
         return [message_dict(m) for m in messages]
     return message_dict(messages)
-
-
-def is_message(value: Any) -> bool:
-    """True for a LangChain message object."""
-    return isinstance(getattr(value, "type", None), str) and hasattr(value, "content")
 
 
 def content_text(value: Any) -> Any:
@@ -123,19 +136,23 @@ def content_text(value: Any) -> Any:
 
 def io_view(value: Any) -> Any:
     """A chain input or output for capture: messages are shown compactly, the rest as is."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
     if is_message(value):
         return message_dict(value)
-    if isinstance(value, list) and value and all(is_message(v) for v in value):
-        return [message_dict(v) for v in value]
-    if isinstance(value, Mapping):
-        if any(is_message(v) or (isinstance(v, list) and v and is_message(v[0])) for v in value.values()):
-            return {k: io_view(v) for k, v in value.items()}
+    if isinstance(value, list):
+        if value and all(is_message(v) for v in value):
+            return [message_dict(v) for v in value]
         return value
-    to_messages = getattr(value, "to_messages", None)  # a prompt value
-    if callable(to_messages) and not isinstance(value, type):
+    if isinstance(value, dict):
+        for v in value.values():
+            if is_message(v) or (isinstance(v, list) and v and is_message(v[0])):
+                return {k: io_view(v) for k, v in value.items()}
+        return value
+    if type(value).__name__.endswith("PromptValue"):  # ChatPromptValue, StringPromptValue
         try:
-            return [message_dict(m) for m in to_messages()]
-        except Exception:  # noqa: BLE001 - any other object with such a method
+            return [message_dict(m) for m in value.to_messages()]
+        except Exception:  # noqa: BLE001 - a look-alike
             return value
     return value
 

@@ -150,7 +150,7 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
             name=name,
             integration=self.integration,
             run_id=str(run_id),
-            inputs=None if kwargs.get("defers_inputs") or inputs == _STREAMED_INPUT else ex.io_view(inputs),
+            inputs=None if kwargs.get("defers_inputs") or inputs == _STREAMED_INPUT else self._content(parent, inputs),
             session_hints=metadata or None,
             tags=user_tags(tags),
             run_kind=kind,
@@ -171,11 +171,7 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
     ) -> None:
         """Open a chat model span."""
         with guard("langchain.on_chat_model_start"):
-            if len(messages) == 1:
-                inputs: Any = ex.messages_view(messages[0])
-            else:
-                inputs = [ex.messages_view(m) for m in messages]
-            self._start_model(serialized, inputs, sc.OP_CHAT, run_id, parent_run_id, tags, metadata, kwargs)
+            self._start_model(serialized, messages, sc.OP_CHAT, run_id, parent_run_id, tags, metadata, kwargs)
 
     def on_llm_start(
         self,
@@ -190,15 +186,14 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
     ) -> None:
         """Open a (text completion) LLM span."""
         with guard("langchain.on_llm_start"):
-            inputs = prompts[0] if len(prompts) == 1 else list(prompts)
             self._start_model(
-                serialized, inputs, sc.OP_TEXT_COMPLETION, run_id, parent_run_id, tags, metadata, kwargs
+                serialized, prompts, sc.OP_TEXT_COMPLETION, run_id, parent_run_id, tags, metadata, kwargs
             )
 
     def _start_model(
         self,
         serialized: Any,
-        inputs: Any,
+        prompts: Sequence[Any],
         operation: str,
         run_id: UUID,
         parent_run_id: UUID | None,
@@ -214,7 +209,7 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
                 name=params.name,
                 integration=self.integration,
                 run_id=str(run_id),
-                inputs=inputs,
+                inputs=self._content(parent, prompts, _prompt_view if operation == sc.OP_CHAT else _text_view),
                 session_hints=metadata or None,
                 tags=user_tags(tags),
                 operation=operation,
@@ -299,7 +294,7 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
                     name=name,
                     integration=self.integration,
                     run_id=str(run_id),
-                    inputs=inputs if inputs is not None else input_str,
+                    inputs=self._content(parent, input_str if inputs is None else inputs, _as_is),
                     session_hints=metadata or None,
                     tags=user_tags(tags),
                     tool_name=name,
@@ -313,7 +308,7 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Close a tool span with its result."""
         with guard("langchain.on_tool_end"):
-            self._end(run_id, outputs=ex.tool_output(output), raw_outputs=True)
+            self._end(run_id, outputs=output, view=ex.tool_output)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Close a tool span that raised."""
@@ -342,7 +337,7 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
                     name=run_name(serialized, kwargs, "retriever"),
                     integration=self.integration,
                     run_id=str(run_id),
-                    inputs=query,
+                    inputs=self._content(parent, query, _as_is),
                     session_hints=metadata or None,
                     tags=user_tags(tags),
                     data_source=source if isinstance(source, str) else None,
@@ -354,7 +349,7 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
     def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Close a retrieval span with the documents found."""
         with guard("langchain.on_retriever_end"):
-            self._end(run_id, outputs=ex.documents_view(documents), raw_outputs=True)
+            self._end(run_id, outputs=documents, view=ex.documents_view)
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Close a retrieval span that raised."""
@@ -386,6 +381,12 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
     def _started(self, entry: RunEntry) -> None:
         """Called once a run's entry is registered (subclasses hook in here)."""
 
+    @staticmethod
+    def _content(parent: RunEntry | None, value: Any, view: Callable[[Any], Any] = ex.io_view) -> Any:
+        """``view(value)`` for capture, or ``None`` when content capture is off (no work for nothing)."""
+        emitter = parent.emitter if parent is not None else current_emitter()
+        return view(value) if emitter.content.capture else None
+
     def _end(
         self,
         run_id: UUID,
@@ -394,19 +395,20 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
         error: BaseException | None = None,
         update: Update | None = None,
         inputs: Any = _MISSING,
-        raw_outputs: bool = False,
+        view: Callable[[Any], Any] | None = None,
     ) -> None:
         entry, abandoned = self._registry.remove(run_id)
         try:
             if entry is not None and entry.handle is not None:
                 handle = entry.handle
                 record = handle.record
-                if inputs is not _MISSING and inputs is not None and record.inputs is None:
+                capture = entry.emitter.content.capture
+                if capture and inputs is not _MISSING and inputs is not None and record.inputs is None:
                     _late_inputs(entry.emitter, record, ex.io_view(inputs))
                 if update is not None:
                     update(entry, record)
-                if outputs is not _MISSING:
-                    record.outputs = outputs if raw_outputs else self._outputs(entry, outputs)
+                if capture and outputs is not _MISSING:
+                    record.outputs = view(outputs) if view is not None else self._outputs(entry, outputs)
                 outcome: Outcome | None = None
                 if error is not None:
                     outcome = self._error_outcome(entry, error, outcome_of(error))
@@ -435,6 +437,18 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
             if isinstance(record, ModelCall) and entry.token_seen:
                 record.stream_end_reason = "closed_early"
             entry.emitter.end(handle, outcome=Outcome.CANCELLED)
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _prompt_view(messages: Sequence[Any]) -> Any:
+    return ex.messages_view(messages[0]) if len(messages) == 1 else [ex.messages_view(m) for m in messages]
+
+
+def _text_view(prompts: Sequence[Any]) -> Any:
+    return prompts[0] if len(prompts) == 1 else list(prompts)
 
 
 def _innermost(emitter: Emitter, parent: SpanHandle | None) -> SpanHandle | None:

@@ -108,7 +108,9 @@ def tick_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
 
 
 def after_tick_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """``PregelLoop.after_tick``: note the new checkpoint, and an ``interrupt_after`` hit."""
+    """``PregelLoop.after_tick``: note the nodes an ``interrupt_after`` breakpoint stopped after."""
+    if not getattr(instance, "interrupt_after", None):
+        return wrapped(*args, **kwargs)  # the next tick notes the new checkpoint
     ran = None
     with guard("langgraph.after_tick"):
         ran = _task_names(instance)

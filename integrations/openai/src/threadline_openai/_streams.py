@@ -15,6 +15,9 @@ The span ends once, with ``threadline.stream.end_reason``:
   (``Stream.__iter__`` is watched for that);
 * ``garbage_collected``: the stream was dropped unfinished and never closed
   (``weakref.finalize``), e.g. never iterated at all.
+
+An end noticed inside a garbage collection is handed to the reaper thread
+(:mod:`._reaper`) rather than done on the collector's back.
 """
 
 from __future__ import annotations
@@ -193,7 +196,7 @@ def close_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     """``Stream.close`` / ``AsyncStream.close``: an unfinished stream ends ``closed_early``."""
     tracker = tracker_of(instance)
     if tracker is not None and not tracker.ended:
-        tracker.finish(CLOSED_EARLY)
+        call_safely(tracker.finish, CLOSED_EARLY)  # close() may come from a finalizer
     return wrapped(*args, **kwargs)
 
 
@@ -201,7 +204,7 @@ def helper_close_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) ->
     """``close`` of the ``.stream()`` helpers, which close the HTTP response, not the raw stream."""
     tracker = tracker_of(getattr(instance, "_raw_stream", None))
     if tracker is not None and not tracker.ended:
-        tracker.finish(CLOSED_EARLY)
+        call_safely(tracker.finish, CLOSED_EARLY)
     return wrapped(*args, **kwargs)
 
 

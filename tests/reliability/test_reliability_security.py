@@ -1,0 +1,269 @@
+"""Content controls and secrets: what must never leave the process, checked in every exported byte.
+
+Canary strings are planted in prompts, system instructions, completions, tool
+arguments, tool results and retrieved documents of real framework calls, for
+each integration. Spans go to an in-memory exporter (every attribute, event
+and link attribute is scanned) and to the SQLite store (every byte of the
+database files is scanned).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from rel_kit import FakeOpenAI, find_text
+
+import threadline
+from threadline import semconv as sc
+from threadline.content import render
+from threadline.exporters.sqlite import SQLiteSpanExporter
+
+CANARY = {
+    "prompt": "CANARY-PROMPT-7f3a9",
+    "system": "CANARY-SYSTEM-2b81c",
+    "completion": "CANARY-COMPLETION-91bd4",
+    "tool argument": "CANARY-TOOLARG-c04e7",
+    "tool result": "CANARY-TOOLRESULT-5d2a0",
+    "document": "CANARY-DOCUMENT-88e16",
+}
+CONTENT_ATTRIBUTES = (
+    sc.OI_INPUT_VALUE,
+    sc.OI_OUTPUT_VALUE,
+    sc.GEN_AI_INPUT_MESSAGES,
+    sc.GEN_AI_OUTPUT_MESSAGES,
+    sc.GEN_AI_TOOL_CALL_ARGUMENTS,
+    sc.GEN_AI_TOOL_CALL_RESULT,
+    sc.INTERRUPT_VALUES,
+    sc.RESUME_VALUE,
+)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Real calls of one integration with canaries planted in ``planted`` kinds of content."""
+
+    integrations: tuple[str, ...]
+    run: Callable[[], None]
+    planted: tuple[str, ...]
+
+
+# --- OpenAI ---------------------------------------------------------------------------------------------------
+
+
+def _conversation() -> list[dict[str, Any]]:
+    return [
+        {"role": "system", "content": f"You are terse. {CANARY['system']}"},
+        {"role": "user", "content": f"Find the order. {CANARY['prompt']}"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_abc123",
+                    "type": "function",
+                    "function": {"name": "lookup", "arguments": json.dumps({"q": CANARY["tool argument"]})},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_abc123", "content": f"order 42 {CANARY['tool result']}"},
+    ]
+
+
+def openai_run() -> None:
+    backend = FakeOpenAI(reply=f"Done. {CANARY['completion']}")
+    client, aclient = backend.clients()
+    client.chat.completions.create(model="gpt-4o-mini", messages=_conversation())
+    list(client.chat.completions.create(model="gpt-4o-mini", messages=_conversation(), stream=True))
+    client.responses.create(model="gpt-4.1", instructions=CANARY["system"], input=CANARY["prompt"])
+    client.embeddings.create(model="text-embedding-3-small", input=[CANARY["document"]])
+    backend.tool_args = json.dumps({"q": CANARY["tool argument"]})  # the model asks for a tool call
+    client.chat.completions.create(model="gpt-4o-mini", messages=_conversation()[:2])
+
+    async def async_calls() -> None:
+        backend.tool_args = None
+        await aclient.chat.completions.create(model="gpt-4o-mini", messages=_conversation())
+        stream = await aclient.chat.completions.create(model="gpt-4o-mini", messages=_conversation(), stream=True)
+        [c async for c in stream]
+        await aclient.close()
+
+    asyncio.run(async_calls())
+
+
+OPENAI = Workload(("openai",), openai_run, tuple(CANARY))
+
+
+# --- LlamaIndex -----------------------------------------------------------------------------------------------
+
+
+def llamaindex_run() -> None:
+    from llama_index.core import Document, VectorStoreIndex
+    from llama_index.core.agent.workflow import FunctionAgent
+    from llama_index.core.base.llms.types import ChatMessage, MessageRole, ToolCallBlock
+    from llama_index.core.embeddings import MockEmbedding
+    from llama_index.core.llms import MockFunctionCallingLLM, MockLLM
+    from llama_index.core.tools import FunctionTool
+
+    def lookup(q: str) -> str:
+        """Look an order up."""
+        return f"order 42 {CANARY['tool result']}"
+
+    def model(messages: Any, **kwargs: Any) -> ChatMessage:
+        if any(m.role == MessageRole.TOOL for m in messages):
+            return ChatMessage(role="assistant", content=f"Done. {CANARY['completion']}")
+        call = ToolCallBlock(tool_call_id="call_1", tool_name="lookup", tool_kwargs={"q": CANARY["tool argument"]})
+        return ChatMessage(role="assistant", blocks=[call])
+
+    agent = FunctionAgent(
+        tools=[FunctionTool.from_defaults(fn=lookup)],
+        llm=MockFunctionCallingLLM(response_generator=model),
+        system_prompt=CANARY["system"],
+    )
+
+    async def run_agent() -> str:
+        return str(await agent.run(user_msg=CANARY["prompt"]))
+
+    assert CANARY["completion"] in asyncio.run(run_agent())
+    index = VectorStoreIndex.from_documents(
+        [Document(text=f"Orders ship in a day. {CANARY['document']}")], embed_model=MockEmbedding(embed_dim=8)
+    )
+    index.as_query_engine(llm=MockLLM()).query(CANARY["prompt"])
+    MockLLM().complete(CANARY["prompt"])
+
+
+LLAMAINDEX = Workload(("llamaindex",), llamaindex_run, tuple(CANARY))
+
+WORKLOADS = {"openai": OPENAI, "llamaindex": LLAMAINDEX}
+
+
+# --- running and scanning ---------------------------------------------------------------------------------------
+
+
+def _traced(workload: Workload, tmp_path: Path, **options: Any) -> tuple[list[ReadableSpan], bytes]:
+    """Run ``workload`` instrumented; return the exported spans and every byte of the store."""
+    memory = InMemorySpanExporter()
+    db = tmp_path / "security.db"
+    threadline.instrument(exporter=[memory, SQLiteSpanExporter(db)], integrations=list(workload.integrations), **options)
+    workload.run()
+    spans = list(memory.get_finished_spans()) if threadline.flush(30) else []
+    threadline.shutdown(30)
+    assert spans, "nothing was traced: the scan below would prove nothing"
+    stored = b"".join(p.read_bytes() for p in sorted(tmp_path.glob("security.db*")))
+    return spans, stored
+
+
+def _in_store(stored: bytes, needles: Any) -> list[str]:
+    return [n for n in needles if n.encode() in stored]
+
+
+@pytest.mark.parametrize("name", WORKLOADS)
+def test_capture_content_false_exports_no_content_at_all(name: str, tmp_path: Path) -> None:
+    workload = WORKLOADS[name]
+    spans, stored = _traced(workload, tmp_path, capture_content=False)
+    planted = [CANARY[k] for k in workload.planted]
+    assert find_text(spans, planted) == []
+    assert _in_store(stored, planted) == []
+    for span in spans:
+        leaked = sorted(set(CONTENT_ATTRIBUTES) & set(span.attributes or {}))
+        assert leaked == [], f"{span.name} carries {leaked}"
+
+
+@pytest.mark.parametrize("name", WORKLOADS)
+def test_with_capture_on_every_canary_is_exported(name: str, tmp_path: Path) -> None:
+    """The control: the same workloads do put each planted text in the spans when capture is on."""
+    workload = WORKLOADS[name]
+    spans, stored = _traced(workload, tmp_path)
+    for kind in workload.planted:
+        assert find_text(spans, [CANARY[kind]]), f"the {kind} canary was never captured: the scan proves nothing"
+        assert _in_store(stored, [CANARY[kind]]), f"the {kind} canary is not in the store"
+
+
+@pytest.mark.parametrize("name", WORKLOADS)
+def test_the_redaction_hook_sees_every_captured_value_first(name: str, tmp_path: Path) -> None:
+    workload = WORKLOADS[name]
+    seen: list[str] = []
+
+    def redact(value: Any) -> str:
+        seen.append(render(value))
+        return "[redacted]"
+
+    spans, stored = _traced(workload, tmp_path, redact=redact)
+    planted = [CANARY[k] for k in workload.planted]
+    assert find_text(spans, planted) == []
+    assert _in_store(stored, planted) == []
+    for kind in workload.planted:
+        assert any(CANARY[kind] in text for text in seen), f"the hook never saw the {kind}"
+    content = [(s.name, k, v) for s in spans for k, v in (s.attributes or {}).items() if k in CONTENT_ATTRIBUTES]
+    assert content, "no content attribute at all: the hook's output was never exported"
+    assert [c for c in content if c[2] != "[redacted]"] == []
+
+
+# --- secrets ------------------------------------------------------------------------------------------------------
+
+SECRET = {
+    "api key": "sk-SECRET-apikey-0a1b2c3d",
+    "authorization header": "Bearer SECRET-authheader-4e5f",
+    "cookie": "session=SECRET-cookie-6a7b",
+    "second cookie": "csrftoken=SECRET-cookie2-8c9d",
+    "x-api-key header": "SECRET-xapikey-0e1f",
+    "organization": "org-SECRETorg2a3b",
+    "project": "proj_SECRETproj4c5d",
+    "query credential": "SECRET-querykey-6e7f",
+}
+
+
+def test_api_keys_authorization_headers_and_cookies_are_never_captured(tmp_path: Path) -> None:
+    from llama_index.core.base.llms.types import ChatMessage
+    from llama_index.llms.openai import OpenAI as LlamaOpenAI
+
+    backend = FakeOpenAI()
+    headers = {"Cookie": SECRET["cookie"], "X-Api-Key": SECRET["x-api-key header"]}
+
+    def run() -> None:
+        client, aclient = backend.clients(
+            api_key=SECRET["api key"],
+            organization=SECRET["organization"],
+            project=SECRET["project"],
+            default_headers=headers,
+        )
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        list(
+            client.chat.completions.create(
+                model="gpt-4o-mini",
+                messages=[{"role": "user", "content": "hi"}],
+                stream=True,
+                extra_headers={"Cookie": SECRET["second cookie"]},
+                extra_query={"key": SECRET["query credential"]},
+            )
+        )
+        bearer, _ = backend.clients(default_headers={"Authorization": SECRET["authorization header"]})
+        bearer.embeddings.create(model="text-embedding-3-small", input=["hi"])
+        asyncio.run(aclient.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]))
+        llm = LlamaOpenAI(
+            model="gpt-4o-mini",
+            api_key=SECRET["api key"],
+            default_headers=headers,
+            max_retries=0,
+            http_client=httpx.Client(transport=httpx.MockTransport(backend)),
+        )
+        llm.chat([ChatMessage(role="user", content="hi")])
+
+    workload = Workload(("openai", "llamaindex"), run, ())
+    spans, stored = _traced(workload, tmp_path)  # content capture on: the worst case
+
+    sent = "\n".join(f"{r.url}\n{r.headers!r}" for r in backend.requests)
+    headers_sent = [dict(r.headers) for r in backend.requests]
+    assert any(h.get("authorization") == f"Bearer {SECRET['api key']}" for h in headers_sent)
+    for label, secret in SECRET.items():
+        assert secret in sent or any(secret in v for h in headers_sent for v in h.values()), f"{label} never sent"
+    assert {s.attributes[sc.INTEGRATION] for s in spans} == {"openai", "llamaindex"}
+    assert find_text(spans, SECRET.values()) == []
+    assert _in_store(stored, SECRET.values()) == []
