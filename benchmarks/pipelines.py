@@ -35,7 +35,7 @@ def use_store(workdir: str, name: str) -> Path:
 
 
 def threadline_default(workdir: str, store: str, **opts: Any) -> Variant:
-    """``threadline.instrument()`` with the default exporter: the SQLite store, batched."""
+    """``threadline.instrument(**opts)`` with the default exporter: the SQLite store, batched."""
     import threadline
 
     require("threadline.exporters.sqlite")
@@ -49,8 +49,11 @@ def threadline_default(workdir: str, store: str, **opts: Any) -> Variant:
     def teardown() -> None:
         threadline.shutdown()
 
+    label = "threadline (default: SQLite store)"
+    if opts:
+        label = f"threadline (SQLite store, {', '.join(f'{k}={v!r}' for k, v in opts.items())})"
     return Variant(
-        "threadline (default: SQLite store)",
+        label,
         setup=setup,
         teardown=teardown,
         finish=threadline.flush,

@@ -96,7 +96,8 @@ def markdown(rows: Sequence[Row], env: dict[str, Any]) -> str:
         for r in overhead:
             m = r.metrics
             if r.variant == "uninstrumented":
-                body.append([r.workload, r.variant, _fmt(m["per_call_us"]), "1.00", "–", "–", "1.00", "–", "", "", ""])
+                dashes = ["–", "–", "1.00", "–", "–", "", "", ""]
+                body.append([r.workload, r.variant, _fmt(m["per_call_us"]), "1.00", *dashes])
                 continue
             body.append(
                 [
@@ -108,6 +109,7 @@ def markdown(rows: Sequence[Row], env: dict[str, Any]) -> str:
                     _fmt(m["overhead_us"]),
                     f"{m['cpu_ratio']:.2f}" if m.get("cpu_ratio") is not None else "–",
                     _fmt(m.get("cpu_overhead_us")),
+                    _fmt(m.get("spans_per_call"), 2),
                     r.target,
                     _met(r),
                     r.note,
@@ -123,6 +125,7 @@ def markdown(rows: Sequence[Row], env: dict[str, Any]) -> str:
                 "overhead µs / call",
                 "CPU ratio",
                 "CPU overhead µs / call",
+                "spans / call",
                 "target",
                 "",
                 "note",

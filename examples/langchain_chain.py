@@ -81,7 +81,9 @@ class OfflineChatModel(BaseChatModel):
     def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> Any:
         return ChatResult(generations=[ChatGeneration(message=self._answer(messages))])
 
-    def _stream(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> Iterator[Any]:
+    def _stream(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> Iterator[Any]:
         answer = self._answer(messages)
         for i, word in enumerate(str(answer.content).split(" ")):
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=word if i == 0 else " " + word))
@@ -89,8 +91,12 @@ class OfflineChatModel(BaseChatModel):
                 run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
         yield ChatGenerationChunk(
-            message=AIMessageChunk(content="", usage_metadata=answer.usage_metadata,
-                                   response_metadata=answer.response_metadata, chunk_position="last")
+            message=AIMessageChunk(
+                content="",
+                usage_metadata=answer.usage_metadata,
+                response_metadata=answer.response_metadata,
+                chunk_position="last",
+            )
         )
 
 
@@ -98,8 +104,10 @@ prompt = ChatPromptTemplate.from_messages(
     [("system", "Answer from the context only.\nContext:\n{context}"), ("user", "{question}")]
 )
 chain = (
-    {"context": HandbookRetriever() | (lambda docs: "\n".join(d.page_content for d in docs)),
-     "question": RunnablePassthrough()}
+    {
+        "context": HandbookRetriever() | (lambda docs: "\n".join(d.page_content for d in docs)),
+        "question": RunnablePassthrough(),
+    }
     | prompt
     | OfflineChatModel()
     | StrOutputParser()

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import random
 import statistics
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,47 @@ def _grouped_writer(conn: Any, insert_for: Any) -> Any:
         conn.execute("COMMIT")
 
     return write
+
+
+def _spin(seconds: float, stop: threading.Event | None = None) -> float:
+    """A CPU-bound application thread: pure-Python work for ``seconds``; returns work units per second."""
+    units, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds and not (stop is not None and stop.is_set()):
+        x = 0
+        for k in range(200):
+            x += k
+        units += 1
+    return units / (time.perf_counter() - t0)
+
+
+def contended(write: Callable[[Any], Any], payloads: list[Any], size: int, seconds: float) -> tuple[float, float]:
+    """Spans/s that ``write`` achieves in a background thread while this thread is CPU-bound.
+
+    This is the batch processor's situation in a busy application: every time
+    the writer releases the GIL (sqlite3 does, around each statement step) it
+    must win it back from the application thread. Also returns the application
+    thread's speed during the run, as a fraction of its speed alone.
+    """
+    solo = _spin(min(seconds, 1.0))
+    done = threading.Event()
+    written = [0]
+    elapsed = [0.0]
+
+    def writer() -> None:
+        t0 = time.perf_counter()
+        for payload in payloads:
+            write(payload)
+            written[0] += size
+            if time.perf_counter() - t0 >= seconds:
+                break
+        elapsed[0] = time.perf_counter() - t0
+        done.set()
+
+    thread = threading.Thread(target=writer, name="bench-export-writer", daemon=True)
+    thread.start()
+    busy = _spin(seconds * 10, stop=done)
+    thread.join()
+    return written[0] / elapsed[0], busy / solo
 
 
 def run(cfg: Config) -> list[Row]:
@@ -110,6 +153,16 @@ def run(cfg: Config) -> list[Row]:
                     write(payload)
                     spent += time.perf_counter() - t0
             rates[who].append(per_round * size / spent)
+
+    # Background writer, busy application thread (the batch processor's real situation).
+    seconds = max(0.2, min(3.0, cfg.block_seconds * 5))
+    pool = max(2, min(60, cfg.export_batches // 3))
+    busy_exp_rate, app_speed_exp = contended(
+        exporter.export, [spans.fresh_batch(template, rng) for _ in range(pool)], size, seconds
+    )
+    busy_raw_rate, app_speed_raw = contended(
+        raw, [encode(spans.fresh_batch(template, rng)) for _ in range(pool)], size, seconds
+    )
     exporter.shutdown()
     raw_conn.close()
     grouped_conn.close()
@@ -139,8 +192,9 @@ def run(cfg: Config) -> list[Row]:
         spans_per_s_min=round(min(rates["exporter"]), 0),
         spans_per_s_max=round(max(rates["exporter"]), 0),
     )
-    main.target = f">= {TARGET_SPANS_PER_S:,} spans/s and >= {TARGET_PCT:g} % of raw"
-    main.met = exp_rate >= TARGET_SPANS_PER_S and pct >= TARGET_PCT
+    if cfg.mode != "quick":
+        main.target = f">= {TARGET_SPANS_PER_S:,} spans/s and >= {TARGET_PCT:g} % of raw"
+        main.met = exp_rate >= TARGET_SPANS_PER_S and pct >= TARGET_PCT
     if grouped_rate:
         main.note = f"{exp_rate / grouped_rate * 100:.0f} % of the NULL-free raw write"
     rows = [
@@ -157,4 +211,22 @@ def run(cfg: Config) -> list[Row]:
         )
     rows.append(row("span_row() encoding alone (no write)", enc_rate))
     rows[-1].note = "for the breakdown: encode cost per span"
+    busy = row(
+        "SQLiteSpanExporter.export in a background thread, application thread CPU-bound",
+        busy_exp_rate,
+        vs_limit_pct=round(busy_exp_rate / busy_raw_rate * 100, 1),
+        app_thread_speed_pct=round(app_speed_exp * 100, 1),
+        seconds=seconds,
+    )
+    busy.note = f"application thread ran at {app_speed_exp * 100:.0f} % of its solo speed meanwhile"
+    rows.append(busy)
+    busy_raw = row(
+        "raw executemany (pre-encoded) in a background thread, application thread CPU-bound",
+        busy_raw_rate,
+        vs_limit_pct=100.0,
+        app_thread_speed_pct=round(app_speed_raw * 100, 1),
+        seconds=seconds,
+    )
+    busy_raw.note = f"application thread ran at {app_speed_raw * 100:.0f} % of its solo speed meanwhile"
+    rows.append(busy_raw)
     return rows

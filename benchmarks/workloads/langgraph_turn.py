@@ -35,7 +35,12 @@ def run(cfg: Config) -> list[Row]:
     call_with = turn_call(graph)
     default = threadline_default(cfg.workdir, "langgraph-turn")
     default.target_ratio = TARGET_RATIO
-    variants = [default, threadline_in_memory(), *peers.langchain_variants(call_with)]
+    variants = [
+        default,
+        threadline_default(cfg.workdir, "langgraph-turn-nocontent", capture_content=False),
+        threadline_in_memory(),
+        *peers.langchain_variants(call_with),
+    ]
     rows = compare("langgraph turn", call_with(None), variants, cfg, unit="turn")
     profile(cfg, "langgraph", call_with(None), threadline_default(cfg.workdir, "langgraph-profile"))
     return rows

@@ -36,7 +36,13 @@ def run(cfg: Config) -> list[Row]:
     for label, call in (("openai chat.completions.create", plain), ("openai streamed create", streamed)):
         variant = threadline_default(cfg.workdir, label.split()[1].replace(".", "-"))
         variant.target_overhead_us = TARGET_US
-        rows += compare(label, call, [variant, threadline_in_memory(), peers.bare_openai_wrapper()], cfg)
+        variants = [
+            variant,
+            threadline_default(cfg.workdir, "openai-nocontent", capture_content=False),
+            threadline_in_memory(),
+            peers.bare_openai_wrapper(),
+        ]
+        rows += compare(label, call, variants, cfg)
     profile(cfg, "openai", plain, threadline_default(cfg.workdir, "openai-profile"))
     profile(cfg, "openai-stream", streamed, threadline_default(cfg.workdir, "openai-stream-profile"))
     return rows

@@ -41,6 +41,8 @@ class Usage:
 def _get(obj: Any, key: str) -> Any:
     if obj is None:
         return None
+    if type(obj) is dict:  # the common case, and much cheaper than an ABC isinstance check
+        return obj.get(key)
     if isinstance(obj, Mapping):
         return obj.get(key)
     return getattr(obj, key, None)

@@ -50,8 +50,12 @@ class ScriptedChatModel(BaseChatModel):
         return "scripted-chat"
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
-        return {"ls_provider": self.provider, "ls_model_name": self.model_name, "ls_model_type": "chat",
-                "ls_temperature": 0.0}
+        return {
+            "ls_provider": self.provider,
+            "ls_model_name": self.model_name,
+            "ls_model_type": "chat",
+            "ls_temperature": 0.0,
+        }
 
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
         return self.bind(tools=[getattr(t, "name", str(t)) for t in tools], **kwargs)
@@ -108,7 +112,9 @@ class ScriptedChatModel(BaseChatModel):
             response_metadata=message.response_metadata,
             chunk_position="last",
         )
-        chunk = ChatGenerationChunk(message=last, generation_info={"finish_reason": message.response_metadata["finish_reason"]})
+        chunk = ChatGenerationChunk(
+            message=last, generation_info={"finish_reason": message.response_metadata["finish_reason"]}
+        )
         if run_manager:
             run_manager.on_llm_new_token("", chunk=chunk)
         yield chunk

@@ -15,8 +15,12 @@ from threadline_langchain_test_support import MODEL, ScriptedChatModel, attrs, p
 from threadline import semconv as sc
 from threadline.testing import capture
 
-SHAPE = {"RunnableSequence": None, "ChatPromptTemplate": "RunnableSequence", f"chat {MODEL}": "RunnableSequence",
-         "StrOutputParser": "RunnableSequence"}
+SHAPE = {
+    "RunnableSequence": None,
+    "ChatPromptTemplate": "RunnableSequence",
+    f"chat {MODEL}": "RunnableSequence",
+    "StrOutputParser": "RunnableSequence",
+}
 
 
 def _chain() -> Any:

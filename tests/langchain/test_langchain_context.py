@@ -138,3 +138,25 @@ def test_a_chain_under_an_observed_root_joins_its_trace_and_session() -> None:
         handle_turn()
     assert parent_of(spans, spans.one(f"chat {MODEL}")).name == "handle-turn"
     assert {attrs(s)[sc.SESSION_ID] for s in spans.finished()} == {"turns-1"}
+
+
+async def test_wrappers_leave_no_context_behind_even_when_streams_close_early() -> None:
+    from opentelemetry import context as otel_context
+
+    from threadline.emitter import handle_in
+    from threadline_langchain._slots import MODEL_SLOT
+
+    model = ScriptedChatModel(script=["one two three"], reply_usage=usage(3, 3))
+    with capture(integrations=["langchain"]):
+        before = otel_context.get_current()
+        stream = model.stream("hi")
+        next(stream)
+        assert handle_in(otel_context.get_current()) is None  # attached only while the model's code runs
+        stream.close()
+        astream = model.astream("hi")
+        await astream.__anext__()
+        await astream.aclose()
+        model.invoke("hi")
+        await model.ainvoke("hi")
+        assert otel_context.get_current() == before
+        assert MODEL_SLOT.get() is None

@@ -145,12 +145,22 @@ def test_subgraph_nodes_nest_under_the_parent_node() -> None:
         graph.invoke({"x": []}, {"configurable": {"thread_id": "sub-1"}})
 
     assert _shape(spans) == {
-        "parent_graph": None, "a": "parent_graph", "sub": "parent_graph",
-        "sub_graph": "sub", "s1": "sub_graph", "s2": "sub_graph",
+        "parent_graph": None,
+        "a": "parent_graph",
+        "sub": "parent_graph",
+        "sub_graph": "sub",
+        "s1": "sub_graph",
+        "s2": "sub_graph",
     }
     kinds = {s.name: attrs(s)[sc.SPAN_KIND] for s in spans.finished()}
-    assert kinds == {"parent_graph": "graph", "a": "node", "sub": "node", "sub_graph": "graph", "s1": "node",
-                     "s2": "node"}
+    assert kinds == {
+        "parent_graph": "graph",
+        "a": "node",
+        "sub": "node",
+        "sub_graph": "graph",
+        "s1": "node",
+        "s2": "node",
+    }
     s1 = attrs(spans.one("s1"))
     assert s1[sc.GRAPH_CHECKPOINT_NS].startswith("sub:") and "|s1:" in s1[sc.GRAPH_CHECKPOINT_NS]
     assert {attrs(s)[sc.SESSION_ID] for s in spans.finished()} == {"sub-1"}
@@ -164,8 +174,7 @@ def test_a_subgraph_invoked_inside_a_node_function_nests_under_that_node() -> No
     graph = builder.compile(name="outer")
     with capture(integrations=["langgraph"]) as spans:
         assert graph.invoke({"x": []})["x"] == ["s1", "s2"]
-    assert _shape(spans) == {"outer": None, "call": "outer", "sub_graph": "call", "s1": "sub_graph",
-                             "s2": "sub_graph"}
+    assert _shape(spans) == {"outer": None, "call": "outer", "sub_graph": "call", "s1": "sub_graph", "s2": "sub_graph"}
 
 
 def test_send_fan_out_and_parallel_branches_are_siblings() -> None:
@@ -309,5 +318,33 @@ def test_the_prebuilt_agent_is_an_agent_span_with_model_and_tool_spans() -> None
             node = parent_of(spans, node)
         assert node.name == "agent"
     assert sum(attrs(s)[sc.GEN_AI_USAGE_INPUT_TOKENS] for s in models) == 300
-    assert sum(attrs(s)[sc.GEN_AI_USAGE_COST] for s in models) == pytest.approx(2 * (22 * 0.15 + 128 * 0.075 + 20 * 0.6) / 1e6)
+    assert sum(attrs(s)[sc.GEN_AI_USAGE_COST] for s in models) == pytest.approx(
+        2 * (22 * 0.15 + 128 * 0.075 + 20 * 0.6) / 1e6
+    )
     assert {attrs(s)[sc.SESSION_ID] for s in spans.finished()} == {"agent-1"}
+
+
+def test_a_create_agent_graph_is_recognised_by_its_metadata() -> None:
+    # What langchain.agents.create_agent binds on the graph it compiles (langchain 1.x, factory.py).
+    builder = StateGraph(MessagesState)
+    builder.add_node("model", lambda s: {"messages": [AIMessage("hello")]})
+    builder.add_edge(START, "model")
+    agent = builder.compile(name="helper").with_config(
+        {"metadata": {"ls_integration": "langchain_create_agent", "lc_agent_name": "helper"}}
+    )
+    with capture(integrations=["langgraph"]) as spans:
+        agent.invoke({"messages": [("user", "hi")]})
+    root = attrs(spans.one("helper"))
+    assert root[sc.SPAN_KIND] == "agent"
+    assert root[sc.GEN_AI_AGENT_NAME] == "helper"
+    assert attrs(spans.one("model"))[sc.SPAN_KIND] == "node"
+
+
+def test_an_explicit_session_wins_over_the_thread_id() -> None:
+    import threadline
+
+    graph = _turn_graph(checkpointer=InMemorySaver(), name="turn")
+    with capture(integrations=["langgraph"]) as spans, threadline.session("support-case-7", user_id="agent-3"):
+        graph.invoke({"question": "?"}, {"configurable": {"thread_id": "thread-x"}})
+    assert {attrs(s)[sc.SESSION_ID] for s in spans.finished()} == {"support-case-7"}
+    assert {attrs(s)[sc.USER_ID] for s in spans.finished()} == {"agent-3"}

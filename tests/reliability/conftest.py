@@ -36,3 +36,23 @@ def _fresh_openai_chains() -> Iterator[None]:
     chains.clear()
     yield
     chains.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_run_maps() -> Iterator[None]:
+    """Each test starts with empty LangChain / LangGraph run maps (tests that break telemetry on purpose leak)."""
+    maps = []
+    try:
+        from threadline_langchain._registry import REGISTRY
+
+        maps.append(REGISTRY)
+        from threadline_langgraph._pending import PENDING
+
+        maps.append(PENDING)
+    except ImportError:
+        pass
+    for m in maps:
+        m.clear()
+    yield
+    for m in maps:
+        m.clear()

@@ -149,7 +149,10 @@ def embedding_list(n: int) -> dict[str, Any]:
     """An embeddings ``list`` object as documented (POST /v1/embeddings)."""
     return {
         "object": "list",
-        "data": [{"object": "embedding", "index": i, "embedding": [0.0023064255, -0.009327292, 0.015797347]} for i in range(n)],
+        "data": [
+            {"object": "embedding", "index": i, "embedding": [0.0023064255, -0.009327292, 0.015797347]}
+            for i in range(n)
+        ],
         "model": "text-embedding-3-small",
         "usage": {"prompt_tokens": 8, "total_tokens": 8},
     }
@@ -211,7 +214,9 @@ class FakeOpenAI:
         path = request.url.path
         if path.endswith("/embeddings"):
             given = body.get("input")
-            return httpx.Response(200, json=embedding_list(len(given) if isinstance(given, list) else 1), headers=headers)
+            return httpx.Response(
+                200, json=embedding_list(len(given) if isinstance(given, list) else 1), headers=headers
+            )
         if path.endswith("/responses"):
             return httpx.Response(200, json=response_object(self.reply), headers=headers)
         reply = self.reply_for(body)
@@ -221,7 +226,9 @@ class FakeOpenAI:
             if self.break_stream is not None:
                 return httpx.Response(200, stream=BrokenStream(events[1], self.break_stream), headers=sse_headers)
             return httpx.Response(200, content=b"".join(events) + b"data: [DONE]\n\n", headers=sse_headers)
-        return httpx.Response(200, json=chat_completion(reply, model=self.model, tool_args=self.tool_args), headers=headers)
+        return httpx.Response(
+            200, json=chat_completion(reply, model=self.model, tool_args=self.tool_args), headers=headers
+        )
 
     def reply_for(self, body: dict[str, Any]) -> str:
         """The reply text (``{last}`` is replaced by the last user message, to tell concurrent calls apart)."""
@@ -237,7 +244,9 @@ class FakeOpenAI:
         options.setdefault("api_key", "sk-test-not-a-real-key")
         options.setdefault("max_retries", 0)
         sync = openai.OpenAI(
-            base_url="https://api.openai.com/v1", http_client=httpx.Client(transport=httpx.MockTransport(self)), **options
+            base_url="https://api.openai.com/v1",
+            http_client=httpx.Client(transport=httpx.MockTransport(self)),
+            **options,
         )
         aio = openai.AsyncOpenAI(
             base_url="https://api.openai.com/v1",
@@ -297,13 +306,13 @@ def find_text(spans: Any, needles: Any) -> list[str]:
 # --- fault injection -----------------------------------------------------------------------------------
 
 
-class InjectedBug(Exception):
+class InjectedBugError(Exception):
     """The bug planted in threadline's telemetry path."""
 
 
 @dataclass
 class Injection:
-    """A function replaced by one that raises :class:`InjectedBug`, counting the calls it swallowed."""
+    """A function replaced by one that raises :class:`InjectedBugError`, counting the calls it swallowed."""
 
     label: str
     hits: int = 0
@@ -311,7 +320,7 @@ class Injection:
     def raiser(self, original: Callable[..., Any]) -> Callable[..., Any]:
         def broken(*args: Any, **kwargs: Any) -> Any:
             self.hits += 1
-            raise InjectedBug(f"bug injected into {self.label}")
+            raise InjectedBugError(f"bug injected into {self.label}")
 
         broken.__wrapped__ = original  # type: ignore[attr-defined]
         return broken
@@ -380,11 +389,20 @@ def plain(value: Any) -> Any:
 
 
 def support_graph(
-    llm: Any, *, is_async: bool = False, node_error: BaseException | None = None, name: str = "support"
+    llm: Any,
+    *,
+    is_async: bool = False,
+    node_error: BaseException | None = None,
+    name: str = "support",
+    question: Any = None,
+    tool: Any = None,
+    tool_input: Any = None,
 ) -> Any:
     """A real ``StateGraph`` (``InMemorySaver``): the model answers, then a human approves (``interrupt``).
 
     With ``is_async`` the model node is a coroutine (``ainvoke`` all the way down).
+    ``question`` is the interrupt payload; ``tool`` (a LangChain tool) is
+    called with ``tool_input`` by the model node, its result kept in ``facts``.
     """
     from typing import Annotated, TypedDict
 
@@ -394,20 +412,29 @@ def support_graph(
     from langgraph.types import interrupt
 
     # The functional form: its types are evaluated here (this module has postponed annotations).
-    State = TypedDict("State", {"messages": Annotated[list, add_messages], "approved": Any}, total=False)  # noqa: UP013
+    State = TypedDict(  # noqa: UP013
+        "State", {"messages": Annotated[list, add_messages], "approved": Any, "facts": Any}, total=False
+    )
+    payload = question if question is not None else {"question": "Send this answer?"}
 
     def agent(state: State) -> dict[str, Any]:
         if node_error is not None:
             raise node_error
-        return {"messages": [llm.invoke(state["messages"])]}
+        update: dict[str, Any] = {"messages": [llm.invoke(state["messages"])]}
+        if tool is not None:
+            update["facts"] = tool.invoke(tool_input)
+        return update
 
     async def aagent(state: State) -> dict[str, Any]:
         if node_error is not None:
             raise node_error
-        return {"messages": [await llm.ainvoke(state["messages"])]}
+        update: dict[str, Any] = {"messages": [await llm.ainvoke(state["messages"])]}
+        if tool is not None:
+            update["facts"] = await tool.ainvoke(tool_input)
+        return update
 
     def review(state: State) -> dict[str, Any]:
-        return {"approved": interrupt({"question": "Send this answer?"})}
+        return {"approved": interrupt(payload)}
 
     builder = StateGraph(State)
     builder.add_node("agent", aagent if is_async else agent)

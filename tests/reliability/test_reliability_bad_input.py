@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rel_kit import FakeOpenAI
+from rel_kit import FakeOpenAI, echo_chat_model, needs_langchain, needs_langgraph, plain, support_graph
 
 import threadline
 from threadline import semconv as sc
@@ -282,3 +282,97 @@ def test_a_model_without_a_price_gets_no_cost_and_one_warning(caplog: pytest.Log
         assert sc.OI_LLM_COST_TOTAL not in span.attributes
     warnings = [r for r in caplog.records if "no price known" in r.getMessage()]
     assert len(warnings) == 1 and "acme-unpriced-model-7" in warnings[0].getMessage()
+
+
+# --- LangChain and LangGraph --------------------------------------------------------------------------------------
+
+
+def _outcome(run: Any) -> tuple[Any, ...]:
+    """What the user sees: the result, or the exception's type and text (the framework's own verdict)."""
+    try:
+        return ("returned", plain(run()))
+    except Exception as exc:  # noqa: BLE001 - compared with the uninstrumented run
+        return ("raised", type(exc), str(exc))
+
+
+ALL_IDS = {**BAD_IDS, **EMPTY_IDS}
+
+
+@needs_langgraph
+@pytest.mark.parametrize("raw", ALL_IDS.values(), ids=ALL_IDS.keys())
+def test_odd_langgraph_thread_ids(raw: Any) -> None:
+    def run() -> Any:
+        graph = support_graph(echo_chat_model())
+        return graph.invoke({"messages": [("user", "hi")]}, {"configurable": {"thread_id": raw}})
+
+    baseline = _outcome(run)
+    with capture(integrations=["langgraph"]) as spans:
+        observed = _outcome(run)
+    assert observed == baseline  # whatever LangGraph makes of the id, threadline changes nothing
+    if baseline[0] == "raised":
+        return
+    roots = spans.roots()
+    assert [r.name for r in roots] == ["support"] and len(spans.finished()) >= 4
+    for span in spans.finished():
+        if raw is None or raw is True or (isinstance(raw, str) and not raw.strip()):
+            assert sc.SESSION_ID not in span.attributes
+        else:
+            _check_session(span, raw)
+
+
+@needs_langchain
+@pytest.mark.parametrize("raw", ALL_IDS.values(), ids=ALL_IDS.keys())
+def test_odd_ids_in_langchain_run_metadata(raw: Any) -> None:
+    llm = echo_chat_model()
+    with capture(integrations=["langchain"]) as spans:
+        reply = llm.invoke("hi", config={"metadata": {"session_id": raw, "user_id": raw}})
+    assert reply.content == "answer to hi"
+    span = spans.one("chat gpt-4o-mini")
+    if raw is None or raw is True or (isinstance(raw, str) and not raw.strip()):
+        assert sc.SESSION_ID not in span.attributes
+    else:
+        _check_session(span, raw)
+
+
+def _echo_graph() -> Any:
+    from typing import TypedDict
+
+    from langgraph.graph import END, START, StateGraph
+
+    State = TypedDict("State", {"payload": Any, "echo": Any}, total=False)  # noqa: UP013
+
+    def echo(state: State) -> dict[str, Any]:
+        return {"echo": state["payload"]}
+
+    builder = StateGraph(State)
+    builder.add_node("echo", echo)
+    builder.add_edge(START, "echo")
+    builder.add_edge("echo", END)
+    return builder.compile()  # no checkpointer: it would refuse unserialisable state itself
+
+
+GRAPH_STATES = {
+    "10 MB string": lambda: "x" * TEN_MB,
+    "binary": lambda: b"\x00\xff" * (TEN_MB // 2),
+    "unrenderable": Unrenderable,
+    "cyclic dict": lambda: _hostile_values()["cyclic dict"],
+    "non-finite floats": lambda: [float("nan"), float("inf")],
+}
+
+
+@needs_langgraph
+@pytest.mark.parametrize("make", GRAPH_STATES.values(), ids=GRAPH_STATES.keys())
+def test_hostile_langgraph_state(make: Any) -> None:
+    payload = make()
+
+    def run() -> Any:
+        out = _echo_graph().invoke({"payload": payload}, {"metadata": {"thread_id": "t-hostile"}})
+        return out["echo"] is payload  # the user's object comes back untouched
+
+    with capture(integrations=["langgraph"]) as spans:
+        assert run() is True
+    assert {s.name for s in spans.finished()} >= {"LangGraph", "echo"}
+    for span in spans.finished():
+        for key in (sc.OI_INPUT_VALUE, sc.OI_OUTPUT_VALUE):
+            value = span.attributes.get(key)
+            assert value is None or len(value) <= DEFAULT_MAX_CHARS, (span.name, key)

@@ -24,7 +24,7 @@ from rel_kit import (
     MODEL,
     FailureCount,
     FakeOpenAI,
-    InjectedBug,
+    InjectedBugError,
     chat_openai,
     inject,
     needs_langchain,
@@ -123,9 +123,7 @@ async def openai_async() -> dict[str, Any]:
     stream = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
     out["stream"] = (type(stream), [c.model_dump() async for c in stream])
     out["responses"] = (await client.responses.create(model="gpt-4.1", input="Tell me a story")).model_dump()
-    out["embeddings"] = (
-        await client.embeddings.create(model="text-embedding-3-small", input=["a", "b"])
-    ).model_dump()
+    out["embeddings"] = (await client.embeddings.create(model="text-embedding-3-small", input=["a", "b"])).model_dump()
     with pytest.raises(openai.BadRequestError) as bad:
         await client.chat.completions.create(model=MODEL, messages=MESSAGES, temperature=9)
     out["framework error"] = (type(bad.value), str(bad.value), bad.value.status_code, bad.value.body)
@@ -201,7 +199,13 @@ def _llamaindex_models(backend: FakeOpenAI) -> dict[str, Any]:
         http_client=httpx.Client(transport=httpx.MockTransport(backend)),
         async_http_client=httpx.AsyncClient(transport=httpx.MockTransport(backend)),
     )
-    return {"mock": MockLLM(), "mock3": MockLLM(max_tokens=3), "failing": FailingLLM(), "openai": openai_llm, "error": error}
+    return {
+        "mock": MockLLM(),
+        "mock3": MockLLM(max_tokens=3),
+        "failing": FailingLLM(),
+        "openai": openai_llm,
+        "error": error,
+    }
 
 
 def _query_engine() -> Any:
@@ -428,16 +432,22 @@ def langgraph_sync() -> dict[str, Any]:
 
     backend = FakeOpenAI()
     graph = support_graph(chat_openai(backend))
-    out: dict[str, Any] = {"paused": plain(graph.invoke({"messages": [("user", "Say hello")]}, _langgraph_config("t-1")))}
+    out: dict[str, Any] = {
+        "paused": plain(graph.invoke({"messages": [("user", "Say hello")]}, _langgraph_config("t-1")))
+    }
     out["resumed"] = plain(graph.invoke(Command(resume="yes"), _langgraph_config("t-1")))
     stream = graph.stream({"messages": [("user", "Say hello")]}, _langgraph_config("t-2"), stream_mode="updates")
     out["stream"] = (type(stream), plain(list(stream)))
     with pytest.raises(openai.BadRequestError) as bad:
-        support_graph(chat_openai(backend, temperature=9)).invoke({"messages": [("user", "hi")]}, _langgraph_config("t-3"))
+        support_graph(chat_openai(backend, temperature=9)).invoke(
+            {"messages": [("user", "hi")]}, _langgraph_config("t-3")
+        )
     out["framework error"] = (type(bad.value), str(bad.value), bad.value.status_code)
     error = UserError("raised in the user's node")
     with pytest.raises(UserError) as raised:
-        support_graph(chat_openai(backend), node_error=error).invoke({"messages": [("user", "hi")]}, _langgraph_config("t-4"))
+        support_graph(chat_openai(backend), node_error=error).invoke(
+            {"messages": [("user", "hi")]}, _langgraph_config("t-4")
+        )
     assert raised.value is error
     return out
 
@@ -492,7 +502,7 @@ _MARKS = {"langchain": needs_langchain, "langgraph": needs_langgraph}
 KNOWN_GAPS = {
     ("langchain", "langchain model context"): pytest.mark.xfail(
         strict=True,
-        raises=InjectedBug,
+        raises=InjectedBugError,
         reason="threadline_langchain/_wrappers.py: generate_wrapper / agenerate_wrapper / llm_generate_wrapper / "
         "allm_generate_wrapper call _handle_of() outside any guard, so a failure there reaches the user's call",
     ),
@@ -544,9 +554,7 @@ def test_a_bug_in_the_telemetry_path_changes_nothing_for_the_app(
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
-@pytest.mark.parametrize(
-    "workload", [pytest.param(w, id=w.name, marks=_MARKS.get(w.name, ())) for w in WORKLOADS]
-)
+@pytest.mark.parametrize("workload", [pytest.param(w, id=w.name, marks=_MARKS.get(w.name, ())) for w in WORKLOADS])
 def test_the_workloads_are_traced_when_nothing_is_broken(workload: Workload, is_async: bool) -> None:
     """The control case: the same workloads, instrumented and intact, produce spans and no internal error."""
     with capture(integrations=list(workload.integrations)) as spans:

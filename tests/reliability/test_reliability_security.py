@@ -20,7 +20,7 @@ import httpx
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from rel_kit import FakeOpenAI, find_text
+from rel_kit import LANGCHAIN_READY, FakeOpenAI, chat_openai, find_text, needs_langchain, needs_langgraph, support_graph
 
 import threadline
 from threadline import semconv as sc
@@ -34,7 +34,10 @@ CANARY = {
     "tool argument": "CANARY-TOOLARG-c04e7",
     "tool result": "CANARY-TOOLRESULT-5d2a0",
     "document": "CANARY-DOCUMENT-88e16",
+    "interrupt": "CANARY-INTERRUPT-3f6d2",
+    "resume": "CANARY-RESUME-7a0c9",
 }
+GRAPH_ONLY = ("interrupt", "resume")  # human-in-the-loop content: LangGraph's
 CONTENT_ATTRIBUTES = (
     sc.OI_INPUT_VALUE,
     sc.OI_OUTPUT_VALUE,
@@ -45,6 +48,9 @@ CONTENT_ATTRIBUTES = (
     sc.INTERRUPT_VALUES,
     sc.RESUME_VALUE,
 )
+
+
+MARKS = {"langchain": needs_langchain, "langgraph": needs_langgraph}
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,7 @@ def openai_run() -> None:
     asyncio.run(async_calls())
 
 
-OPENAI = Workload(("openai",), openai_run, tuple(CANARY))
+OPENAI = Workload(("openai",), openai_run, tuple(k for k in CANARY if k not in GRAPH_ONLY))
 
 
 # --- LlamaIndex -----------------------------------------------------------------------------------------------
@@ -139,9 +145,67 @@ def llamaindex_run() -> None:
     MockLLM().complete(CANARY["prompt"])
 
 
-LLAMAINDEX = Workload(("llamaindex",), llamaindex_run, tuple(CANARY))
+LLAMAINDEX = Workload(("llamaindex",), llamaindex_run, tuple(k for k in CANARY if k not in GRAPH_ONLY))
 
-WORKLOADS = {"openai": OPENAI, "llamaindex": LLAMAINDEX}
+# --- LangChain and LangGraph -------------------------------------------------------------------------------------
+
+
+def _lookup_tool() -> Any:
+    from langchain_core.tools import tool
+
+    @tool
+    def lookup(q: str) -> str:
+        """Look an order up."""
+        return f"order 42 {CANARY['tool result']}"
+
+    return lookup
+
+
+def langchain_run() -> None:
+    from langchain_core.embeddings import DeterministicFakeEmbedding
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_core.vectorstores import InMemoryVectorStore
+
+    backend = FakeOpenAI(reply=f"Done. {CANARY['completion']}")
+    llm = chat_openai(backend)
+    prompt = ChatPromptTemplate.from_messages([("system", CANARY["system"]), ("user", "{q}")])
+    chain = prompt | llm | StrOutputParser()
+    chain.invoke({"q": CANARY["prompt"]})
+    list(chain.stream({"q": CANARY["prompt"]}))
+    _lookup_tool().invoke({"q": CANARY["tool argument"]})
+    store = InMemoryVectorStore.from_texts(
+        [f"Orders ship in a day. {CANARY['document']}"], DeterministicFakeEmbedding(size=8)
+    )
+    store.as_retriever(search_kwargs={"k": 1}).invoke(CANARY["prompt"])
+    backend.tool_args = json.dumps({"q": CANARY["tool argument"]})  # the model asks for a tool call
+    asyncio.run(llm.bind_tools([_lookup_tool()]).ainvoke(CANARY["prompt"]))
+
+
+def langgraph_run() -> None:
+    from langgraph.types import Command
+
+    backend = FakeOpenAI(reply=f"Done. {CANARY['completion']}")
+    graph = support_graph(
+        chat_openai(backend),
+        question={"question": CANARY["interrupt"]},
+        tool=_lookup_tool(),
+        tool_input={"q": CANARY["tool argument"]},
+    )
+    config = {"configurable": {"thread_id": "chat-security-1"}}
+    graph.invoke({"messages": [("system", CANARY["system"]), ("user", CANARY["prompt"])]}, config)
+    graph.invoke(Command(resume=CANARY["resume"]), config)
+
+
+WORKLOADS = {
+    "openai": OPENAI,
+    "llamaindex": LLAMAINDEX,
+    "langchain": Workload(("langchain",), langchain_run, tuple(k for k in CANARY if k not in GRAPH_ONLY)),
+    "langgraph": Workload(
+        ("langgraph",), langgraph_run, ("prompt", "system", "completion", "tool argument", "tool result", *GRAPH_ONLY)
+    ),
+}
+CASES = [pytest.param(name, id=name, marks=MARKS.get(name, ())) for name in WORKLOADS]
 
 
 # --- running and scanning ---------------------------------------------------------------------------------------
@@ -151,7 +215,9 @@ def _traced(workload: Workload, tmp_path: Path, **options: Any) -> tuple[list[Re
     """Run ``workload`` instrumented; return the exported spans and every byte of the store."""
     memory = InMemorySpanExporter()
     db = tmp_path / "security.db"
-    threadline.instrument(exporter=[memory, SQLiteSpanExporter(db)], integrations=list(workload.integrations), **options)
+    threadline.instrument(
+        exporter=[memory, SQLiteSpanExporter(db)], integrations=list(workload.integrations), **options
+    )
     workload.run()
     spans = list(memory.get_finished_spans()) if threadline.flush(30) else []
     threadline.shutdown(30)
@@ -164,7 +230,7 @@ def _in_store(stored: bytes, needles: Any) -> list[str]:
     return [n for n in needles if n.encode() in stored]
 
 
-@pytest.mark.parametrize("name", WORKLOADS)
+@pytest.mark.parametrize("name", CASES)
 def test_capture_content_false_exports_no_content_at_all(name: str, tmp_path: Path) -> None:
     workload = WORKLOADS[name]
     spans, stored = _traced(workload, tmp_path, capture_content=False)
@@ -176,7 +242,7 @@ def test_capture_content_false_exports_no_content_at_all(name: str, tmp_path: Pa
         assert leaked == [], f"{span.name} carries {leaked}"
 
 
-@pytest.mark.parametrize("name", WORKLOADS)
+@pytest.mark.parametrize("name", CASES)
 def test_with_capture_on_every_canary_is_exported(name: str, tmp_path: Path) -> None:
     """The control: the same workloads do put each planted text in the spans when capture is on."""
     workload = WORKLOADS[name]
@@ -186,7 +252,7 @@ def test_with_capture_on_every_canary_is_exported(name: str, tmp_path: Path) -> 
         assert _in_store(stored, [CANARY[kind]]), f"the {kind} canary is not in the store"
 
 
-@pytest.mark.parametrize("name", WORKLOADS)
+@pytest.mark.parametrize("name", CASES)
 def test_the_redaction_hook_sees_every_captured_value_first(name: str, tmp_path: Path) -> None:
     workload = WORKLOADS[name]
     seen: list[str] = []
@@ -255,8 +321,14 @@ def test_api_keys_authorization_headers_and_cookies_are_never_captured(tmp_path:
             http_client=httpx.Client(transport=httpx.MockTransport(backend)),
         )
         llm.chat([ChatMessage(role="user", content="hi")])
+        if LANGCHAIN_READY:
+            chat = chat_openai(
+                backend, api_key=SECRET["api key"], organization=SECRET["organization"], default_headers=headers
+            )
+            chat.invoke("hi", config={"metadata": {"session_id": "chat-secrets"}})
 
-    workload = Workload(("openai", "llamaindex"), run, ())
+    integrations = ("openai", "llamaindex", "langchain") if LANGCHAIN_READY else ("openai", "llamaindex")
+    workload = Workload(integrations, run, ())
     spans, stored = _traced(workload, tmp_path)  # content capture on: the worst case
 
     sent = "\n".join(f"{r.url}\n{r.headers!r}" for r in backend.requests)
@@ -264,6 +336,6 @@ def test_api_keys_authorization_headers_and_cookies_are_never_captured(tmp_path:
     assert any(h.get("authorization") == f"Bearer {SECRET['api key']}" for h in headers_sent)
     for label, secret in SECRET.items():
         assert secret in sent or any(secret in v for h in headers_sent for v in h.values()), f"{label} never sent"
-    assert {s.attributes[sc.INTEGRATION] for s in spans} == {"openai", "llamaindex"}
+    assert {s.attributes[sc.INTEGRATION] for s in spans} == set(integrations)
     assert find_text(spans, SECRET.values()) == []
     assert _in_store(stored, SECRET.values()) == []

@@ -33,12 +33,11 @@ WRITER = textwrap.dedent(
     emitter = current_emitter()
     while not os.path.exists(go):  # start together, so that the writers contend for the file
         time.sleep(0.002)
-    for i in range(%d):
+    for i in range(SPANS_EACH):
         emitter.end(emitter.start(Run(name=f"{name}-{i}", integration="reliability")))
     print(threadline.flush(240), dropped_spans())
     """
-    % SPANS_EACH
-)
+).replace("SPANS_EACH", str(SPANS_EACH))
 
 
 def test_four_processes_write_the_same_store_at_once(tmp_path: Path) -> None:
@@ -165,3 +164,19 @@ def test_the_store_is_readable_by_its_owner_only(tmp_path: Path, monkeypatch: py
     for side in (db.with_name("traces.db-wal"), db.with_name("traces.db-shm")):
         if side.exists():
             assert stat.S_IMODE(side.stat().st_mode) == 0o600, side
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_a_jsonl_trace_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    from threadline.exporters import JSONLSpanExporter
+
+    path = tmp_path / "spans.jsonl"
+    previous = os.umask(0o022)
+    try:
+        threadline.instrument(exporter=JSONLSpanExporter(path), integrations=[])
+        threadline.observe(name="turn")(lambda: "ok")()
+        assert threadline.flush(10)
+    finally:
+        os.umask(previous)
+    assert path.read_text().count("\n") == 1
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

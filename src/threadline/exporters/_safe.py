@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,11 +24,19 @@ logger = logging.getLogger("threadline")
 
 _lock = threading.Lock()
 _dropped_total = 0
+# exporter as passed -> its wrapper; weak both ways, so that neither outlives its pipeline
+_wrappers: weakref.WeakKeyDictionary[Any, weakref.ref[SafeSpanExporter]] = weakref.WeakKeyDictionary()
 
 
-def dropped_spans() -> int:
-    """Spans threadline's pipelines failed to export in this process, since it started."""
-    return _dropped_total
+def dropped_spans(exporter: SpanExporter | None = None) -> int:
+    """Spans lost in this process since it started: by ``exporter`` (as you passed it), or by all."""
+    if exporter is None:
+        return _dropped_total
+    if isinstance(exporter, SafeSpanExporter):
+        return exporter.dropped_spans
+    ref = _wrappers.get(exporter)
+    wrapper = ref() if ref is not None else None
+    return wrapper.dropped_spans if wrapper is not None else 0
 
 
 def _count(n: int) -> None:
@@ -48,6 +57,10 @@ class SafeSpanExporter(SpanExporter):
         self.dropped_spans = 0
         self._lock = threading.Lock()
         self._logged = False
+        try:
+            _wrappers[exporter] = weakref.ref(self)
+        except TypeError:  # not weak-referenceable: only the process-wide count covers it
+            pass
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Export through the wrapped exporter; a raise or a FAILURE counts the batch as dropped."""
@@ -72,7 +85,7 @@ class SafeSpanExporter(SpanExporter):
         if first:
             logger.warning(
                 "threadline: %d span(s) could not be exported by %r (%s); later losses are counted "
-                "(threadline.exporters._safe.dropped_spans()) but not logged again",
+                "(threadline.exporters._safe.dropped_spans(exporter)) but not logged again",
                 count,
                 self.exporter,
                 why,

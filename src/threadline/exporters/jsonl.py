@@ -71,7 +71,8 @@ def span_to_dict(span: ReadableSpan) -> dict[str, Any]:
 class JSONLSpanExporter(SpanExporter):
     """Appends each finished span to ``path`` as one line of JSON.
 
-    The parent directory is created if needed. The file is opened on the first
+    The parent directory is created if needed, and a new file readable by its
+    owner only (``0600``: it holds prompts and completions). The file is opened on the first
     export and closed by :meth:`shutdown`; every batch goes out in one append,
     written through to the file before :meth:`export` returns.
     """
@@ -100,7 +101,7 @@ class JSONLSpanExporter(SpanExporter):
             try:
                 if self._fd is None:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
-                    self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                    self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
                 view = memoryview(data)
                 while view:
                     written = os.write(self._fd, view)

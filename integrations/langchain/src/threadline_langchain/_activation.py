@@ -20,10 +20,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from threadline.emitter import register_context_provider, unregister_context_provider
-from threadline.guard import guard
 from threadline.patching import PatchSet
-
 from threadline_langchain import _wrappers
+from threadline_langchain._failure import failed
 
 if TYPE_CHECKING:
     from threadline_langchain._handler import ThreadlineCallbackHandler
@@ -125,10 +124,13 @@ def _is_threadline(handler: Any) -> bool:
 def _manager_init(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
     """``BaseCallbackManager.__init__``: add threadline's handler unless one is there already."""
     wrapped(*args, **kwargs)
-    with guard("langchain.inject"):
+    try:
         handler = ACTIVATION.handler()
         if handler is not None:
             inject(instance, handler)
+    except Exception as exc:
+        if failed("langchain.inject", exc):
+            raise
 
 
 def inject(manager: Any, handler: ThreadlineCallbackHandler) -> None:

@@ -61,18 +61,21 @@ def provider_name(raw: Any) -> str | None:
     return _PROVIDERS.get(raw.lower(), raw.lower())
 
 
-_message_class: Any = None
+_message_types: dict[type, bool] = {}
 
 
 def is_message(value: Any) -> bool:
-    """True for a LangChain message object."""
-    global _message_class
-    if _message_class is None:
+    """True for a LangChain message object (by class, cached: pydantic's ``isinstance`` is slow)."""
+    kind = type(value)
+    known = _message_types.get(kind)
+    if known is None:
         module = sys.modules.get("langchain_core.messages.base")
         if module is None:
             return False
-        _message_class = module.BaseMessage
-    return isinstance(value, _message_class)
+        known = issubclass(kind, module.BaseMessage)
+        if len(_message_types) < 4096:
+            _message_types[kind] = known
+    return known
 
 
 def role_of(message: Any) -> str | None:
@@ -134,21 +137,27 @@ def content_text(value: Any) -> Any:
     return content
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def io_view(value: Any) -> Any:
     """A chain input or output for capture: messages are shown compactly, the rest as is."""
-    if isinstance(value, (str, int, float, bool)) or value is None:
+    if isinstance(value, _SCALARS):
         return value
     if is_message(value):
         return message_dict(value)
     if isinstance(value, list):
-        if value and all(is_message(v) for v in value):
+        if value and is_message(value[0]):
             return [message_dict(v) for v in value]
         return value
     if isinstance(value, dict):
-        for v in value.values():
-            if is_message(v) or (isinstance(v, list) and v and is_message(v[0])):
-                return {k: io_view(v) for k, v in value.items()}
-        return value
+        out = None
+        for key, item in value.items():
+            if is_message(item) or (isinstance(item, list) and item and is_message(item[0])):
+                if out is None:
+                    out = dict(value)
+                out[key] = io_view(item)
+        return value if out is None else out
     if type(value).__name__.endswith("PromptValue"):  # ChatPromptValue, StringPromptValue
         try:
             return [message_dict(m) for m in value.to_messages()]
@@ -178,7 +187,10 @@ class ModelParams:
     __slots__ = ("provider", "model", "temperature", "max_tokens", "streamed", "name")
 
     def __init__(
-        self, serialized: Any, metadata: Mapping[str, Any] | None, invocation_params: Mapping[str, Any] | None,
+        self,
+        serialized: Any,
+        metadata: Mapping[str, Any] | None,
+        invocation_params: Mapping[str, Any] | None,
         run_name: Any,
     ) -> None:
         md = metadata or {}
@@ -187,7 +199,11 @@ class ModelParams:
         model = md.get("ls_model_name")
         if not isinstance(model, str) or not model:
             model = next(
-                (v for k in ("model", "model_name", "model_id", "deployment_name") if isinstance(v := params.get(k), str)),
+                (
+                    v
+                    for k in ("model", "model_name", "model_id", "deployment_name")
+                    if isinstance(v := params.get(k), str)
+                ),
                 None,
             )
         self.model: str | None = model or None

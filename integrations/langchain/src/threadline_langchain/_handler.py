@@ -25,11 +25,11 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from threadline import semconv as sc
 from threadline.emitter import Emitter, SpanHandle
-from threadline.guard import guard, raise_internal_errors
+from threadline.guard import raise_internal_errors
 from threadline.integration import current_emitter
 from threadline.records import ModelCall, Outcome, Retrieval, Run, SpanKind, SpanRecord, ToolCall
-
 from threadline_langchain import _extract as ex
+from threadline_langchain._failure import failed
 from threadline_langchain._outcome import outcome_of
 from threadline_langchain._registry import REGISTRY, RunEntry, RunRegistry
 from threadline_langchain._slots import MODEL_SLOT
@@ -90,6 +90,12 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
         super().__init__()
         self._registry = registry if registry is not None else REGISTRY
 
+    def __copy__(self) -> ThreadlineCallbackHandler:
+        return self  # one handler, shared: it holds no per-run state of its own
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ThreadlineCallbackHandler:
+        return self
+
     @property
     def raise_error(self) -> bool:  # type: ignore[override]
         """Let LangChain re-raise this handler's failures only under tests (see :mod:`threadline.guard`)."""
@@ -113,23 +119,32 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Open a chain (or agent, graph, node) span."""
-        with guard("langchain.on_chain_start"):
+        try:
             self._start(
                 run_id,
                 parent_run_id,
                 "chain",
                 lambda parent: self._chain_record(serialized, inputs, run_id, parent, tags, metadata, kwargs),
             )
+        except Exception as exc:
+            if failed("langchain.on_chain_start", exc):
+                raise
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Close a chain span with its outputs."""
-        with guard("langchain.on_chain_end"):
+        try:
             self._end(run_id, outputs=outputs, inputs=kwargs.get("inputs", _MISSING))
+        except Exception as exc:
+            if failed("langchain.on_chain_end", exc):
+                raise
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Close a chain span that raised (an interrupt or a cancellation is not an error)."""
-        with guard("langchain.on_chain_error"):
+        try:
             self._end(run_id, error=error, inputs=kwargs.get("inputs", _MISSING))
+        except Exception as exc:
+            if failed("langchain.on_chain_error", exc):
+                raise
 
     def _chain_record(
         self,
@@ -170,8 +185,11 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Open a chat model span."""
-        with guard("langchain.on_chat_model_start"):
+        try:
             self._start_model(serialized, messages, sc.OP_CHAT, run_id, parent_run_id, tags, metadata, kwargs)
+        except Exception as exc:
+            if failed("langchain.on_chat_model_start", exc):
+                raise
 
     def on_llm_start(
         self,
@@ -185,10 +203,11 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Open a (text completion) LLM span."""
-        with guard("langchain.on_llm_start"):
-            self._start_model(
-                serialized, prompts, sc.OP_TEXT_COMPLETION, run_id, parent_run_id, tags, metadata, kwargs
-            )
+        try:
+            self._start_model(serialized, prompts, sc.OP_TEXT_COMPLETION, run_id, parent_run_id, tags, metadata, kwargs)
+        except Exception as exc:
+            if failed("langchain.on_llm_start", exc):
+                raise
 
     def _start_model(
         self,
@@ -230,17 +249,23 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
         entry = self._registry.get(run_id)
         if entry is None or entry.token_seen:
             return
-        with guard("langchain.on_llm_new_token"):
+        try:
             self._first_token(entry)
+        except Exception as exc:
+            if failed("langchain.on_llm_new_token", exc):
+                raise
 
     def on_stream_event(self, event: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """``stream_events(version="v3")`` protocol events: the first content delta is the first token."""
         entry = self._registry.get(run_id)
         if entry is None or entry.token_seen:
             return
-        with guard("langchain.on_stream_event"):
+        try:
             if isinstance(event, Mapping) and event.get("event") == "content-block-delta":
                 self._first_token(entry)
+        except Exception as exc:
+            if failed("langchain.on_stream_event", exc):
+                raise
 
     def _first_token(self, entry: RunEntry) -> None:
         entry.token_seen = True
@@ -254,21 +279,30 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Close a model span with its output, usage, response model and finish reasons."""
-        with guard("langchain.on_llm_end"):
+        try:
             self._end(run_id, update=lambda entry, record: _apply_model_result(entry, record, response))
+        except Exception as exc:
+            if failed("langchain.on_llm_end", exc):
+                raise
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Close a model span that raised (a stream closed early ends cancelled)."""
-        with guard("langchain.on_llm_error"):
+        try:
             self._end(run_id, error=error, update=_model_error_update(error))
+        except Exception as exc:
+            if failed("langchain.on_llm_error", exc):
+                raise
 
     def on_retry(self, retry_state: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Count a retry of a model run."""
-        with guard("langchain.on_retry"):
+        try:
             entry = self._registry.get(run_id)
             record = entry.handle.record if entry is not None and entry.handle is not None else None
             if isinstance(record, ModelCall):
                 record.retries = (record.retries or 0) + 1
+        except Exception as exc:
+            if failed("langchain.on_retry", exc):
+                raise
 
     # -- tools ------------------------------------------------------------------------------------------
     def on_tool_start(
@@ -284,7 +318,7 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Open a tool span."""
-        with guard("langchain.on_tool_start"):
+        try:
 
             def build(parent: RunEntry | None) -> tuple[SpanRecord | None, Any]:
                 ser = serialized if isinstance(serialized, Mapping) else {}
@@ -304,16 +338,25 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
                 return record, None
 
             self._start(run_id, parent_run_id, "tool", build)
+        except Exception as exc:
+            if failed("langchain.on_tool_start", exc):
+                raise
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Close a tool span with its result."""
-        with guard("langchain.on_tool_end"):
+        try:
             self._end(run_id, outputs=output, view=ex.tool_output)
+        except Exception as exc:
+            if failed("langchain.on_tool_end", exc):
+                raise
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Close a tool span that raised."""
-        with guard("langchain.on_tool_error"):
+        try:
             self._end(run_id, error=error)
+        except Exception as exc:
+            if failed("langchain.on_tool_error", exc):
+                raise
 
     # -- retrievers ---------------------------------------------------------------------------------------
     def on_retriever_start(
@@ -328,7 +371,7 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Open a retrieval span."""
-        with guard("langchain.on_retriever_start"):
+        try:
 
             def build(parent: RunEntry | None) -> tuple[SpanRecord | None, Any]:
                 md = metadata or {}
@@ -345,16 +388,25 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
                 return record, None
 
             self._start(run_id, parent_run_id, "retriever", build)
+        except Exception as exc:
+            if failed("langchain.on_retriever_start", exc):
+                raise
 
     def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Close a retrieval span with the documents found."""
-        with guard("langchain.on_retriever_end"):
+        try:
             self._end(run_id, outputs=documents, view=ex.documents_view)
+        except Exception as exc:
+            if failed("langchain.on_retriever_end", exc):
+                raise
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Close a retrieval span that raised."""
-        with guard("langchain.on_retriever_error"):
+        try:
             self._end(run_id, error=error)
+        except Exception as exc:
+            if failed("langchain.on_retriever_error", exc):
+                raise
 
     # -- the run map ------------------------------------------------------------------------------------
     def _start(self, run_id: UUID, parent_run_id: UUID | None, kind: str, build: Build) -> RunEntry | None:
@@ -398,26 +450,25 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
         view: Callable[[Any], Any] | None = None,
     ) -> None:
         entry, abandoned = self._registry.remove(run_id)
-        try:
-            if entry is not None and entry.handle is not None:
-                handle = entry.handle
-                record = handle.record
-                capture = entry.emitter.content.capture
-                if capture and inputs is not _MISSING and inputs is not None and record.inputs is None:
-                    _late_inputs(entry.emitter, record, ex.io_view(inputs))
-                if update is not None:
-                    update(entry, record)
-                if capture and outputs is not _MISSING:
-                    record.outputs = view(outputs) if view is not None else self._outputs(entry, outputs)
-                outcome: Outcome | None = None
-                if error is not None:
-                    outcome = self._error_outcome(entry, error, outcome_of(error))
-                elif abandoned and entry.parent is None:
-                    outcome = Outcome.CANCELLED  # it returned while work under it was still open
-                entry.emitter.end(handle, outcome=outcome, error=error if outcome is Outcome.ERROR else None)
-        finally:
-            for left in abandoned:
-                self._abandon(left)
+        for left in abandoned:  # a trace's root ended: what is still open under it never will (children first)
+            self._abandon(left)
+        if entry is None or entry.handle is None:
+            return
+        handle = entry.handle
+        record = handle.record
+        capture = entry.emitter.content.capture
+        if capture and inputs is not _MISSING and inputs is not None and record.inputs is None:
+            _late_inputs(entry.emitter, record, ex.io_view(inputs))
+        if update is not None:
+            update(entry, record)
+        if capture and outputs is not _MISSING:
+            record.outputs = view(outputs) if view is not None else self._outputs(entry, outputs)
+        outcome: Outcome | None = None
+        if error is not None:
+            outcome = self._error_outcome(entry, error, outcome_of(error))
+        elif abandoned:
+            outcome = Outcome.CANCELLED  # it returned while work under it was still open
+        entry.emitter.end(handle, outcome=outcome, error=error if outcome is Outcome.ERROR else None)
 
     def _outputs(self, entry: RunEntry, outputs: Any) -> Any:
         """What a chain run's span records as its output (subclasses may make it readable)."""
@@ -429,7 +480,7 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
 
     def _abandon(self, entry: RunEntry) -> None:
         """End a run that will never report its end (its trace's root already ended)."""
-        with guard("langchain.abandon"):
+        try:
             handle = entry.handle
             if handle is None or handle.ended:
                 return
@@ -437,6 +488,9 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
             if isinstance(record, ModelCall) and entry.token_seen:
                 record.stream_end_reason = "closed_early"
             entry.emitter.end(handle, outcome=Outcome.CANCELLED)
+        except Exception as exc:
+            if failed("langchain.abandon", exc):
+                raise
 
 
 def _as_is(value: Any) -> Any:

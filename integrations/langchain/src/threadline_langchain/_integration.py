@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from threadline.integration import Integration
-
 from threadline_langchain._activation import ACTIVATION
 
 OWNER = "langchain"

@@ -37,9 +37,7 @@ class RunEntry:
     ``shared`` (on a root) what it wants to remember about the whole trace.
     """
 
-    __slots__ = (
-        "run_id", "handle", "parent", "root", "emitter", "members", "info", "shared", "token_seen", "kind"
-    )
+    __slots__ = ("run_id", "handle", "parent", "root", "emitter", "members", "info", "shared", "token_seen", "kind")
 
     def __init__(
         self,

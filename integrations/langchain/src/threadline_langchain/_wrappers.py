@@ -26,7 +26,6 @@ from typing import Any
 from opentelemetry import context as otel_context
 
 from threadline.emitter import SpanHandle
-
 from threadline_langchain._registry import REGISTRY
 from threadline_langchain._slots import MODEL_SLOT, ModelSlot, adrive, drive
 

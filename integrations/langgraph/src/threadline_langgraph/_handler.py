@@ -20,6 +20,7 @@ a resumed run                        a new trace in the same session, marked as
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
@@ -27,12 +28,11 @@ from uuid import UUID
 from langgraph.callbacks import GraphCallbackHandler, GraphInterruptEvent, GraphResumeEvent
 
 from threadline import semconv as sc
-from threadline.guard import guard
 from threadline.records import GraphPause, GraphResume, Interrupt, Outcome, Run, SpanKind, SpanRecord
 from threadline_langchain import _extract as ex
+from threadline_langchain._failure import failed
 from threadline_langchain._handler import HIDDEN_TAG, ThreadlineCallbackHandler, run_name, user_tags
 from threadline_langchain._registry import RunEntry
-
 from threadline_langgraph import _readable
 from threadline_langgraph._pending import PENDING, Pending
 from threadline_langgraph._wrappers import GRAPH_SLOT, GraphSlot
@@ -48,7 +48,14 @@ class GraphInfo:
     """What the handler remembers about a LangGraph run (see :attr:`RunEntry.info`)."""
 
     __slots__ = (
-        "role", "checkpoint_ns", "checkpoint_id", "thread_id", "top_level", "pending", "breakpoint_nodes", "no_input"
+        "role",
+        "checkpoint_ns",
+        "checkpoint_id",
+        "thread_id",
+        "top_level",
+        "pending",
+        "breakpoint_nodes",
+        "no_input",
     )
 
     def __init__(self, role: str, checkpoint_ns: str | None = None) -> None:
@@ -101,30 +108,33 @@ def _interrupts(values: Any) -> list[Interrupt]:
         return out
     for item in values:
         interrupt_id = getattr(item, "id", None)
-        out.append(Interrupt(id=interrupt_id if isinstance(interrupt_id, str) else "", value=getattr(item, "value", item)))
+        out.append(
+            Interrupt(id=interrupt_id if isinstance(interrupt_id, str) else "", value=getattr(item, "value", item))
+        )
     return out
 
 
-_agent_graphs: dict[int, bool] = {}
+_agent_graphs: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
 def _is_prebuilt_agent(graph: Any) -> bool:
-    """A ``create_react_agent`` graph: a model node and a ``ToolNode``."""
-    key = id(graph)
-    known = _agent_graphs.get(key)
+    """A ``create_react_agent`` graph: an ``agent`` node and a ``ToolNode`` named ``tools`` (cached per graph)."""
+    try:
+        known = _agent_graphs.get(graph)
+    except TypeError:  # not weak-referenceable or not hashable
+        known = None
     if known is not None:
         return known
-    result = False
     try:
         nodes = getattr(graph, "nodes", None) or {}
-        tools = nodes.get("tools")
-        bound = getattr(tools, "bound", None)
+        bound = getattr(nodes.get("tools"), "bound", None)
         result = "agent" in nodes and type(bound).__name__ == "ToolNode"
     except Exception:  # noqa: BLE001 - any graph-like object
         result = False
-    if len(_agent_graphs) > 1024:
-        _agent_graphs.clear()
-    _agent_graphs[key] = result
+    try:
+        _agent_graphs[graph] = result
+    except TypeError:
+        pass
     return result
 
 
@@ -189,9 +199,11 @@ class ThreadlineGraphCallbackHandler(ThreadlineCallbackHandler, GraphCallbackHan
         info.top_level = top_level
         info.no_input = inputs is None
         agent_name = md.get("lc_agent_name")
-        is_agent = bool(agent_name) or (
-            top_level and md.get("ls_integration") == AGENT_INTEGRATION
-        ) or (slot is not None and _is_prebuilt_agent(slot.graph))
+        is_agent = (
+            bool(agent_name)
+            or (top_level and md.get("ls_integration") == AGENT_INTEGRATION)
+            or (slot is not None and _is_prebuilt_agent(slot.graph))
+        )
         hints: Mapping[str, Any] = md
         if thread_id is not None and md.get("thread_id") is None:
             hints = {**md, "thread_id": thread_id}
@@ -298,7 +310,7 @@ class ThreadlineGraphCallbackHandler(ThreadlineCallbackHandler, GraphCallbackHan
     # -- LangGraph lifecycle events -----------------------------------------------------------------------
     def on_interrupt(self, event: GraphInterruptEvent) -> None:
         """A top-level graph paused: record the interrupts on its span and remember them for the resume."""
-        with guard("langgraph.on_interrupt"):
+        try:
             entry = self._registry.get(event.run_id)
             if entry is None or entry.handle is None:
                 return
@@ -322,6 +334,9 @@ class ThreadlineGraphCallbackHandler(ThreadlineCallbackHandler, GraphCallbackHan
                         span_context=entry.handle.span_context,
                     ),
                 )
+        except Exception as exc:
+            if failed("langgraph.on_interrupt", exc):
+                raise
 
     def on_resume(self, event: GraphResumeEvent) -> None:
         """A top-level graph resumed from a checkpoint: add the checkpoint id, and mark a ``None``-input run.
@@ -332,7 +347,7 @@ class ThreadlineGraphCallbackHandler(ThreadlineCallbackHandler, GraphCallbackHan
         state or jumps also continues from the checkpoint, but answers nothing:
         it is not marked.
         """
-        with guard("langgraph.on_resume"):
+        try:
             entry = self._registry.get(event.run_id)
             info = _info(entry)
             if entry is None or entry.handle is None or info is None or not info.top_level:
@@ -346,3 +361,6 @@ class ThreadlineGraphCallbackHandler(ThreadlineCallbackHandler, GraphCallbackHan
                 record.attributes[sc.RESUME_CHECKPOINT_ID] = event.checkpoint_id
             elif not resume.checkpoint_id:
                 record.attributes[sc.RESUME_CHECKPOINT_ID] = event.checkpoint_id
+        except Exception as exc:
+            if failed("langgraph.on_resume", exc):
+                raise

@@ -11,7 +11,6 @@ import wrapt
 from threadline.integration import Integration
 from threadline.patching import PatchSet
 from threadline_langchain._activation import ACTIVATION
-
 from threadline_langgraph import _wrappers
 
 OWNER = "langgraph"

@@ -20,7 +20,7 @@ import contextvars
 from typing import Any
 from uuid import UUID
 
-from threadline.guard import guard
+from threadline_langchain._failure import failed
 from threadline_langchain._registry import REGISTRY
 from threadline_langchain._slots import adrive, drive
 
@@ -103,8 +103,11 @@ def tick_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     try:
         return wrapped(*args, **kwargs)
     finally:
-        with guard("langgraph.tick"):
+        try:
             _note_step(instance)
+        except Exception as exc:
+            if failed("langgraph.tick", exc):
+                raise
 
 
 def after_tick_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -112,10 +115,16 @@ def after_tick_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> A
     if not getattr(instance, "interrupt_after", None):
         return wrapped(*args, **kwargs)  # the next tick notes the new checkpoint
     ran = None
-    with guard("langgraph.after_tick"):
+    try:
         ran = _task_names(instance)
+    except Exception as exc:
+        if failed("langgraph.after_tick", exc):
+            raise
     try:
         return wrapped(*args, **kwargs)
     finally:
-        with guard("langgraph.after_tick"):
+        try:
             _note_step(instance, ran)
+        except Exception as exc:
+            if failed("langgraph.after_tick", exc):
+                raise

@@ -61,8 +61,14 @@ APPROVAL = {"approved": True, "by": "supervisor@acme.example", "note": "Photo of
 @tool
 def lookup_order(order_id: str) -> dict[str, Any]:
     """Look an order up: its items, status and delivery date."""
-    return {"order_id": order_id, "items": ["Trail 2P tent"], "total": 189.0, "status": "delivered",
-            "delivered_on": "2025-06-12", "carrier": "UPS"}
+    return {
+        "order_id": order_id,
+        "items": ["Trail 2P tent"],
+        "total": 189.0,
+        "status": "delivered",
+        "delivered_on": "2025-06-12",
+        "carrier": "UPS",
+    }
 
 
 @tool
@@ -90,8 +96,12 @@ class SupportDeskModel(BaseChatModel):
         return "support-desk-demo"
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
-        return {"ls_provider": "openai", "ls_model_name": self.model_name, "ls_model_type": "chat",
-                "ls_temperature": 0.2}
+        return {
+            "ls_provider": "openai",
+            "ls_model_name": self.model_name,
+            "ls_model_type": "chat",
+            "ls_temperature": 0.2,
+        }
 
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
         """Accept tools the way real chat models do (the script knows which to call)."""
@@ -113,12 +123,21 @@ class SupportDeskModel(BaseChatModel):
             )
         text = str(last.content).lower()
         if "refund" in text:
-            return AIMessage("", tool_calls=[{"name": "issue_refund", "id": f"call_{self._calls}_refund",
-                                              "args": {"order_id": ORDER, "amount": 189.0,
-                                                       "reason": "arrived damaged"}}])
+            return AIMessage(
+                "",
+                tool_calls=[
+                    {
+                        "name": "issue_refund",
+                        "id": f"call_{self._calls}_refund",
+                        "args": {"order_id": ORDER, "amount": 189.0, "reason": "arrived damaged"},
+                    }
+                ],
+            )
         if "order" in text:
-            return AIMessage("", tool_calls=[{"name": "lookup_order", "id": f"call_{self._calls}_lookup",
-                                              "args": {"order_id": ORDER}}])
+            return AIMessage(
+                "",
+                tool_calls=[{"name": "lookup_order", "id": f"call_{self._calls}_lookup", "args": {"order_id": ORDER}}],
+            )
         return AIMessage("You're welcome! Enjoy your trip, and reach out anytime.")
 
     def _answer(self, messages: Sequence[BaseMessage]) -> AIMessage:
@@ -169,7 +188,9 @@ class SupportDeskModel(BaseChatModel):
             response_metadata=message.response_metadata,
             chunk_position="last",
         )
-        chunk = ChatGenerationChunk(message=last, generation_info={"finish_reason": message.response_metadata["finish_reason"]})
+        chunk = ChatGenerationChunk(
+            message=last, generation_info={"finish_reason": message.response_metadata["finish_reason"]}
+        )
         if run_manager is not None:
             run_manager.on_llm_new_token("", chunk=chunk)
         yield chunk
@@ -191,8 +212,12 @@ def build_graph(model: BaseChatModel | None = None) -> Any:
     def approval(state: MessagesState) -> Command[Any]:
         call = next(c for c in state["messages"][-1].tool_calls if c["name"] == "issue_refund")
         decision = interrupt(
-            {"question": "Approve this refund?", "order_id": call["args"]["order_id"],
-             "amount": call["args"]["amount"], "reason": call["args"]["reason"]}
+            {
+                "question": "Approve this refund?",
+                "order_id": call["args"]["order_id"],
+                "amount": call["args"]["amount"],
+                "reason": call["args"]["reason"],
+            }
         )
         if isinstance(decision, dict) and decision.get("approved"):
             return Command(goto="tools")

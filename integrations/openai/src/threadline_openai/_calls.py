@@ -145,21 +145,23 @@ class Call:
         if self.ended:
             return
         self.ended = True
+        try:
+            self._session_extras()
+        finally:  # the span ends even if the extras fail
+            self.emitter.end(self.handle, outcome=outcome, error=error)
+
+    def _session_extras(self) -> None:
         record = self.record
         if self.route == ex.RESPONSES and isinstance(record, ModelCall) and record.response_id:
             self._chain(record.response_id)
-        if self.user is not None:
-            session = self.handle.trace.session
-            if session is None or session.user_id is None:
-                checked = validate_id(self.user, what="user id")
-                if checked is not None:
-                    record.attributes[sc.USER_ID] = checked[0]
         session = self.handle.trace.session
+        if self.user is not None and (session is None or session.user_id is None):
+            checked = validate_id(self.user, what="user id")
+            if checked is not None:
+                record.attributes[sc.USER_ID] = checked[0]
         if self.chain is not None and session is not None and session.source == self.chain[0]:
-            raw = str(self.chain[1])
-            if raw in (session.session_id, session.original_id):
+            if str(self.chain[1]) in (session.session_id, session.original_id):
                 record.attributes[sc.SESSION_ORIGIN] = self.chain[2]
-        self.emitter.end(self.handle, outcome=outcome, error=error)
 
     def _chain(self, response_id: str) -> None:
         if self.chain is not None:
