@@ -8,13 +8,14 @@ from typing import Iterator
 import pytest
 
 import threadline
-from threadline import _runtime
+from threadline import _runtime, guard
 
 
 @pytest.fixture(autouse=True)
 def _isolated_threadline(tmp_path, monkeypatch) -> Iterator[None]:
     monkeypatch.setenv("THREADLINE_DB", str(tmp_path / "traces.db"))
     monkeypatch.setenv("OPENAI_API_KEY", os.environ.get("OPENAI_API_KEY", "sk-test-not-a-real-key"))
+    guard._reported.clear()  # "logged once" is per process; each test starts as a fresh process would
     yield
     threadline.uninstrument()
     _runtime.shutdown(timeout=5)

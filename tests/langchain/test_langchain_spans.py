@@ -277,3 +277,44 @@ def test_content_capture_off_keeps_structure_tokens_and_cost() -> None:
     a = attrs(spans.one(f"chat {MODEL}"))
     assert a[sc.GEN_AI_USAGE_INPUT_TOKENS] == 12
     assert a[sc.GEN_AI_USAGE_COST] > 0
+
+
+def test_cache_writes_are_recorded_and_priced() -> None:
+    reported = {
+        "input_tokens": 2100,
+        "output_tokens": 50,
+        "total_tokens": 2150,
+        "input_token_details": {"cache_read": 0, "cache_creation": 2048},
+    }
+    model = ScriptedChatModel(
+        script=["ok"], reply_usage=reported, model_name="claude-3-5-haiku-20241022", provider="anthropic"
+    )
+    with capture(integrations=["langchain"]) as spans:
+        model.invoke("hi")
+    a = attrs(spans.one("chat claude-3-5-haiku-20241022"))
+    assert a[sc.GEN_AI_PROVIDER_NAME] == "anthropic"
+    assert a[sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] == 2048
+    expected = calc_price(
+        PriceUsage(input_tokens=2100, cache_write_tokens=2048, output_tokens=50),
+        model_ref="claude-3-5-haiku-20241022",
+        provider_id="anthropic",
+    ).total_price
+    assert a[sc.GEN_AI_USAGE_COST] == pytest.approx(float(expected), rel=1e-9)
+
+
+class _AnonymousModel(ScriptedChatModel):
+    """Says nothing about its provider or model up front (no ``ls_*`` parameters)."""
+
+    def _get_ls_params(self, stop: Any = None, **kwargs: Any) -> Any:
+        return {"ls_model_type": "chat"}
+
+
+def test_model_and_provider_come_from_the_response_when_the_model_does_not_say() -> None:
+    with capture(integrations=["langchain"]) as spans:
+        _AnonymousModel(script=["ok"], reply_usage=usage(10, 2)).invoke("hi")
+    (span,) = spans.of_kind("model")
+    a = attrs(span)
+    assert sc.GEN_AI_REQUEST_MODEL not in a
+    assert a[sc.GEN_AI_RESPONSE_MODEL] == RESPONSE_MODEL
+    assert a[sc.GEN_AI_PROVIDER_NAME] == "openai"
+    assert a[sc.GEN_AI_USAGE_COST] == pytest.approx((10 * 0.15 + 2 * 0.60) / 1e6)

@@ -285,6 +285,7 @@ def get_order_status(order_id: str) -> str:
     return f"Order {order_id} shipped yesterday."
 
 
+@pytest.mark.filterwarnings("ignore:create_react_agent has been moved")
 def test_the_prebuilt_agent_is_an_agent_span_with_model_and_tool_spans() -> None:
     model = ScriptedChatModel(
         script=[

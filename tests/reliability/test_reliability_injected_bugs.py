@@ -498,15 +498,8 @@ LANGGRAPH = Workload(
 WORKLOADS: list[Workload] = [OPENAI, LLAMAINDEX, LANGCHAIN, LANGGRAPH]
 _MARKS = {"langchain": needs_langchain, "langgraph": needs_langgraph}
 
-# Known gaps, reported to the integration's owner (not fixed here: integrations are theirs).
-KNOWN_GAPS = {
-    ("langchain", "langchain model context"): pytest.mark.xfail(
-        strict=True,
-        raises=InjectedBugError,
-        reason="threadline_langchain/_wrappers.py: generate_wrapper / agenerate_wrapper / llm_generate_wrapper / "
-        "allm_generate_wrapper call _handle_of() outside any guard, so a failure there reaches the user's call",
-    ),
-}
+# Known gaps: (integration, bug label) -> an xfail mark. None today; add one only with a reported issue.
+KNOWN_GAPS: dict[tuple[str, str], Any] = {}
 
 
 def _marks(w: Workload, label: str) -> list[Any]:

@@ -319,28 +319,43 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
     ) -> None:
         """Open a tool span."""
         try:
-
-            def build(parent: RunEntry | None) -> tuple[SpanRecord | None, Any]:
-                ser = serialized if isinstance(serialized, Mapping) else {}
-                name = run_name(serialized, kwargs, "tool")
-                call_id = kwargs.get("tool_call_id")
-                record = ToolCall(
-                    name=name,
-                    integration=self.integration,
-                    run_id=str(run_id),
-                    inputs=self._content(parent, input_str if inputs is None else inputs, _as_is),
-                    session_hints=metadata or None,
-                    tags=user_tags(tags),
-                    tool_name=name,
-                    call_id=call_id if isinstance(call_id, str) else None,
-                    description=ser.get("description") if isinstance(ser.get("description"), str) else None,
-                )
-                return record, None
-
-            self._start(run_id, parent_run_id, "tool", build)
+            self._start(
+                run_id,
+                parent_run_id,
+                "tool",
+                lambda parent: self._tool_record(serialized, input_str, inputs, run_id, parent, tags, metadata, kwargs),
+            )
         except Exception as exc:
             if failed("langchain.on_tool_start", exc):
                 raise
+
+    def _tool_record(
+        self,
+        serialized: Any,
+        input_str: str,
+        inputs: Any,
+        run_id: UUID,
+        parent: RunEntry | None,
+        tags: list[str] | None,
+        metadata: Mapping[str, Any] | None,
+        kwargs: Mapping[str, Any],
+    ) -> tuple[SpanRecord | None, Any]:
+        ser = serialized if isinstance(serialized, Mapping) else {}
+        name = run_name(serialized, kwargs, "tool")
+        call_id = kwargs.get("tool_call_id")
+        description = ser.get("description")
+        record = ToolCall(
+            name=name,
+            integration=self.integration,
+            run_id=str(run_id),
+            inputs=self._content(parent, input_str if inputs is None else inputs, _as_is),
+            session_hints=metadata or None,
+            tags=user_tags(tags),
+            tool_name=name,
+            call_id=call_id if isinstance(call_id, str) else None,
+            description=description if isinstance(description, str) else None,
+        )
+        return record, None
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Close a tool span with its result."""
@@ -372,25 +387,38 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
     ) -> None:
         """Open a retrieval span."""
         try:
-
-            def build(parent: RunEntry | None) -> tuple[SpanRecord | None, Any]:
-                md = metadata or {}
-                source = md.get("ls_vector_store_provider") or md.get("ls_retriever_name")
-                record = Retrieval(
-                    name=run_name(serialized, kwargs, "retriever"),
-                    integration=self.integration,
-                    run_id=str(run_id),
-                    inputs=self._content(parent, query, _as_is),
-                    session_hints=metadata or None,
-                    tags=user_tags(tags),
-                    data_source=source if isinstance(source, str) else None,
-                )
-                return record, None
-
-            self._start(run_id, parent_run_id, "retriever", build)
+            self._start(
+                run_id,
+                parent_run_id,
+                "retriever",
+                lambda parent: self._retrieval_record(serialized, query, run_id, parent, tags, metadata, kwargs),
+            )
         except Exception as exc:
             if failed("langchain.on_retriever_start", exc):
                 raise
+
+    def _retrieval_record(
+        self,
+        serialized: Any,
+        query: str,
+        run_id: UUID,
+        parent: RunEntry | None,
+        tags: list[str] | None,
+        metadata: Mapping[str, Any] | None,
+        kwargs: Mapping[str, Any],
+    ) -> tuple[SpanRecord | None, Any]:
+        md = metadata or {}
+        source = md.get("ls_vector_store_provider") or md.get("ls_retriever_name")
+        record = Retrieval(
+            name=run_name(serialized, kwargs, "retriever"),
+            integration=self.integration,
+            run_id=str(run_id),
+            inputs=self._content(parent, query, _as_is),
+            session_hints=metadata or None,
+            tags=user_tags(tags),
+            data_source=source if isinstance(source, str) else None,
+        )
+        return record, None
 
     def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Close a retrieval span with the documents found."""

@@ -26,6 +26,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 
 from threadline.emitter import SpanHandle
+from threadline.guard import guard
 from threadline_langchain._registry import REGISTRY
 from threadline_langchain._slots import MODEL_SLOT, ModelSlot, adrive, drive
 
@@ -39,6 +40,14 @@ def _handle_of(run_manager: Any) -> SpanHandle | None:
         return None
     handle = entry.span_handle
     return handle if handle is not None and not handle.ended else None
+
+
+def _lookup(run_manager: Any) -> SpanHandle | None:
+    """:func:`_handle_of` inside the guard: a failure there must never reach the user's call."""
+    handle = None
+    with guard("langchain.model_context"):
+        handle = _handle_of(run_manager)
+    return handle
 
 
 def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], name: str, index: int) -> Any:
@@ -60,7 +69,7 @@ def _single_run_manager(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 
 def generate_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     """``BaseChatModel._generate_with_cache(messages, stop, run_manager, **kwargs)``."""
-    handle = _handle_of(_arg(args, kwargs, "run_manager", 2))
+    handle = _lookup(_arg(args, kwargs, "run_manager", 2))
     if handle is None:
         return wrapped(*args, **kwargs)
     token = otel_context.attach(handle.context)
@@ -72,7 +81,7 @@ def generate_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any
 
 async def agenerate_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     """``BaseChatModel._agenerate_with_cache``: as :func:`generate_wrapper`, awaited."""
-    handle = _handle_of(_arg(args, kwargs, "run_manager", 2))
+    handle = _lookup(_arg(args, kwargs, "run_manager", 2))
     if handle is None:
         return await wrapped(*args, **kwargs)
     token = otel_context.attach(handle.context)
@@ -84,7 +93,7 @@ async def agenerate_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any)
 
 def llm_generate_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     """``BaseLLM._generate_helper``: attached when the call has exactly one run."""
-    handle = _handle_of(_single_run_manager(args, kwargs))
+    handle = _lookup(_single_run_manager(args, kwargs))
     if handle is None:
         return wrapped(*args, **kwargs)
     token = otel_context.attach(handle.context)
@@ -96,7 +105,7 @@ def llm_generate_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) ->
 
 async def allm_generate_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     """``BaseLLM._agenerate_helper``: as :func:`llm_generate_wrapper`, awaited."""
-    handle = _handle_of(_single_run_manager(args, kwargs))
+    handle = _lookup(_single_run_manager(args, kwargs))
     if handle is None:
         return await wrapped(*args, **kwargs)
     token = otel_context.attach(handle.context)
@@ -142,7 +151,7 @@ def astream_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
 
 def _run_scope(run_manager: Any) -> tuple[Any, Any]:
     def enter() -> Any:
-        handle = _handle_of(run_manager)
+        handle = _lookup(run_manager)
         return otel_context.attach(handle.context) if handle is not None else None
 
     def leave(token: Any) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import sys
 import threading
 from typing import Any, ClassVar
@@ -12,6 +14,8 @@ from threadline.integration import Integration
 from threadline.patching import PatchSet
 from threadline_langchain._activation import ACTIVATION
 from threadline_langgraph import _wrappers
+
+logger = logging.getLogger("threadline")
 
 OWNER = "langgraph"
 PRIORITY = 10  # over the LangChain integration's handler: ours is a subclass that also traces graphs
@@ -61,6 +65,12 @@ class LangGraphIntegration(Integration):
     def _install(self) -> None:
         with self._install_lock:
             if self._patches is not None:
+                return
+            if importlib.util.find_spec("langgraph.callbacks") is None:
+                logger.warning(
+                    "threadline: this LangGraph has no langgraph.callbacks (threadline-langgraph needs "
+                    "langgraph>=1.2); its runs are traced by the LangChain integration only, as chains"
+                )
                 return
             patches = PatchSet()
             patches.add(_MAIN, "Pregel.stream", _wrappers.stream_wrapper)
