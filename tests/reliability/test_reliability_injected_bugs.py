@@ -24,7 +24,6 @@ from rel_kit import (
     MODEL,
     FailureCount,
     FakeOpenAI,
-    InjectedBugError,
     chat_openai,
     inject,
     needs_langchain,
