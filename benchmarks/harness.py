@@ -66,6 +66,7 @@ class Config:
             memory_seconds=1.0,
             memory_warmup_fraction=0.3,
             export_batches=3,
+            export_batch_size=64,
             collect_garbage=False,
             memory_reference=False,
         )

@@ -31,7 +31,6 @@ from benchmarks.pipelines import require
 
 TARGET_SPANS_PER_S = 50_000
 TARGET_PCT = 70.0
-LABEL = "export (SQLite store, batches of 512)"
 
 
 def _raw_writer(conn: Any, columns: Any) -> Any:
@@ -182,7 +181,7 @@ def run(cfg: Config) -> list[Row]:
             **common,
             **extra,
         }
-        return Row(LABEL, variant, "throughput", metrics)
+        return Row(f"export (SQLite store, batches of {size})", variant, "throughput", metrics)
 
     main = row(
         "SQLiteSpanExporter.export (encode + write)",

@@ -195,6 +195,11 @@ def run(cfg: Config) -> list[Row]:
     m = _child(cfg, instrumented=True)
     met = (m["rss_growth_pct"] < TARGET_PCT and m["leftover_handles"] == 0) if cfg.mode != "quick" else None
     note = f"{m['turns_per_s_after_warmup']:,.0f} turns/s after warm-up"
+    if m.get("dropped_spans") and m.get("spans_ended"):
+        note += (
+            f"; {m['dropped_spans'] / m['spans_ended'] * 100:.0f} % of spans DROPPED: the exporter did not keep up"
+            " (see README)"
+        )
     rows = [
         Row(label, "threadline (default)", "memory", m, f"RSS growth < {TARGET_PCT:g} %, no open handles", met, note)
     ]
