@@ -46,12 +46,27 @@ def report(where: str, exc: BaseException) -> None:
         )
 
 
+def failed(where: str, exc: BaseException) -> bool:
+    """Report an internal failure at ``where``; True when the caller must re-raise it.
+
+    The ``try`` / ``except`` form of :func:`guard`, for paths that run on every
+    event (a context manager per use costs more)::
+
+        try:
+            ...
+        except Exception as exc:
+            if failed("where", exc):
+                raise
+    """
+    report(where, exc)
+    return raise_internal_errors()
+
+
 @contextlib.contextmanager
 def guard(where: str) -> Iterator[None]:
     """Run telemetry code; log and swallow any failure (re-raise under tests)."""
     try:
         yield
     except Exception as exc:  # noqa: BLE001 - the whole point
-        report(where, exc)
-        if raise_internal_errors():
+        if failed(where, exc):
             raise

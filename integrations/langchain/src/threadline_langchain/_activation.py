@@ -20,9 +20,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from threadline.emitter import register_context_provider, unregister_context_provider
+from threadline.guard import failed
 from threadline.patching import PatchSet
 from threadline_langchain import _wrappers
-from threadline_langchain._failure import failed
 
 if TYPE_CHECKING:
     from threadline_langchain._handler import ThreadlineCallbackHandler

@@ -25,11 +25,10 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from threadline import semconv as sc
 from threadline.emitter import Emitter, SpanHandle
-from threadline.guard import raise_internal_errors
+from threadline.guard import failed, raise_internal_errors
 from threadline.integration import current_emitter
 from threadline.records import ModelCall, Outcome, Retrieval, Run, SpanKind, SpanRecord, ToolCall
 from threadline_langchain import _extract as ex
-from threadline_langchain._failure import failed
 from threadline_langchain._outcome import outcome_of
 from threadline_langchain._registry import REGISTRY, RunEntry, RunRegistry
 from threadline_langchain._slots import MODEL_SLOT

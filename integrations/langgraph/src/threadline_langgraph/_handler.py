@@ -28,9 +28,9 @@ from uuid import UUID
 from langgraph.callbacks import GraphCallbackHandler, GraphInterruptEvent, GraphResumeEvent
 
 from threadline import semconv as sc
+from threadline.guard import failed
 from threadline.records import GraphPause, GraphResume, Interrupt, Outcome, Run, SpanKind, SpanRecord
 from threadline_langchain import _extract as ex
-from threadline_langchain._failure import failed
 from threadline_langchain._handler import HIDDEN_TAG, ThreadlineCallbackHandler, run_name, user_tags
 from threadline_langchain._registry import RunEntry
 from threadline_langgraph import _readable

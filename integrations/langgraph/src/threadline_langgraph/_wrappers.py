@@ -20,7 +20,7 @@ import contextvars
 from typing import Any
 from uuid import UUID
 
-from threadline_langchain._failure import failed
+from threadline.guard import failed
 from threadline_langchain._registry import REGISTRY
 from threadline_langchain._slots import adrive, drive
 

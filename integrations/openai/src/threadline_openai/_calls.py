@@ -15,7 +15,7 @@ from typing import Any
 
 from threadline import semconv as sc
 from threadline.emitter import Emitter, SpanHandle
-from threadline.guard import raise_internal_errors, report
+from threadline.guard import failed
 from threadline.integration import current_emitter
 from threadline.records import ModelCall, Outcome, Run, SpanKind
 from threadline.sessions import validate_id
@@ -205,8 +205,7 @@ def begin(client: Any, options: Any, stream: bool) -> Call | None:
     try:
         return _begin(client, options, stream)
     except Exception as exc:
-        report("openai.request.start", exc)
-        if raise_internal_errors():
+        if failed("openai.request.start", exc):
             raise
         return None
 

@@ -26,7 +26,7 @@ import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from threadline.guard import raise_internal_errors, report
+from threadline.guard import failed
 from threadline_openai import _extract as ex
 from threadline_openai._calls import CLOSED_EARLY, COMPLETED, ERROR, GARBAGE_COLLECTED, Call
 from threadline_openai._reaper import call_safely, ensure_started
@@ -56,8 +56,7 @@ class StreamTracker:
             if acc.feed(item):
                 self.call.emitter.first_token(self.call.handle)
         except Exception as exc:
-            report("openai.stream.item", exc)
-            if raise_internal_errors():
+            if failed("openai.stream.item", exc):
                 raise
 
     def finish(self, reason: str) -> None:
@@ -73,8 +72,7 @@ class StreamTracker:
                 self.acc.finish(record)  # type: ignore[arg-type]
             call.end()
         except Exception as exc:
-            report("openai.stream.end", exc)
-            if raise_internal_errors():
+            if failed("openai.stream.end", exc):
                 raise
 
     def fail(self, exc: BaseException) -> None:
@@ -87,8 +85,7 @@ class StreamTracker:
                 self.acc.finish(call.record)  # type: ignore[arg-type]
             call.fail(exc, stream_reason=ERROR)
         except Exception as err:
-            report("openai.stream.error", err)
-            if raise_internal_errors():
+            if failed("openai.stream.error", err):
                 raise
 
     def on_gc(self) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 
-from threadline.guard import guard, raise_internal_errors, report
+from threadline.guard import failed, guard
 from threadline_openai._calls import GARBAGE_COLLECTED, Call, begin
 from threadline_openai._reaper import call_safely, ensure_started
 from threadline_openai._streams import trace_stream
@@ -66,8 +66,7 @@ def request_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     try:
         _returned(call, result)
     except Exception as exc:
-        report("openai.request.end", exc)
-        if raise_internal_errors():
+        if failed("openai.request.end", exc):
             raise
     return result
 
@@ -92,8 +91,7 @@ async def async_request_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: 
     try:
         _returned(call, result)
     except Exception as exc:
-        report("openai.request.end", exc)
-        if raise_internal_errors():
+        if failed("openai.request.end", exc):
             raise
     return result
 
