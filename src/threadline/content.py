@@ -65,10 +65,39 @@ def to_jsonable(value: Any, _depth: int = 0, _seen: set[int] | None = None) -> A
         seen.discard(id(value))
 
 
+def _encode_default(value: Any) -> Any:
+    """What the fast path's JSON encoder writes for a value JSON has no type for."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    dump = getattr(value, "model_dump", None)  # pydantic v2, LangChain messages
+    if callable(dump) and not isinstance(value, type):
+        return dump()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}
+    return repr(value)
+
+
+_encoder = json.JSONEncoder(ensure_ascii=False, default=_encode_default)
+
+
 def render(value: Any) -> str:
-    """Render one value to text: strings as they are, anything else as JSON."""
+    """Render one value to text: strings as they are, anything else as JSON.
+
+    The C encoder takes the value as it is first (plain data, pydantic models
+    and dataclasses through ``default``); what it refuses (cycles, unusual
+    keys, objects whose ``model_dump`` raises, nesting too deep) and
+    top-level collections over the item cap are copied by :func:`to_jsonable`
+    first, which caps them and never fails.
+    """
     if isinstance(value, str):
         return value
+    if not (isinstance(value, (dict, list, tuple)) and len(value) > _MAX_ITEMS):  # big ones: capped copy
+        try:
+            return _encoder.encode(value)
+        except Exception:  # noqa: BLE001 - cycles, odd keys, or a user's model_dump / __repr__ raising
+            pass
     try:
         return json.dumps(to_jsonable(value), ensure_ascii=False, default=str)
     except Exception:  # noqa: BLE001

@@ -9,6 +9,7 @@ each trace, content capture, usage, cost and the "counted once" rule.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -51,14 +52,19 @@ _MODEL_KINDS = (SpanKind.MODEL, SpanKind.EMBEDDING)
 
 
 class TraceState:
-    """What all spans of one trace share: its session and whether it paused."""
+    """What all spans of one trace share: its session and whether it paused.
 
-    __slots__ = ("session", "interrupted", "root")
+    It holds no reference to its spans' handles: a handle refers to its trace,
+    so a reference back would make every trace a reference cycle that only the
+    garbage collector could free.
+    """
+
+    __slots__ = ("session", "interrupted", "has_root")
 
     def __init__(self, session: SessionInfo | None) -> None:
         self.session = session
         self.interrupted = False
-        self.root: SpanHandle | None = None
+        self.has_root = False
 
 
 class SpanHandle:
@@ -69,12 +75,14 @@ class SpanHandle:
         "record",
         "trace",
         "model_parent",
-        "context",
+        "is_root",
         "start_ns",
         "first_token_ns",
         "usage_counted_in",
         "ended",
         "session_stamped",
+        "_context",
+        "__weakref__",
     )
 
     def __init__(
@@ -89,17 +97,28 @@ class SpanHandle:
         self.usage_counted_in: str | None = None
         self.ended = False
         self.session_stamped: SessionInfo | None = None
-        self.context = otel_context.set_value(_HANDLE_KEY, self, otel_trace.set_span_in_context(span))
+        self.is_root = False  # this span started its trace (as far as threadline knows)
+        self._context: Any = None
+
+    @property
+    def context(self) -> Any:
+        """An OpenTelemetry ``Context`` with this span current (built on first use).
+
+        The context refers to the handle weakly: a strong reference would be a
+        cycle (handle → context → handle), and spans caught in cycles are freed
+        only by the garbage collector, which then runs far more often.
+        """
+        ctx = self._context
+        if ctx is None:
+            ctx = self._context = otel_context.set_value(
+                _HANDLE_KEY, weakref.ref(self), otel_trace.set_span_in_context(self.span)
+            )
+        return ctx
 
     @property
     def span_context(self) -> Any:
         """The OpenTelemetry ``SpanContext`` of this span (for links)."""
         return self.span.get_span_context()
-
-    @property
-    def is_root(self) -> bool:
-        """True when this span started its trace (as far as threadline knows)."""
-        return self.trace.root is self
 
 
 ContextProvider = Callable[[], "SpanHandle | None"]
@@ -125,9 +144,12 @@ def unregister_context_provider(provider: ContextProvider) -> None:
 
 
 def handle_in(ctx: Any) -> SpanHandle | None:
-    """The threadline handle carried by an OpenTelemetry context, if any."""
-    handle = otel_context.get_value(_HANDLE_KEY, ctx)
-    return handle if isinstance(handle, SpanHandle) and not handle.ended else None
+    """The open threadline handle carried by an OpenTelemetry context, if any."""
+    ref = otel_context.get_value(_HANDLE_KEY, ctx)
+    if ref is None:
+        return None
+    handle = ref()
+    return handle if handle is not None and not handle.ended else None
 
 
 class Emitter:
@@ -232,8 +254,8 @@ class Emitter:
             model_parent = parent if parent.record.kind in _MODEL_KINDS else parent.model_parent
         handle = SpanHandle(span, record, trace, model_parent, now)
         handle.session_stamped = trace.session
-        if trace.root is None:
-            trace.root = handle
+        if not trace.has_root:
+            trace.has_root = handle.is_root = True
         return handle
 
     def first_token(self, handle: SpanHandle, at_ns: int | None = None) -> None:
@@ -300,7 +322,7 @@ class Emitter:
                 outcome = Outcome.ERROR
         if outcome is not None:
             record.outcome = outcome
-        if record.outcome is Outcome.OK and handle.trace.interrupted and handle.trace.root is handle:
+        if record.outcome is Outcome.OK and handle.trace.interrupted and handle.is_root:
             record.outcome = Outcome.INTERRUPTED
         if record.outcome is Outcome.INTERRUPTED:
             handle.trace.interrupted = True

@@ -166,6 +166,8 @@ class ConsoleSpanExporter(SpanExporter):
     past it the oldest trace is dropped and counted in :attr:`dropped_spans`.
     """
 
+    local = True  # written on this machine: threadline's batch processor sends it small, frequent batches
+
     def __init__(self, file: TextIO | None = None, *, max_buffered_spans: int = DEFAULT_MAX_BUFFERED_SPANS) -> None:
         self._file = file
         self.max_buffered_spans = max_buffered_spans

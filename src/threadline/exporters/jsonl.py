@@ -77,6 +77,8 @@ class JSONLSpanExporter(SpanExporter):
     written through to the file before :meth:`export` returns.
     """
 
+    local = True  # written on this machine: threadline's batch processor sends it small, frequent batches
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()

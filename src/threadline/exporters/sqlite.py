@@ -265,6 +265,8 @@ class SQLiteSpanExporter(SpanExporter):
             was written by a newer threadline.
     """
 
+    local = True  # written on this machine: threadline's batch processor sends it small, frequent batches
+
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path: Path = resolve_path(path)
         self._lock = threading.Lock()

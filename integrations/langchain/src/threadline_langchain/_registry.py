@@ -37,7 +37,7 @@ class RunEntry:
     ``shared`` (on a root) what it wants to remember about the whole trace.
     """
 
-    __slots__ = ("run_id", "handle", "parent", "root", "emitter", "members", "info", "shared", "token_seen", "kind")
+    __slots__ = ("run_id", "handle", "parent", "_root", "emitter", "members", "info", "shared", "token_seen", "kind")
 
     def __init__(
         self,
@@ -57,11 +57,18 @@ class RunEntry:
         self.shared: dict[str, Any] | None = None
         self.token_seen = False
         if parent is None:
-            self.root: RunEntry = self
+            # A root does not point at itself: that cycle would leave every
+            # trace's entries to the garbage collector.
+            self._root: RunEntry | None = None
             self.members: dict[UUID, RunEntry] | None = {}
         else:
-            self.root = parent.root
+            self._root = parent.root
             self.members = None
+
+    @property
+    def root(self) -> RunEntry:
+        """The entry that started this run's trace (itself for a root)."""
+        return self._root if self._root is not None else self
 
     @property
     def span_handle(self) -> SpanHandle | None:

@@ -81,7 +81,7 @@ class _Entry:
     __slots__ = (
         "id",
         "handle",
-        "target",
+        "folded_into",
         "category",
         "instance_id",
         "is_run",
@@ -99,7 +99,7 @@ class _Entry:
     def __init__(self, id_: str, category: Category | None, instance_id: int) -> None:
         self.id = id_
         self.handle: SpanHandle | None = None
-        self.target: _Entry | None = None
+        self.folded_into: _Entry | None = None
         self.category = category
         self.instance_id = instance_id
         self.is_run = False
@@ -112,6 +112,15 @@ class _Entry:
         self.writer_done: tuple[BaseException | None] | None = None
         self.tool_name: str | None = None
         self.tool_call_id: str | None = None
+
+    @property
+    def target(self) -> _Entry | None:
+        """The entry whose span this one reports to: itself when it owns a span, else the one it is folded into.
+
+        Not stored for an owner: ``entry.target = entry`` would be a reference
+        cycle, leaving every span of a query to the garbage collector.
+        """
+        return self if self.handle is not None else self.folded_into
 
 
 def _wrapped_gen_codes() -> frozenset[CodeType]:
@@ -171,7 +180,7 @@ class Tracker:
             tags = self._active_tags.get() or {}
         record = self._record(entry, span_name(id_), bound_args, instance, parent, target, tags, emitter)
         if record is None:
-            entry.target = target
+            entry.folded_into = target
             with self._lock:
                 self._entries[id_] = entry
             return False
@@ -196,7 +205,6 @@ class Tracker:
                     if restored.hints:
                         record.session_hints = {**(record.session_hints or {}), **restored.hints}
         entry.handle = emitter.start(record, parent=parent_handle, parent_context=parent_context)
-        entry.target = entry
         with self._lock:
             self._entries[id_] = entry
         return True
