@@ -138,3 +138,27 @@ OUTCOME_CANCELLED: Final = "cancelled"
 EVENT_INTERRUPT: Final = "threadline.interrupt"
 EVENT_RESUME: Final = "threadline.resume"
 EVENT_FIRST_TOKEN: Final = "gen_ai.first_token"
+
+# --- mirrors ----------------------------------------------------------------------
+# Names that repeat another name's value for another vocabulary: mirror -> the
+# names whose value it copies. Exporters that keep one copy (the SQLite store)
+# drop a mirror whose value equals one of these; a value set on its own is kept.
+MIRRORS: Final[dict[str, tuple[str, ...]]] = {
+    GEN_AI_CONVERSATION_ID: (SESSION_ID,),
+    GEN_AI_INPUT_MESSAGES: (OI_INPUT_VALUE,),
+    GEN_AI_OUTPUT_MESSAGES: (OI_OUTPUT_VALUE,),
+    GEN_AI_TOOL_CALL_ARGUMENTS: (OI_INPUT_VALUE,),
+    GEN_AI_TOOL_CALL_RESULT: (OI_OUTPUT_VALUE,),
+    OI_LLM_PROVIDER: (GEN_AI_PROVIDER_NAME,),
+    OI_LLM_MODEL_NAME: (GEN_AI_RESPONSE_MODEL, GEN_AI_REQUEST_MODEL),
+    OI_TOOL_NAME: (GEN_AI_TOOL_NAME,),
+    OI_LLM_TOKEN_COUNT_PROMPT: (GEN_AI_USAGE_INPUT_TOKENS,),
+    OI_LLM_TOKEN_COUNT_COMPLETION: (GEN_AI_USAGE_OUTPUT_TOKENS,),
+    OI_LLM_TOKEN_COUNT_TOTAL: (GEN_AI_USAGE_TOTAL_TOKENS,),
+    OI_LLM_TOKEN_COUNT_CACHE_READ: (GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,),
+    OI_LLM_TOKEN_COUNT_CACHE_WRITE: (GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,),
+    OI_LLM_TOKEN_COUNT_REASONING: (GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,),
+    OI_LLM_COST_TOTAL: (GEN_AI_USAGE_COST,),
+    OI_LLM_COST_PROMPT: (COST_INPUT,),
+    OI_LLM_COST_COMPLETION: (COST_OUTPUT,),
+}

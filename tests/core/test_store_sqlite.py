@@ -209,7 +209,7 @@ def test_readers_never_create_a_store(tmp_path) -> None:
 # --- what a row holds ------------------------------------------------------------------------------
 
 
-def test_row_promotes_columns_and_keeps_every_attribute(tmp_path) -> None:
+def test_row_promotes_columns_and_keeps_every_attribute_value_once(tmp_path) -> None:
     db = tmp_path / "traces.db"
     spans = _spans(1)
     exporter = SQLiteSpanExporter(db)
@@ -230,7 +230,32 @@ def test_row_promotes_columns_and_keeps_every_attribute(tmp_path) -> None:
     assert (row["input_tokens"], row["output_tokens"]) == (10, 2)
     assert row["cost_usd"] == pytest.approx(model.attributes[sc.GEN_AI_USAGE_COST])
     attributes = json.loads(row["attributes"])
-    assert attributes == {k: list(v) if isinstance(v, tuple) else v for k, v in model.attributes.items()}
+    mirrors = {sc.GEN_AI_INPUT_MESSAGES, sc.OI_LLM_PROVIDER, sc.OI_LLM_MODEL_NAME, sc.OI_LLM_COST_TOTAL}
+    assert mirrors <= set(model.attributes)  # the emitter writes both vocabularies ...
+    assert not mirrors & set(attributes)  # ... the store keeps one copy of each value
+    expected = {k: list(v) if isinstance(v, tuple) else v for k, v in model.attributes.items() if k not in sc.MIRRORS}
+    assert attributes == expected
+
+
+def test_a_mirror_name_with_its_own_value_is_kept(tmp_path) -> None:
+    provider = TracerProvider()
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    span = provider.get_tracer("user").start_span("user span")
+    span.set_attributes({sc.GEN_AI_PROVIDER_NAME: "openai", sc.OI_LLM_PROVIDER: "azure", sc.OI_INPUT_VALUE: "q"})
+    span.set_attribute(sc.GEN_AI_INPUT_MESSAGES, "[]")
+    span.end()
+    exporter = SQLiteSpanExporter(tmp_path / "traces.db")
+    assert exporter.export(memory.get_finished_spans()) is SpanExportResult.SUCCESS
+    exporter.shutdown()
+    with sqlite3.connect(tmp_path / "traces.db") as conn:
+        (stored,) = conn.execute("SELECT attributes FROM spans").fetchone()
+    assert json.loads(stored) == {
+        sc.GEN_AI_PROVIDER_NAME: "openai",
+        sc.OI_LLM_PROVIDER: "azure",
+        sc.OI_INPUT_VALUE: "q",
+        sc.GEN_AI_INPUT_MESSAGES: "[]",
+    }
 
 
 def test_events_links_and_non_finite_floats_are_valid_json(tmp_path) -> None:

@@ -149,8 +149,9 @@ def test_a_hung_exporter_blocks_neither_the_app_nor_flush_nor_shutdown(
     assert results[196] == f"{REPLY}|{REPLY}"
 
     assert hung.batches == [8]  # the batch thread is stuck in its first export
-    # 199 spans: 8 in the stuck export, 64 in the full queue, every other one counted as dropped.
-    assert _safe.dropped_spans(hung) == 199 - 8 - 64
+    # 199 spans: 8 in the stuck export, 64 in the full queue, every other one counted as dropped
+    # (one more when the batch thread takes its 8 just as a span meets the full queue: see on_end).
+    assert 199 - 8 - 64 <= _safe.dropped_spans(hung) <= 199 - 8 - 64 + 1
     assert len(_lost_logs(caplog)) == 1
 
     outcome: dict[str, Any] = {}

@@ -126,7 +126,12 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         self._safe = exporter
 
     def on_end(self, span: ReadableSpan) -> None:
-        """Queue ``span``; when the queue is full, count the span it pushes out."""
+        """Queue ``span``; when the queue is full, count the span it pushes out.
+
+        The check and the SDK's append are not atomic: if the batch thread
+        takes a batch in between, a span is counted that was not lost (an
+        over-count by one, only while the queue is full anyway).
+        """
         # The queue is the SDK's (a bounded deque); if a future SDK hides it, nothing is counted.
         queue = getattr(getattr(self, "_batch_processor", None), "_queue", None)
         maxlen = getattr(queue, "maxlen", None)

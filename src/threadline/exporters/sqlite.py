@@ -138,6 +138,25 @@ def _json_list(value: Any) -> str | None:
     return _dumps([value])
 
 
+_MIRROR_NAMES = frozenset(sc.MIRRORS)
+
+
+def _without_mirrors(attrs: dict[str, Any]) -> dict[str, Any]:
+    """``attrs`` without the names that only repeat another's value (see :data:`semconv.MIRRORS`).
+
+    The store keeps one copy: on a model span the mirrors are about 40 % of the
+    attribute JSON, which is most of what encoding and writing a span costs.
+    """
+    get = attrs.get
+    for mirror in attrs.keys() & _MIRROR_NAMES:
+        value = attrs[mirror]
+        for source in sc.MIRRORS[mirror]:
+            if get(source) == value:
+                del attrs[mirror]
+                break
+    return attrs
+
+
 def _copy_attributes(attributes: Any) -> dict[str, Any]:
     if not attributes:
         return {}
@@ -246,7 +265,7 @@ def span_row(span: ReadableSpan, _resources: _ResourceNames | None = None) -> tu
         _json_list(get(sc.RESUME_INTERRUPT_IDS)),
         (_resources or _ResourceNames()).get(resource),
         scope.name if scope is not None else None,
-        _dumps(attrs),
+        _dumps(_without_mirrors(attrs)),
         _events_json(span.events),
         _links_json(span.links),
     )
