@@ -13,6 +13,7 @@ import logging
 import threading
 from typing import Any, ClassVar
 
+from threadline import _runtime
 from threadline.emitter import Emitter
 
 logger = logging.getLogger("threadline")
@@ -20,9 +21,8 @@ logger = logging.getLogger("threadline")
 
 def current_emitter() -> Emitter:
     """The emitter integrations hand their records to (configured on first use)."""
-    from threadline import _runtime
-
-    return _runtime.emitter()
+    emitter = _runtime.state.emitter
+    return emitter if emitter is not None else _runtime.emitter()
 
 
 class Integration:

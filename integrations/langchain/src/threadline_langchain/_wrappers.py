@@ -26,7 +26,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 
 from threadline.emitter import SpanHandle
-from threadline.guard import guard
+from threadline.guard import failed
 from threadline_langchain._registry import REGISTRY
 from threadline_langchain._slots import MODEL_SLOT, ModelSlot, adrive, drive
 
@@ -44,10 +44,12 @@ def _handle_of(run_manager: Any) -> SpanHandle | None:
 
 def _lookup(run_manager: Any) -> SpanHandle | None:
     """:func:`_handle_of` inside the guard: a failure there must never reach the user's call."""
-    handle = None
-    with guard("langchain.model_context"):
-        handle = _handle_of(run_manager)
-    return handle
+    try:
+        return _handle_of(run_manager)
+    except Exception as exc:
+        if failed("langchain.model_context", exc):
+            raise
+    return None
 
 
 def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], name: str, index: int) -> Any:

@@ -11,12 +11,18 @@ from llama_index_instrumentation.span import BaseSpan
 from llama_index_instrumentation.span_handlers import BaseSpanHandler
 from pydantic import PrivateAttr
 
-from threadline.guard import guard
+from threadline.guard import failed, guard
 from threadline_llamaindex._tracker import Tracker
 
 # open_spans only needs a truthy placeholder per span id (the dispatcher's
 # shutdown() walks its keys); one shared instance saves an allocation per span.
 _OPEN = BaseSpan(id_="threadline")
+
+
+def _tracker_of(handler: BaseSpanHandler[Any] | BaseEventHandler) -> Tracker:
+    # From pydantic's private storage directly: ``handler._tracker`` runs a
+    # ``__getattr__`` in Python on every access, i.e. on every dispatcher span.
+    return handler.__pydantic_private__["_tracker"]  # type: ignore[index]
 
 
 class ThreadlineSpanHandler(BaseSpanHandler[BaseSpan]):
@@ -43,9 +49,13 @@ class ThreadlineSpanHandler(BaseSpanHandler[BaseSpan]):
         **kwargs: Any,
     ) -> BaseSpan | None:
         """Start a threadline span (or fold this one into its parent)."""
-        with guard("llamaindex.span_enter"):
-            if self._tracker.enter(id_, bound_args, instance, parent_span_id, tags):
+        # try/except rather than ``with guard(...)``: these run for every dispatcher span.
+        try:
+            if _tracker_of(self).enter(id_, bound_args, instance, parent_span_id, tags):
                 return _OPEN
+        except Exception as exc:
+            if failed("llamaindex.span_enter", exc):
+                raise
         return None
 
     def prepare_to_exit_span(
@@ -57,8 +67,11 @@ class ThreadlineSpanHandler(BaseSpanHandler[BaseSpan]):
         **kwargs: Any,
     ) -> BaseSpan | None:
         """End the span with ``result`` (a returned stream keeps it open until its end event)."""
-        with guard("llamaindex.span_exit"):
-            self._tracker.exit(id_, result)
+        try:
+            _tracker_of(self).exit(id_, result)
+        except Exception as exc:
+            if failed("llamaindex.span_exit", exc):
+                raise
         return self.open_spans.get(id_)
 
     def prepare_to_drop_span(
@@ -70,25 +83,28 @@ class ThreadlineSpanHandler(BaseSpanHandler[BaseSpan]):
         **kwargs: Any,
     ) -> BaseSpan | None:
         """End the span as an error with ``err``."""
-        with guard("llamaindex.span_drop"):
-            self._tracker.drop(id_, err)
+        try:
+            _tracker_of(self).drop(id_, err)
+        except Exception as exc:
+            if failed("llamaindex.span_drop", exc):
+                raise
         return self.open_spans.get(id_)
 
     def capture_propagation_context(self) -> dict[str, Any]:
         """The current threadline span as W3C trace context, under the ``"threadline"`` key."""
         with guard("llamaindex.capture_propagation_context"):
-            return self._tracker.capture_propagation()
+            return _tracker_of(self).capture_propagation()
         return {}
 
     def restore_propagation_context(self, context: dict[str, Any]) -> None:
         """Parent the next root span of this context under the captured span."""
         with guard("llamaindex.restore_propagation_context"):
-            self._tracker.restore_propagation(context)
+            _tracker_of(self).restore_propagation(context)
 
     def close(self) -> None:
         """End every span still open (called by ``Dispatcher.shutdown()``)."""
         with guard("llamaindex.close"):
-            self._tracker.close()
+            _tracker_of(self).close()
 
 
 class ThreadlineEventHandler(BaseEventHandler):
@@ -107,6 +123,8 @@ class ThreadlineEventHandler(BaseEventHandler):
 
     def handle(self, event: BaseEvent, **kwargs: Any) -> None:
         """Route ``event`` to the span it belongs to."""
-        with guard("llamaindex.event"):
-            # From pydantic's private storage directly: ``self._tracker`` runs a __getattr__ per event.
-            self.__pydantic_private__["_tracker"].on_event(event)
+        try:
+            _tracker_of(self).on_event(event)
+        except Exception as exc:
+            if failed("llamaindex.event", exc):
+                raise
