@@ -38,11 +38,29 @@ class Usage:
         return (self.input_tokens or 0) + (self.output_tokens or 0)
 
 
+_MISSING = object()
+
+
 def _get(obj: Any, key: str) -> Any:
+    """``obj[key]`` or ``obj.key``; ``None`` when absent.
+
+    A pydantic model (the SDKs' usage objects) is read from its field values
+    and extra keys: an absent key (``cache_creation_tokens`` on OpenAI's
+    ``PromptTokensDetails``) would otherwise go through pydantic's
+    ``__getattr__``, which raises and costs ~10x a hit, several times per call.
+    """
     if obj is None:
         return None
     if type(obj) is dict:  # the common case, and much cheaper than an ABC isinstance check
         return obj.get(key)
+    fields = getattr(obj, "__dict__", None)
+    if fields is not None:
+        value = fields.get(key, _MISSING)
+        if value is not _MISSING:
+            return value
+        extra = getattr(obj, "__pydantic_extra__", _MISSING)
+        if extra is not _MISSING:
+            return extra.get(key) if extra else None
     if isinstance(obj, Mapping):
         return obj.get(key)
     return getattr(obj, key, None)

@@ -257,3 +257,27 @@ def test_cost_uses_the_response_model_first(spans: CapturedSpans) -> None:
 
 def test_threadline_exports_model_rate() -> None:
     assert threadline.ModelRate is ModelRate
+
+
+def test_usage_is_read_from_the_sdk_models_fields_and_extra_keys() -> None:
+    from openai.types import CompletionUsage
+
+    raw = CompletionUsage.model_validate(
+        {
+            "prompt_tokens": 1200,
+            "completion_tokens": 80,
+            "total_tokens": 1280,
+            # cache_creation_tokens is not a field of PromptTokensDetails: an OpenAI-compatible
+            # provider sending it lands in pydantic's extra keys.
+            "prompt_tokens_details": {"cached_tokens": 1024, "cache_creation_tokens": 100},
+            "completion_tokens_details": {"reasoning_tokens": 64},
+        }
+    )
+    assert usage_from_openai(raw) == Usage(
+        input_tokens=1200,
+        output_tokens=80,
+        cache_read_tokens=1024,
+        cache_write_tokens=100,
+        reasoning_tokens=64,
+        total_tokens=1280,
+    )
