@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # benchmarks/ is a top-level folder of the repository, not an installed package
+    sys.path.insert(0, str(ROOT))
 
 
 def test_quick_run_writes_markdown_and_json(tmp_path: Path) -> None:
@@ -61,3 +63,35 @@ def test_list_names_every_workload() -> None:
     assert proc.returncode == 0, proc.stderr
     listed = {line.split()[0] for line in proc.stdout.splitlines() if line.strip()}
     assert listed == {"langgraph", "hitl", "openai", "llamaindex", "export", "memory"}
+
+
+def test_instruction_counter_children_run_every_variant() -> None:
+    """``python -m benchmarks.instructions`` needs perf; its children (what perf wraps) run anywhere."""
+    from benchmarks.instructions import PLAN
+
+    for workload, variant in [("langgraph", "default"), ("langgraph", "bare"), ("openai", "bare"), ("hitl", "memory")]:
+        assert variant in PLAN[workload][1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchmarks.instructions", "--child", workload, variant, "3"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        assert "child: cpu_us=" in proc.stderr
+
+
+def test_instruction_table_reports_ratios_to_the_uninstrumented_run() -> None:
+    from benchmarks.instructions import table
+
+    md = table(
+        {
+            "langgraph": {
+                "off": {"instructions": 5_000_000, "gc_per_1000": 0},
+                "default": {"instructions": 8_000_000, "gc_per_1000": 90},
+            }
+        }
+    )
+    assert "| langgraph | uninstrumented | 5,000,000 | 1.00 | – | 0 |" in md
+    assert "| langgraph | threadline (default: SQLite store) | 8,000,000 | 1.60 | 3,000,000 | 90 |" in md
