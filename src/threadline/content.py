@@ -21,6 +21,24 @@ _MAX_DEPTH = 12
 _MAX_ITEMS = 200
 
 
+def _substitute(value: Any) -> Any:
+    """The stand-in for a value JSON has no type for: plain data, or text.
+
+    Shared by both renderings: the C encoder's ``default`` and
+    :func:`to_jsonable` (which then copies the stand-in with its caps).
+    """
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    dump = getattr(value, "model_dump", None)  # pydantic v2, LangChain messages
+    if callable(dump) and not isinstance(value, type):
+        return dump()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}
+    return repr(value)
+
+
 def to_jsonable(value: Any, _depth: int = 0, _seen: set[int] | None = None) -> Any:
     """A JSON-ready copy of ``value``; never raises, never recurses forever."""
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -30,8 +48,6 @@ def to_jsonable(value: Any, _depth: int = 0, _seen: set[int] | None = None) -> A
     seen = _seen if _seen is not None else set()
     if id(value) in seen:
         return "<cycle>"
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return f"<{len(value)} bytes>"
     seen.add(id(value))
     try:
         if isinstance(value, dict):
@@ -48,14 +64,8 @@ def to_jsonable(value: Any, _depth: int = 0, _seen: set[int] | None = None) -> A
             if len(items) > _MAX_ITEMS:
                 rendered.append(f"... {len(items) - _MAX_ITEMS} more")
             return rendered
-        dump = getattr(value, "model_dump", None)  # pydantic v2, LangChain messages
-        if callable(dump) and not isinstance(value, type):
-            return to_jsonable(dump(), _depth + 1, seen)
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            return to_jsonable(
-                {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}, _depth + 1, seen
-            )
-        return repr(value)
+        substitute = _substitute(value)
+        return substitute if isinstance(substitute, str) else to_jsonable(substitute, _depth + 1, seen)
     except Exception:  # noqa: BLE001 - user objects may raise anywhere
         try:
             return f"<unrenderable {type(value).__name__}>"
@@ -65,21 +75,7 @@ def to_jsonable(value: Any, _depth: int = 0, _seen: set[int] | None = None) -> A
         seen.discard(id(value))
 
 
-def _encode_default(value: Any) -> Any:
-    """What the fast path's JSON encoder writes for a value JSON has no type for."""
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return f"<{len(value)} bytes>"
-    if isinstance(value, (set, frozenset)):
-        return list(value)
-    dump = getattr(value, "model_dump", None)  # pydantic v2, LangChain messages
-    if callable(dump) and not isinstance(value, type):
-        return dump()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}
-    return repr(value)
-
-
-_encoder = json.JSONEncoder(ensure_ascii=False, default=_encode_default)
+_encoder = json.JSONEncoder(ensure_ascii=False, default=_substitute)
 
 
 def render(value: Any) -> str:

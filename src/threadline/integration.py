@@ -21,8 +21,7 @@ logger = logging.getLogger("threadline")
 
 def current_emitter() -> Emitter:
     """The emitter integrations hand their records to (configured on first use)."""
-    emitter = _runtime.state.emitter
-    return emitter if emitter is not None else _runtime.emitter()
+    return _runtime.emitter()
 
 
 class Integration:
