@@ -41,11 +41,11 @@ class Usage:
 _MISSING = object()
 
 
-def _get(obj: Any, key: str) -> Any:
-    """``obj[key]`` or ``obj.key``; ``None`` when absent.
+def value_of(obj: Any, key: str) -> Any:
+    """``obj[key]`` or ``obj.key``; ``None`` when absent (for SDK response objects and dicts).
 
-    A pydantic model (the SDKs' usage objects) is read from its field values
-    and extra keys: an absent key (``cache_creation_tokens`` on OpenAI's
+    A pydantic model (the SDKs' responses) is read from its field values and
+    extra keys, not its properties: an absent key (``cache_creation_tokens`` on OpenAI's
     ``PromptTokensDetails``) would otherwise go through pydantic's
     ``__getattr__``, which raises and costs ~10x a hit, several times per call.
     """
@@ -87,24 +87,24 @@ def usage_from_openai(usage: Any) -> Usage | None:
     """
     if usage is None:
         return None
-    input_tokens = _int(_get(usage, "prompt_tokens"))
-    output_tokens = _int(_get(usage, "completion_tokens"))
-    in_details = _get(usage, "prompt_tokens_details")
-    out_details = _get(usage, "completion_tokens_details")
+    input_tokens = _int(value_of(usage, "prompt_tokens"))
+    output_tokens = _int(value_of(usage, "completion_tokens"))
+    in_details = value_of(usage, "prompt_tokens_details")
+    out_details = value_of(usage, "completion_tokens_details")
     if input_tokens is None and output_tokens is None:
-        input_tokens = _int(_get(usage, "input_tokens"))
-        output_tokens = _int(_get(usage, "output_tokens"))
-        in_details = _get(usage, "input_tokens_details")
-        out_details = _get(usage, "output_tokens_details")
-    total = _int(_get(usage, "total_tokens"))
+        input_tokens = _int(value_of(usage, "input_tokens"))
+        output_tokens = _int(value_of(usage, "output_tokens"))
+        in_details = value_of(usage, "input_tokens_details")
+        out_details = value_of(usage, "output_tokens_details")
+    total = _int(value_of(usage, "total_tokens"))
     if input_tokens is None and output_tokens is None and total is None:
         return None
     return Usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
-        cache_read_tokens=_int(_get(in_details, "cached_tokens")),
-        cache_write_tokens=_int(_get(in_details, "cache_creation_tokens")),
-        reasoning_tokens=_int(_get(out_details, "reasoning_tokens")),
+        cache_read_tokens=_int(value_of(in_details, "cached_tokens")),
+        cache_write_tokens=_int(value_of(in_details, "cache_creation_tokens")),
+        reasoning_tokens=_int(value_of(out_details, "reasoning_tokens")),
         total_tokens=total,
     )
 
@@ -117,12 +117,12 @@ def usage_from_anthropic(usage: Any) -> Usage | None:
     """
     if usage is None:
         return None
-    raw_in = _int(_get(usage, "input_tokens"))
-    out = _int(_get(usage, "output_tokens"))
+    raw_in = _int(value_of(usage, "input_tokens"))
+    out = _int(value_of(usage, "output_tokens"))
     if raw_in is None and out is None:
         return None
-    read = _int(_get(usage, "cache_read_input_tokens"))
-    write = _int(_get(usage, "cache_creation_input_tokens"))
+    read = _int(value_of(usage, "cache_read_input_tokens"))
+    write = _int(value_of(usage, "cache_creation_input_tokens"))
     total_in = None if raw_in is None else raw_in + (read or 0) + (write or 0)
     return Usage(
         input_tokens=total_in,
@@ -142,15 +142,15 @@ def usage_from_langchain(usage_metadata: Any) -> Usage | None:
     """
     if not usage_metadata:
         return None
-    in_details = _get(usage_metadata, "input_token_details")
-    out_details = _get(usage_metadata, "output_token_details")
+    in_details = value_of(usage_metadata, "input_token_details")
+    out_details = value_of(usage_metadata, "output_token_details")
     usage = Usage(
-        input_tokens=_int(_get(usage_metadata, "input_tokens")),
-        output_tokens=_int(_get(usage_metadata, "output_tokens")),
-        cache_read_tokens=_int(_get(in_details, "cache_read")),
-        cache_write_tokens=_int(_get(in_details, "cache_creation")),
-        reasoning_tokens=_int(_get(out_details, "reasoning")),
-        total_tokens=_int(_get(usage_metadata, "total_tokens")),
+        input_tokens=_int(value_of(usage_metadata, "input_tokens")),
+        output_tokens=_int(value_of(usage_metadata, "output_tokens")),
+        cache_read_tokens=_int(value_of(in_details, "cache_read")),
+        cache_write_tokens=_int(value_of(in_details, "cache_creation")),
+        reasoning_tokens=_int(value_of(out_details, "reasoning")),
+        total_tokens=_int(value_of(usage_metadata, "total_tokens")),
     )
     return None if usage.is_empty else usage
 
@@ -165,8 +165,8 @@ def usage_from_any(raw: Any) -> Usage | None:
         return None
     if isinstance(raw, Usage):
         return raw
-    if _get(raw, "cache_read_input_tokens") is not None or _get(raw, "cache_creation_input_tokens") is not None:
+    if value_of(raw, "cache_read_input_tokens") is not None or value_of(raw, "cache_creation_input_tokens") is not None:
         return usage_from_anthropic(raw)
-    if _get(raw, "input_token_details") is not None or _get(raw, "output_token_details") is not None:
+    if value_of(raw, "input_token_details") is not None or value_of(raw, "output_token_details") is not None:
         return usage_from_langchain(raw)
     return usage_from_openai(raw)

@@ -13,6 +13,7 @@ from typing import Any
 from threadline import semconv as sc
 from threadline.records import ModelCall, Outcome
 from threadline.usage import usage_from_openai
+from threadline.usage import value_of as get  # obj[key] or obj.key; fields of SDK pydantic models
 
 CHAT = "chat"
 RESPONSES = "responses"
@@ -37,21 +38,6 @@ NAMES: dict[str, str] = {
     EMBEDDINGS: "openai.embeddings",
     COMPLETIONS: "openai.completions",
 }
-
-
-_MISSING = object()
-
-
-def get(obj: Any, key: str) -> Any:
-    """``obj[key]`` for a mapping, ``obj.key`` otherwise; ``None`` when absent."""
-    if obj is None:
-        return None
-    if type(obj) is dict:  # the common cases first: ABC instance checks are slow on the hot path
-        return obj.get(key)
-    value = getattr(obj, key, _MISSING)
-    if value is _MISSING:
-        return obj.get(key) if isinstance(obj, Mapping) else None
-    return value
 
 
 def _number(value: Any) -> float | None:

@@ -34,10 +34,10 @@ PATCHES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
     (_STREAMING, "Stream.close", _streams.close_wrapper),
     (_STREAMING, "AsyncStream.__aiter__", _streams.aiter_wrapper),
     (_STREAMING, "AsyncStream.close", _streams.close_wrapper),
-    (_CHAT_HELPERS, "ChatCompletionStream.close", _streams.helper_close_wrapper),
-    (_CHAT_HELPERS, "AsyncChatCompletionStream.close", _streams.helper_close_wrapper),
-    (_RESPONSE_HELPERS, "ResponseStream.close", _streams.helper_close_wrapper),
-    (_RESPONSE_HELPERS, "AsyncResponseStream.close", _streams.helper_close_wrapper),
+    (_CHAT_HELPERS, "ChatCompletionStream.close", _streams.close_wrapper),
+    (_CHAT_HELPERS, "AsyncChatCompletionStream.close", _streams.close_wrapper),
+    (_RESPONSE_HELPERS, "ResponseStream.close", _streams.close_wrapper),
+    (_RESPONSE_HELPERS, "AsyncResponseStream.close", _streams.close_wrapper),
 )
 
 

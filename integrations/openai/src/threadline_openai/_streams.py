@@ -41,7 +41,7 @@ class StreamTracker:
 
     def __init__(self, call: Call) -> None:
         self.call = call
-        self.acc = ex.accumulator(call.route or "", call.capture) if call.route else None
+        self.acc = ex.accumulator(call.route or "", call.capture)  # a traced stream always has a route
         self.finalizer: Any = None
 
     @property
@@ -59,33 +59,23 @@ class StreamTracker:
             if failed("openai.stream.item", exc):
                 raise
 
-    def finish(self, reason: str) -> None:
+    def finish(self, reason: str, error: BaseException | None = None) -> None:
+        """End the call once: with ``reason``, or as failed with ``error`` (what was read is kept)."""
         call = self.call
         if call.ended:
             return
         try:
             self._detach()
             record = call.record
-            if hasattr(record, "stream_end_reason"):
-                record.stream_end_reason = reason
             if self.acc is not None:
                 self.acc.finish(record)  # type: ignore[arg-type]
-            call.end()
+            if error is not None:
+                call.fail(error, stream_reason=reason)
+            else:
+                record.stream_end_reason = reason  # type: ignore[union-attr]
+                call.end()
         except Exception as exc:
             if failed("openai.stream.end", exc):
-                raise
-
-    def fail(self, exc: BaseException) -> None:
-        call = self.call
-        if call.ended:
-            return
-        try:
-            self._detach()
-            if self.acc is not None:
-                self.acc.finish(call.record)  # type: ignore[arg-type]
-            call.fail(exc, stream_reason=ERROR)
-        except Exception as err:
-            if failed("openai.stream.error", err):
                 raise
 
     def on_gc(self) -> None:
@@ -108,7 +98,7 @@ def _traced(inner: Iterator[Any], tracker: StreamTracker) -> Iterator[Any]:
         call_safely(tracker.finish, GARBAGE_COLLECTED)
         raise
     except BaseException as exc:
-        tracker.fail(exc)
+        tracker.finish(ERROR, exc)
         raise
     tracker.finish(COMPLETED)
 
@@ -122,7 +112,7 @@ async def _atraced(inner: AsyncIterator[Any], tracker: StreamTracker) -> AsyncIt
         call_safely(tracker.finish, GARBAGE_COLLECTED)
         raise
     except BaseException as exc:
-        tracker.fail(exc)
+        tracker.finish(ERROR, exc)
         raise
     tracker.finish(COMPLETED)
 
@@ -190,18 +180,14 @@ def aiter_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
 
 
 def close_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """``Stream.close`` / ``AsyncStream.close``: an unfinished stream ends ``closed_early``."""
-    tracker = tracker_of(instance)
+    """``close`` of a stream or of a ``.stream()`` helper: an unfinished stream ends ``closed_early``.
+
+    The helpers close the HTTP response, not the raw stream they wrap
+    (``_raw_stream``), so their tracker is looked up there.
+    """
+    tracker = tracker_of(getattr(instance, "_raw_stream", instance))
     if tracker is not None and not tracker.ended:
         call_safely(tracker.finish, CLOSED_EARLY)  # close() may come from a finalizer
-    return wrapped(*args, **kwargs)
-
-
-def helper_close_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """``close`` of the ``.stream()`` helpers, which close the HTTP response, not the raw stream."""
-    tracker = tracker_of(getattr(instance, "_raw_stream", None))
-    if tracker is not None and not tracker.ended:
-        call_safely(tracker.finish, CLOSED_EARLY)
     return wrapped(*args, **kwargs)
 
 
@@ -213,7 +199,6 @@ __all__ = [
     "StreamTracker",
     "aiter_wrapper",
     "close_wrapper",
-    "helper_close_wrapper",
     "iter_wrapper",
     "trace_stream",
     "tracker_of",

@@ -156,11 +156,7 @@ def parse_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
             call.fail(exc)
         raise
     with guard("openai.parse.end"):
-        stream_cls, async_stream_cls, _ = _types()
-        if isinstance(result, (stream_cls, async_stream_cls)):
-            trace_stream(result, call, is_async=isinstance(result, async_stream_cls))
-        else:
-            call.succeed(result)
+        _returned(call, result)  # a parsed object or a stream, as if request() had returned it
     return result
 
 
