@@ -322,7 +322,7 @@ def merge_usage(old: Usage | None, new: Usage | None) -> Usage | None:
         cache_read_tokens=pick("cache_read_tokens"),
         cache_write_tokens=pick("cache_write_tokens"),
         reasoning_tokens=pick("reasoning_tokens"),
-        total_tokens=new.total_tokens if new.total_tokens is not None else None,
+        total_tokens=new.total_tokens,
     )
 
 

@@ -215,9 +215,7 @@ class Tracker:
         if entry is None:
             return False
         if entry.handle is None:
-            self._take(id_)
-            if entry.ends_parent:
-                self._end_streamed_chat(entry.target, None)
+            self._leave_folded(entry, None)
             return False
         record = entry.handle.record
         emitter = current_emitter()
@@ -241,7 +239,7 @@ class Tracker:
                 return True
             # The writer finished before stream_chat returned (a fast stream).
             self._apply_result(entry, record, result, capture)
-            self._finish(entry, outcome=Outcome.ERROR if done[0] is not None else None, error=done[0])
+            self._finish(entry, error=done[0])  # an error ends it as one (Emitter.end)
             return True
         else:
             self._apply_result(entry, record, result, capture)
@@ -254,9 +252,7 @@ class Tracker:
         if entry is None:
             return False
         if entry.handle is None:
-            self._take(id_)
-            if entry.ends_parent:
-                self._end_streamed_chat(entry.target, err or RuntimeError("stream failed"))
+            self._leave_folded(entry, err or RuntimeError("stream failed"))
             return False
         self._finish(entry, outcome=Outcome.ERROR, error=err)
         return True
@@ -706,10 +702,13 @@ class Tracker:
             text = ex.get(entry.result_ref(), "response")
             if isinstance(text, str) and text:
                 entry.handle.record.outputs = text
-        if error is not None:
-            self._finish(entry, outcome=Outcome.ERROR, error=error)
-        else:
-            self._finish(entry)
+        self._finish(entry, error=error)
+
+    def _leave_folded(self, entry: _Entry, error: BaseException | None) -> None:
+        """A folded dispatcher span returned or raised: forget it; a stream writer's end ends its chat span."""
+        self._take(entry.id)
+        if entry.ends_parent:
+            self._end_streamed_chat(entry.target, error)
 
     def _take(self, id_: str) -> _Entry | None:
         with self._lock:
