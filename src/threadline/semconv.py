@@ -20,6 +20,7 @@ from typing import Final
 SESSION_ID: Final = "session.id"
 USER_ID: Final = "user.id"
 GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+DEPLOYMENT_ENVIRONMENT: Final = "deployment.environment.name"  # OTel resource / span attribute
 SESSION_ID_ORIGINAL: Final = "threadline.session.original_id"
 SESSION_SOURCE: Final = "threadline.session.source"
 SESSION_ORIGIN: Final = "threadline.session.origin"  # where a framework id was found, e.g. openai.previous_response_id

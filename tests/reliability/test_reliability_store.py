@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import threadline
-from threadline.store import StoreError
+from threadline.store import StoreError, queries, rollups
 
 PROCESSES = 4
 SPANS_EACH = 10_000
@@ -33,8 +33,14 @@ WRITER = textwrap.dedent(
     emitter = current_emitter()
     while not os.path.exists(go):  # start together, so that the writers contend for the file
         time.sleep(0.002)
-    for i in range(SPANS_EACH):
-        emitter.end(emitter.start(Run(name=f"{name}-{i}", integration="reliability")))
+    for i in range(SPANS_EACH // 5):
+        # Traces of five spans in sessions that every writer adds to at once: the rollups of one
+        # session are updated by four processes, and a trace's spans may land in two batches.
+        with threadline.session(f"shared-{i % 25}", user_id=name):
+            root = emitter.start(Run(name=f"{name}-{i}", integration="reliability"))
+            for k in range(4):
+                emitter.end(emitter.start(Run(name=f"{name}-{i}.{k}", integration="reliability"), parent=root))
+            emitter.end(root)
     print(threadline.flush(240), dropped_spans())
     """
 ).replace("SPANS_EACH", str(SPANS_EACH))
@@ -77,6 +83,13 @@ def test_four_processes_write_the_same_store_at_once(tmp_path: Path) -> None:
         )
     assert total == distinct == PROCESSES * SPANS_EACH
     assert per_writer == {f"w{n}": SPANS_EACH for n in range(PROCESSES)}
+    # The rollups written beside the spans equal a full recomputation from the spans.
+    with sqlite3.connect(db, isolation_level=None) as conn:
+        assert rollups.differences(conn) == []
+    sessions = queries.list_sessions(db, limit=None)
+    assert len(sessions) == 25
+    assert sum(s.traces for s in sessions) == PROCESSES * SPANS_EACH // 5
+    assert all(s.users == tuple(f"w{n}" for n in range(PROCESSES)) for s in sessions)
 
 
 # --- files that are not a store ---------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from threadline import semconv as sc
 from threadline.exporters.sqlite import SQLiteSpanExporter
 from threadline.integration import current_emitter
 from threadline.records import GraphPause, GraphResume, Interrupt, ModelCall, Run, SpanKind, ToolCall
+from threadline.store import rollups
 from threadline.store.schema import open_store
 from threadline.usage import Usage
 
@@ -221,6 +222,7 @@ def bulk_sessions(db: Path, n: int, *, base_ns: int | None = None) -> None:
         conn.execute("BEGIN")
         placeholders = ", ".join("?" for _ in _BULK_COLUMNS)
         conn.executemany(f"INSERT INTO spans ({', '.join(_BULK_COLUMNS)}) VALUES ({placeholders})", rows)
+        rollups.refresh(conn, {row[0] for row in rows})  # as the exporter does, in the same transaction
         conn.execute("COMMIT")
     finally:
         conn.close()

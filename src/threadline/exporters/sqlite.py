@@ -33,9 +33,11 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 
 from threadline import semconv as sc
+from threadline.store import content as store_content
+from threadline.store import rollups
 from threadline.store.schema import SPAN_COLUMNS, StoreError, open_store, resolve_path, retry_locked
 
-__all__ = ["SQLiteSpanExporter", "StoreError", "span_row"]
+__all__ = ["SQLiteSpanExporter", "StoreError", "promoted_from_attributes", "span_row"]
 
 logger = logging.getLogger("threadline")
 
@@ -222,10 +224,48 @@ def _encodable_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(_encodable(v) for v in row)
 
 
-def span_row(span: ReadableSpan, _resources: _ResourceNames | None = None) -> tuple[Any, ...]:
-    """The ``spans`` row of one finished span, in :data:`SPAN_COLUMNS` order."""
+_METADATA_PREFIX_LEN = len(sc.METADATA_PREFIX)
+
+
+def _session_meta(attrs: dict[str, Any]) -> str | None:
+    """JSON ``[tags, metadata]`` of the span's ``threadline.session(...)``, or ``None`` without either."""
+    tags = attrs.get(sc.TAGS)
+    metadata = {k[_METADATA_PREFIX_LEN:]: v for k, v in attrs.items() if k.startswith(sc.METADATA_PREFIX)}
+    if not tags and not metadata:
+        return None
+    if isinstance(tags, (list, tuple)):
+        tags = [str(t) for t in tags]
+    elif tags is not None:
+        tags = [str(tags)]
+    return _dumps([tags or [], metadata])
+
+
+def promoted_from_attributes(attrs: dict[str, Any]) -> tuple[Any, ...]:
+    """The span columns schema v2 added, from a span's attributes.
+
+    (environment, session original id, input cost, output cost, checkpoint id, session meta)
+    """
+    get = attrs.get
+    return (
+        _str(get(sc.DEPLOYMENT_ENVIRONMENT)),
+        _str(get(sc.SESSION_ID_ORIGINAL)),
+        _float(get(sc.COST_INPUT)),
+        _float(get(sc.COST_OUTPUT)),
+        _str(get(sc.GRAPH_CHECKPOINT_ID) or get(sc.RESUME_CHECKPOINT_ID)),
+        _session_meta(attrs),
+    )
+
+
+_CONTENT_INDEX = SPAN_COLUMNS.index("content")
+_ENVIRONMENT_INDEX = SPAN_COLUMNS.index("environment")
+
+
+def _encode(
+    span: ReadableSpan, resources: _ResourceNames | None = None, *, split_content: bool = True
+) -> tuple[list[Any], dict[str, store_content.Pending] | None]:
+    """The ``spans`` row of one finished span (its ``content`` still to resolve) and its pending message lists."""
     ctx = span.context
-    attrs = _copy_attributes(span.attributes)
+    attrs = _without_mirrors(_copy_attributes(span.attributes))
     get = attrs.get
     parent = span.parent
     status = span.status
@@ -233,7 +273,16 @@ def span_row(span: ReadableSpan, _resources: _ResourceNames | None = None) -> tu
     start = span.start_time
     model = get(sc.GEN_AI_RESPONSE_MODEL) or get(sc.GEN_AI_REQUEST_MODEL)
     resource = span.resource
-    return (
+    pending: dict[str, store_content.Pending] | None = None
+    if split_content:
+        for name in store_content.CONTENT_ATTRIBUTES:
+            found = store_content.split(get(name))
+            if found is not None:
+                if pending is None:
+                    pending = {}
+                pending[name] = found
+                del attrs[name]
+    row = [
         format(ctx.trace_id, "032x"),
         format(ctx.span_id, "016x"),
         format(parent.span_id, "016x") if parent is not None else None,
@@ -263,12 +312,22 @@ def span_row(span: ReadableSpan, _resources: _ResourceNames | None = None) -> tu
         1 if get(sc.RESUME) else 0,
         _json_list(get(sc.INTERRUPT_IDS)),
         _json_list(get(sc.RESUME_INTERRUPT_IDS)),
-        (_resources or _ResourceNames()).get(resource),
+        (resources or _ResourceNames()).get(resource),
         scope.name if scope is not None else None,
-        _dumps(_without_mirrors(attrs)),
+        *promoted_from_attributes(attrs),
+        None,  # content: filled in by the write transaction
+        _dumps(attrs),
         _events_json(span.events),
         _links_json(span.links),
-    )
+    ]
+    if row[_ENVIRONMENT_INDEX] is None and resource is not None:
+        row[_ENVIRONMENT_INDEX] = _str(resource.attributes.get(sc.DEPLOYMENT_ENVIRONMENT))
+    return row, pending
+
+
+def span_row(span: ReadableSpan, _resources: _ResourceNames | None = None) -> tuple[Any, ...]:
+    """The ``spans`` row of one finished span, in :data:`SPAN_COLUMNS` order (content kept inline)."""
+    return tuple(_encode(span, _resources, split_content=False)[0])
 
 
 class SQLiteSpanExporter(SpanExporter):
@@ -294,6 +353,7 @@ class SQLiteSpanExporter(SpanExporter):
         self._closed = False
         self._stale: list[sqlite3.Connection] = []
         self._resources = _ResourceNames()
+        self._content = store_content.ContentWriter()
         if hasattr(os, "register_at_fork"):
             reinit = weakref.WeakMethod(self._after_fork_in_child)
             os.register_at_fork(after_in_child=lambda: (method := reinit()) is not None and method())
@@ -314,45 +374,64 @@ class SQLiteSpanExporter(SpanExporter):
         return conn
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Store ``spans`` in one transaction; FAILURE (logged, never raised) if that is impossible."""
+        """Store ``spans`` and their rollups in one transaction; FAILURE (logged, never raised) if impossible."""
         if not spans:
             return SpanExportResult.SUCCESS
-        rows: list[tuple[Any, ...]] = []
+        encoded: list[tuple[list[Any], dict[str, store_content.Pending] | None]] = []
         for span in spans:
             try:
-                rows.append(span_row(span, self._resources))
+                encoded.append(_encode(span, self._resources))
             except Exception:
                 logger.warning("threadline: could not encode span %r for the store; skipped", span.name, exc_info=True)
-        groups = group_by_shape(rows)
         with self._lock:
             if self._closed:
                 return SpanExportResult.FAILURE
             try:
                 conn = self._connection()
                 try:
-                    retry_locked(lambda: self._write(conn, groups))
+                    retry_locked(lambda: self._write(conn, encoded))
                 except UnicodeEncodeError:
                     # Text with a lone surrogate (from a lenient decoder) cannot be stored as UTF-8:
                     # store it with U+FFFD in its place rather than lose the whole batch.
-                    clean = group_by_shape([_encodable_row(row) for row in rows])
+                    clean = [(list(_encodable_row(tuple(row))), None) for row, _ in self._inline(encoded, spans)]
                     retry_locked(lambda: self._write(conn, clean))
             except Exception:
-                logger.warning("threadline: could not write %d spans to %s", len(rows), self.path, exc_info=True)
+                logger.warning("threadline: could not write %d spans to %s", len(encoded), self.path, exc_info=True)
                 return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 
-    @staticmethod
-    def _write(conn: sqlite3.Connection, groups: dict[tuple[bool, ...], list[tuple[Any, ...]]]) -> None:
+    def _inline(
+        self, encoded: list[tuple[list[Any], Any]], spans: Sequence[ReadableSpan]
+    ) -> list[tuple[list[Any], None]]:
+        """The batch encoded again with every captured value kept inline (no content split)."""
+        out: list[tuple[list[Any], None]] = []
+        for span in spans:
+            try:
+                out.append((_encode(span, self._resources, split_content=False)[0], None))
+            except Exception:  # noqa: BLE001 - already logged by export()
+                continue
+        return out
+
+    def _write(self, conn: sqlite3.Connection, encoded: list[tuple[list[Any], Any]]) -> None:
         # IMMEDIATE takes the write lock up front, so waiting happens in the busy
         # handler rather than as a "locked" error when a read upgrades to a write.
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for shape, values in groups.items():
+            writer = self._content
+            writer.begin(conn)
+            rows = []
+            for row, pending in encoded:
+                if pending:
+                    row[_CONTENT_INDEX] = _dumps({name: writer.reference(conn, p) for name, p in pending.items()})
+                rows.append(tuple(row))
+            for shape, values in group_by_shape(rows).items():
                 for start in range(0, len(values), ROWS_PER_STATEMENT):
                     part = values[start : start + ROWS_PER_STATEMENT]
                     conn.execute(_insert_for(shape, len(part)), [value for row in part for value in row])
+            rollups.refresh(conn, {row[0] for row in rows})
             conn.execute("COMMIT")
         except BaseException:
+            self._content.rolled_back()
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION = "threadline"
 # PRAGMA application_id: "TLN1" as a 32-bit big-endian integer; a hint for `file(1)`-style tools.
 APPLICATION_ID = 0x544C4E31
@@ -76,6 +76,13 @@ SPAN_COLUMNS: tuple[str, ...] = (
     "resume_interrupt_ids",
     "service_name",
     "scope_name",
+    "environment",
+    "session_original_id",
+    "cost_input_usd",
+    "cost_output_usd",
+    "checkpoint_id",
+    "session_meta",
+    "content",
     "attributes",
     "events",
     "links",
@@ -129,9 +136,184 @@ _SCHEMA_V1: tuple[str, ...] = (
     "CREATE UNIQUE INDEX IF NOT EXISTS spans_trace_span ON spans (trace_id, span_id)",
     "CREATE INDEX IF NOT EXISTS spans_session ON spans (session_id) WHERE session_id IS NOT NULL",
 )
+"""Version 1, as released: kept to describe what :data:`MIGRATIONS` upgrades (and for its tests)."""
 
-# MIGRATIONS[n] upgrades a version-n store to version n + 1, in one transaction.
-MIGRATIONS: dict[int, Sequence[str]] = {}
+_SPAN_COLUMNS_V2 = """
+        environment          TEXT,              -- deployment.environment.name
+        session_original_id  TEXT,              -- the raw session id before it was shortened
+        cost_input_usd       REAL,
+        cost_output_usd      REAL,
+        checkpoint_id        TEXT,              -- LangGraph checkpoint a pause left / a resume started from
+        session_meta         TEXT,              -- JSON [tags, metadata] of threadline.session(...), or NULL
+        content              TEXT,              -- JSON: message lists moved to the content tables (store.content)
+"""
+
+# Rollups and content, the same in a new store and in a migrated one.
+_SCHEMA_V2_TABLES: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS traces (
+        trace_id           TEXT PRIMARY KEY,
+        session_id         TEXT,
+        root_span_id       TEXT,
+        root_name          TEXT,
+        root_outcome       TEXT,
+        start_ns           INTEGER NOT NULL,
+        end_ns             INTEGER,
+        spans              INTEGER NOT NULL,
+        error_spans        INTEGER NOT NULL,
+        interrupted        INTEGER NOT NULL,
+        outcome            TEXT    NOT NULL,    -- interrupted | error | cancelled | resumed | ok
+        is_resume          INTEGER NOT NULL,
+        users              TEXT,                -- JSON array, sorted
+        models             TEXT,                -- JSON array, sorted
+        input_tokens       INTEGER,
+        output_tokens      INTEGER,
+        cache_read_tokens  INTEGER,
+        cache_write_tokens INTEGER,
+        reasoning_tokens   INTEGER,
+        total_tokens       INTEGER,
+        cost_usd           REAL,
+        cost_input_usd     REAL,
+        cost_output_usd    REAL,
+        ttfts              TEXT,                -- JSON array of the calls' time to first token (ms)
+        model_usage        TEXT,                -- JSON {model: [in, out, cache read, cache write, reasoning, total,
+                                                --               cost, input cost, output cost]}
+        environment        TEXT,
+        tags               TEXT,                -- JSON array, sorted
+        metadata           TEXT,                -- JSON object
+        original_id        TEXT,
+        interrupt_ids      TEXT,                -- JSON array: interrupts this trace raised
+        resume_interrupt_ids TEXT,              -- JSON array: interrupts this trace answers
+        checkpoint_ids     TEXT                 -- JSON array: checkpoints paused at / resumed from
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX IF NOT EXISTS traces_session ON traces (session_id, start_ns) WHERE session_id IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS traces_start ON traces (start_ns)",
+    """
+    CREATE TABLE IF NOT EXISTS sessions (
+        session_id         TEXT PRIMARY KEY,
+        first_start_ns     INTEGER NOT NULL,
+        last_end_ns        INTEGER,
+        active_ns          INTEGER NOT NULL,    -- last end, else first start: what --since compares
+        traces             INTEGER NOT NULL,
+        errors             INTEGER NOT NULL,
+        interrupted        INTEGER NOT NULL,
+        users              TEXT,
+        models             TEXT,
+        input_tokens       INTEGER,
+        output_tokens      INTEGER,
+        cache_read_tokens  INTEGER,
+        cache_write_tokens INTEGER,
+        reasoning_tokens   INTEGER,
+        total_tokens       INTEGER,
+        cost_usd           REAL,
+        cost_input_usd     REAL,
+        cost_output_usd    REAL,
+        ttft_median_ms     REAL,
+        environment        TEXT,                -- of the latest trace that has one
+        tags               TEXT,                -- JSON array: the union over its traces
+        metadata           TEXT,                -- JSON object of the latest trace that has metadata
+        original_id        TEXT                 -- the raw id the user knows, when it was shortened
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX IF NOT EXISTS sessions_last_end ON sessions (last_end_ns)",
+    "CREATE INDEX IF NOT EXISTS sessions_active ON sessions (active_ns)",
+    "CREATE INDEX IF NOT EXISTS sessions_first_start ON sessions (first_start_ns)",
+    "CREATE INDEX IF NOT EXISTS sessions_environment ON sessions (environment) WHERE environment IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS sessions_original ON sessions (original_id) WHERE original_id IS NOT NULL",
+    """
+    CREATE TABLE IF NOT EXISTS session_users (
+        user_id    TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        PRIMARY KEY (user_id, session_id)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX IF NOT EXISTS session_users_session ON session_users (session_id)",
+    """
+    CREATE TABLE IF NOT EXISTS session_models (
+        session_id         TEXT NOT NULL,
+        model              TEXT NOT NULL,
+        calls              INTEGER NOT NULL,
+        input_tokens       INTEGER,
+        output_tokens      INTEGER,
+        cache_read_tokens  INTEGER,
+        cache_write_tokens INTEGER,
+        reasoning_tokens   INTEGER,
+        total_tokens       INTEGER,
+        cost_usd           REAL,
+        cost_input_usd     REAL,
+        cost_output_usd    REAL,
+        PRIMARY KEY (session_id, model)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS scores (
+        id          INTEGER PRIMARY KEY,
+        target_kind TEXT    NOT NULL CHECK (target_kind IN ('trace', 'session')),
+        target_id   TEXT    NOT NULL,
+        name        TEXT    NOT NULL,
+        value       REAL,                        -- a number (a bool is 0 / 1) ...
+        category    TEXT,                        -- ... or a category
+        comment     TEXT,
+        source      TEXT    NOT NULL DEFAULT 'code',
+        author      TEXT,
+        created_ns  INTEGER NOT NULL,
+        CHECK ((value IS NULL) <> (category IS NULL))
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS scores_target ON scores (target_kind, target_id)",
+    # Content stored once: a message's text by hash, and message lists as shared prefixes
+    # (list = parent list + one message), so a conversation's history is stored once.
+    """
+    CREATE TABLE IF NOT EXISTS messages (
+        id   INTEGER PRIMARY KEY,
+        hash BLOB NOT NULL UNIQUE,              -- blake2b-128 of the text
+        text TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS message_lists (
+        id      INTEGER PRIMARY KEY,
+        parent  INTEGER NOT NULL,               -- 0 for a list's first message
+        message INTEGER NOT NULL,
+        UNIQUE (parent, message)
+    )
+    """,
+)
+
+_SCHEMA_V2: tuple[str, ...] = (
+    _SCHEMA_V1[0],
+    _SCHEMA_V1[1].replace("        attributes ", _SPAN_COLUMNS_V2.lstrip("\n") + "        attributes ", 1),
+    _SCHEMA_V1[2],
+    *_SCHEMA_V2_TABLES,
+)
+
+_V1_TO_V2_COLUMNS = (
+    ("environment", "TEXT"),
+    ("session_original_id", "TEXT"),
+    ("cost_input_usd", "REAL"),
+    ("cost_output_usd", "REAL"),
+    ("checkpoint_id", "TEXT"),
+    ("session_meta", "TEXT"),
+    ("content", "TEXT"),
+)
+
+
+def _migrate_v1(conn: sqlite3.Connection) -> None:
+    """v1 -> v2: the new span columns (filled from the attributes), rollup tables back-filled."""
+    from threadline.store import rollups  # rollups imports this module
+
+    for name, kind in _V1_TO_V2_COLUMNS:
+        conn.execute(f"ALTER TABLE spans ADD COLUMN {name} {kind}")
+    conn.execute("DROP INDEX IF EXISTS spans_session")
+    for statement in _SCHEMA_V2_TABLES:
+        conn.execute(statement)
+    rollups.backfill_span_columns(conn)
+    rollups.rebuild(conn)
+
+
+# MIGRATIONS[n] upgrades a version-n store to version n + 1, inside the caller's transaction.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_v1}
 
 
 def default_path() -> Path:
@@ -251,6 +433,11 @@ def _check_meta(path: Path, tables: set[str], conn: sqlite3.Connection) -> int |
         version = int(meta["schema_version"])
     except ValueError:
         raise StoreError(f"{path}: unreadable schema_version {meta['schema_version']!r}") from None
+    if version < 1 or (version < SCHEMA_VERSION and version not in MIGRATIONS):
+        raise StoreError(
+            f"{path} has store schema version {version}, which no threadline release wrote; threadline will not "
+            f"write to it. Move it aside, or choose another path (argument or ${ENV_VAR})."
+        )
     if version > SCHEMA_VERSION:
         raise StoreError(
             f"{path} has store schema version {version}, newer than this threadline understands "
@@ -268,7 +455,9 @@ def _initialise(conn: sqlite3.Connection, path: Path) -> None:
             tables = _tables(conn)
             version = _check_meta(path, tables, conn)
             if version is None:
-                for statement in _SCHEMA_V1:
+                # Before the first table: a new store gives pages back after a prune (incremental_vacuum).
+                conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+                for statement in _SCHEMA_V2:
                     conn.execute(statement)
                 conn.executemany(
                     "INSERT INTO meta (key, value) VALUES (?, ?)",
@@ -281,8 +470,7 @@ def _initialise(conn: sqlite3.Connection, path: Path) -> None:
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             else:
                 while version < SCHEMA_VERSION:
-                    for statement in MIGRATIONS[version]:
-                        conn.execute(statement)
+                    MIGRATIONS[version](conn)
                     version += 1
                     conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -1,0 +1,315 @@
+"""What the store's readers return: sessions, traces, turns and spans as frozen dataclasses.
+
+Each has ``to_dict()`` for JSON output (times as ISO 8601 UTC and as Unix ns).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = [
+    "InterruptInfo",
+    "ModelUsage",
+    "ScoreSummary",
+    "SessionDetail",
+    "SessionPage",
+    "SessionSummary",
+    "SpanRow",
+    "TraceDetail",
+    "TraceSummary",
+    "Turn",
+]
+
+
+def _dt(ns: int | None) -> datetime | None:
+    return None if ns is None else datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
+
+
+def _iso(ns: int | None) -> str | None:
+    value = _dt(ns)
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """One row of the sessions table: a session's aggregate over its traces."""
+
+    session_id: str
+    first_start_ns: int
+    """Start of the session's first trace (Unix ns)."""
+    last_end_ns: int | None
+    """End of the session's last trace (Unix ns)."""
+    traces: int
+    errors: int
+    """Traces with an error span; interrupted traces never count."""
+    interrupted: int
+    """Traces whose root ended interrupted (waiting for a human)."""
+    users: tuple[str, ...]
+    models: tuple[str, ...]
+    input_tokens: int | None
+    output_tokens: int | None
+    cache_read_tokens: int | None
+    cache_write_tokens: int | None
+    reasoning_tokens: int | None
+    cost_usd: float | None
+    ttft_median_ms: float | None
+    """Median time to first token over the session's streamed model calls."""
+    total_tokens: int | None = None
+    cost_input_usd: float | None = None
+    cost_output_usd: float | None = None
+    environment: str | None = None
+    """``deployment.environment.name`` of the latest trace that has one."""
+    tags: tuple[str, ...] = ()
+    """The union of the tags of its traces."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """The ``threadline.session(metadata=...)`` of its latest trace that has some."""
+    original_id: str | None = None
+    """The raw session id, when it was shortened to the ``h-...`` form."""
+    model_usage: tuple[ModelUsage, ...] = ()
+    """Tokens and cost per model (filled by :func:`get_session` and ``list_sessions(..., details=True)``)."""
+    scores: tuple[ScoreSummary, ...] = ()
+
+    @property
+    def first_trace(self) -> datetime:
+        """Start of the first trace, UTC."""
+        value = _dt(self.first_start_ns)
+        assert value is not None
+        return value
+
+    @property
+    def last_trace(self) -> datetime | None:
+        """End of the last trace, UTC."""
+        return _dt(self.last_end_ns)
+
+    @property
+    def duration_ms(self) -> float | None:
+        """From the first trace's start to the last trace's end."""
+        if self.last_end_ns is None:
+            return None
+        return (self.last_end_ns - self.first_start_ns) / 1e6
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (times as ISO 8601 UTC and as Unix ns)."""
+        out = asdict(self)
+        out["users"] = list(self.users)
+        out["models"] = list(self.models)
+        out["tags"] = list(self.tags)
+        out["model_usage"] = [asdict(m) for m in self.model_usage]
+        out["scores"] = [asdict(s) for s in self.scores]
+        out["first_trace"] = _iso(self.first_start_ns)
+        out["last_trace"] = _iso(self.last_end_ns)
+        out["duration_ms"] = self.duration_ms
+        return out
+
+
+@dataclass(frozen=True)
+class TraceSummary:
+    """One trace (one request or conversational turn), aggregated over its spans."""
+
+    trace_id: str
+    root_span_id: str | None
+    name: str | None
+    """The root span's name."""
+    session_id: str | None
+    start_ns: int
+    end_ns: int | None
+    spans: int
+    error_spans: int
+    outcome: str
+    """``interrupted``, ``error``, ``cancelled``, ``resumed`` (a resume that went on) or ``ok``."""
+    is_resume: bool
+    users: tuple[str, ...]
+    models: tuple[str, ...]
+    input_tokens: int | None
+    output_tokens: int | None
+    cache_read_tokens: int | None
+    cache_write_tokens: int | None
+    reasoning_tokens: int | None
+    cost_usd: float | None
+
+    @property
+    def duration_ms(self) -> float | None:
+        """From the first span's start to the last span's end."""
+        return None if self.end_ns is None else (self.end_ns - self.start_ns) / 1e6
+
+    @property
+    def start(self) -> datetime:
+        """The trace's start, UTC."""
+        value = _dt(self.start_ns)
+        assert value is not None
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        out = asdict(self)
+        out["users"] = list(self.users)
+        out["models"] = list(self.models)
+        out["start"] = _iso(self.start_ns)
+        out["end"] = _iso(self.end_ns)
+        out["duration_ms"] = self.duration_ms
+        return out
+
+
+def display(value: Any) -> str:
+    """A captured value for display: strings as they are, anything else as compact JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+
+
+@dataclass(frozen=True)
+class ModelUsage:
+    """One model's calls in a session: tokens by kind and cost (input / output split when priced)."""
+
+    model: str
+    calls: int
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    total_tokens: int | None = None
+    cost_usd: float | None = None
+    cost_input_usd: float | None = None
+    cost_output_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """The scores of one name on a session or trace: the mean of numeric ones, counts of categories."""
+
+    name: str
+    count: int
+    mean: float | None = None
+    categories: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InterruptInfo:
+    """One human-in-the-loop interrupt raised in a trace: its id and payload."""
+
+    id: str | None
+    value: Any
+    """The payload as recorded (decoded from JSON when it was JSON)."""
+
+    @property
+    def text(self) -> str:
+        """The payload for display: strings as they are, anything else as compact JSON."""
+        return display(self.value)
+
+
+@dataclass(frozen=True)
+class Turn(TraceSummary):
+    """A trace seen as one turn of a session's conversation."""
+
+    index: int = 0
+    """1-based position in the session."""
+    input: str | None = None
+    """The root span's ``input.value``."""
+    output: str | None = None
+    """The root span's ``output.value``."""
+    error: str | None = None
+    """``span name: status message`` of the first error span."""
+    interrupts: tuple[InterruptInfo, ...] = ()
+    resume_value: str | None = None
+    """What the human answered, for a trace that resumes interrupts."""
+    resume_interrupt_ids: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        out = TraceSummary.to_dict(self)
+        out["interrupts"] = [{"id": i.id, "value": i.value} for i in self.interrupts]
+        out["resume_interrupt_ids"] = list(self.resume_interrupt_ids)
+        return out
+
+
+@dataclass(frozen=True)
+class SessionDetail:
+    """A session's aggregate and its turns in time order (the conversation replay)."""
+
+    summary: SessionSummary
+    turns: list[Turn]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {"session": self.summary.to_dict(), "turns": [t.to_dict() for t in self.turns]}
+
+
+@dataclass(frozen=True)
+class SpanRow:
+    """One stored span, placed in its trace's tree (``depth`` 0 for a root)."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    kind: str | None
+    """``threadline.span.kind`` (model, tool, node, graph ...), ``None`` for others' spans."""
+    start_ns: int
+    end_ns: int | None
+    status_code: str
+    status_message: str | None
+    outcome: str | None
+    session_id: str | None
+    user_id: str | None
+    model: str | None
+    provider: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cache_read_tokens: int | None
+    cache_write_tokens: int | None
+    reasoning_tokens: int | None
+    cost_usd: float | None
+    ttft_ms: float | None
+    is_resume: bool
+    interrupt_ids: tuple[str, ...]
+    attributes: dict[str, Any] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    links: list[dict[str, Any]] = field(default_factory=list)
+    depth: int = 0
+
+    @property
+    def duration_ms(self) -> float | None:
+        """The span's duration."""
+        return None if self.end_ns is None else (self.end_ns - self.start_ns) / 1e6
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        out = asdict(self)
+        out["interrupt_ids"] = list(self.interrupt_ids)
+        out["start"] = _iso(self.start_ns)
+        out["end"] = _iso(self.end_ns)
+        out["duration_ms"] = self.duration_ms
+        return out
+
+
+@dataclass(frozen=True)
+class TraceDetail:
+    """A trace's aggregate and its spans in tree order (depth first, children by start)."""
+
+    summary: TraceSummary
+    spans: list[SpanRow]
+
+    def children(self, span: SpanRow) -> list[SpanRow]:
+        """The direct children of ``span``, by start time."""
+        return [s for s in self.spans if s.parent_span_id == span.span_id and s.depth == span.depth + 1]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {"trace": self.summary.to_dict(), "spans": [s.to_dict() for s in self.spans]}
+
+
+
+@dataclass(frozen=True)
+class SessionPage:
+    """One page of the sessions table, and how many sessions match the filters in all."""
+
+    sessions: list[SessionSummary]
+    total: int
+    offset: int
+    limit: int
+    order_by: str
+
