@@ -9,15 +9,16 @@ a list is its parent list plus one message), so a list that extends an
 earlier one costs only its new messages. The span keeps a small reference in
 its ``content`` column; reading puts back exactly the text that was captured.
 
-The split is generic over the message shape: any list of JSON objects, as
-long as re-encoding the parsed value gives back the captured text byte for
-byte (else the value is stored as it came, in the attributes).
+The split is generic over the message shape: any list of JSON objects at the
+top of the value or as its first member, each message kept as the exact text
+it had (so reading back gives the captured text byte for byte).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 from collections.abc import Iterable
 from typing import Any
@@ -34,51 +35,50 @@ CONTENT_ATTRIBUTES: tuple[str, ...] = (
     sc.GEN_AI_OUTPUT_MESSAGES,
 )
 # Values shorter than this are kept inline: a reference would not be much smaller.
-MIN_SPLIT_CHARS = 96
+MIN_SPLIT_CHARS = 48
 
-# The encodings a captured value may have been written with: (item separator, key separator, ensure_ascii).
-_ENCODERS = (
-    json.JSONEncoder(ensure_ascii=False),
-    json.JSONEncoder(ensure_ascii=False, separators=(",", ":")),
-    json.JSONEncoder(ensure_ascii=True),
-    json.JSONEncoder(ensure_ascii=True, separators=(",", ":")),
-)
-_ITEM_SEP = (", ", ",", ", ", ",")
-_KEY_SEP = (": ", ":", ": ", ":")
+# Where a message list starts: at the top (``[``) or as the first value of an object (``{"messages": [``).
+_LIST_START = re.compile(r'\[|\{\s*"(?:[^"\\]|\\.)*"\s*:\s*\[')
+_DECODER = json.JSONDecoder()
 
-# A pending split: (encoder index, "L" | "D", parts) where parts are message text lists (for "L") or
-# [key, value, is_list] entries (for "D"); the writer turns message lists into list ids.
-Pending = tuple[int, str, Any]
-
-
-def _is_messages(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(m, dict) for m in value)
+# A pending split: (prefix, separator, message texts, rest); the text is
+# ``prefix + separator.join(messages) + rest``, each message exactly as it appears in the text.
+Pending = tuple[str, str, list[str], str]
 
 
 def split(text: Any) -> Pending | None:
-    """How to store ``text`` as shared messages, or ``None`` to keep it inline as it is."""
-    if text.__class__ is not str or len(text) < MIN_SPLIT_CHARS or text[0] not in "[{":
+    """How to store ``text`` as shared messages, or ``None`` to keep it inline as it is.
+
+    The messages are found by scanning, not by re-encoding, so the split is
+    exact by construction and also works on a value cut by the size cap (the
+    complete messages are shared, the cut one stays in ``rest``).
+    """
+    if text.__class__ is not str or len(text) < MIN_SPLIT_CHARS:
         return None
-    try:
-        value = json.loads(text)
-    except ValueError:
+    start = _LIST_START.match(text)
+    if start is None:
         return None
-    if isinstance(value, list):
-        if not _is_messages(value):
-            return None
-    elif not isinstance(value, dict) or not any(_is_messages(v) for v in value.values()):
-        return None
-    for index, encoder in enumerate(_ENCODERS):
+    pos = start.end()
+    messages: list[str] = []
+    separator: str | None = None
+    end = pos
+    while True:
         try:
-            if encoder.encode(value) != text:
-                continue
+            value, end_of = _DECODER.raw_decode(text, pos)
         except ValueError:
-            return None
-        if isinstance(value, list):
-            return index, "L", [encoder.encode(m) for m in value]
-        items = [[k, [encoder.encode(m) for m in v], True] if _is_messages(v) else [k, v, False] for k, v in value.items()]
-        return index, "D", items
-    return None
+            break
+        if not isinstance(value, dict):
+            break
+        messages.append(text[pos:end_of])
+        end = end_of
+        following = ", " if text.startswith(", ", end_of) else ("," if text.startswith(",", end_of) else None)
+        if following is None or (separator is not None and following != separator):
+            break
+        separator = following
+        pos = end_of + len(following)
+    if not messages:
+        return None
+    return text[: start.end()], separator or ", ", messages, text[end:]
 
 
 def _hash(text: str) -> bytes:
@@ -143,13 +143,9 @@ class ContentWriter:
             cell = (parent, self._message(conn, text))
             found = self._cells.get(cell)
             if found is None:
-                row = conn.execute(
-                    "SELECT id FROM message_lists WHERE parent = ? AND message = ?", cell
-                ).fetchone()
+                row = conn.execute("SELECT id FROM message_lists WHERE parent = ? AND message = ?", cell).fetchone()
                 if row is None:
-                    found = conn.execute(
-                        "INSERT INTO message_lists (parent, message) VALUES (?, ?)", cell
-                    ).lastrowid
+                    found = conn.execute("INSERT INTO message_lists (parent, message) VALUES (?, ?)", cell).lastrowid
                 else:
                     found = row[0]
                 self._cells[cell] = found
@@ -159,10 +155,8 @@ class ContentWriter:
 
     def reference(self, conn: sqlite3.Connection, pending: Pending) -> list[Any]:
         """The JSON-ready reference kept in the span's ``content`` column for one split value."""
-        encoder, shape, parts = pending
-        if shape == "L":
-            return [encoder, "L", self.list_id(conn, parts)]
-        return [encoder, "D", [[k, self.list_id(conn, v) if is_list else v, is_list] for k, v, is_list in parts]]
+        prefix, separator, messages, rest = pending
+        return [prefix, separator, self.list_id(conn, messages), rest]
 
 
 _CHAIN_SQL = """
@@ -175,24 +169,9 @@ SELECT m.text FROM chain JOIN messages AS m ON m.id = chain.message ORDER BY cha
 """
 
 
-def _list_text(conn: sqlite3.Connection, list_id: int, encoder: int, cache: dict[int, str]) -> str:
-    text = cache.get(list_id)
-    if text is None:
-        texts = [r[0] for r in conn.execute(_CHAIN_SQL, (list_id,))]
-        text = cache[list_id] = "[" + _ITEM_SEP[encoder].join(texts) + "]"
-    return text
-
-
-def _text(conn: sqlite3.Connection, reference: list[Any], cache: dict[int, str]) -> str:
-    encoder, shape, body = reference
-    if shape == "L":
-        return _list_text(conn, body, encoder, cache)
-    enc = _ENCODERS[encoder]
-    items = []
-    for key, value, is_list in body:
-        inner = _list_text(conn, value, encoder, cache) if is_list else enc.encode(value)
-        items.append(enc.encode(key) + _KEY_SEP[encoder] + inner)
-    return "{" + _ITEM_SEP[encoder].join(items) + "}"
+def _text(conn: sqlite3.Connection, reference: list[Any]) -> str:
+    prefix, separator, list_id, rest = reference
+    return prefix + separator.join(r[0] for r in conn.execute(_CHAIN_SQL, (list_id,))) + rest
 
 
 def restore(
@@ -203,8 +182,7 @@ def restore(
         return attributes
     references = json.loads(content)
     wanted = set(only) if only is not None else None
-    cache: dict[int, str] = {}
     for name, reference in references.items():
         if wanted is None or name in wanted:
-            attributes[name] = _text(conn, reference, cache)
+            attributes[name] = _text(conn, reference)
     return attributes

@@ -302,7 +302,6 @@ class TraceDetail:
         return {"trace": self.summary.to_dict(), "spans": [s.to_dict() for s in self.spans]}
 
 
-
 @dataclass(frozen=True)
 class SessionPage:
     """One page of the sessions table, and how many sessions match the filters in all."""
@@ -312,4 +311,3 @@ class SessionPage:
     offset: int
     limit: int
     order_by: str
-

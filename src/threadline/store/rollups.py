@@ -127,7 +127,9 @@ SESSION_COLUMNS: tuple[str, ...] = (
     "original_id",
 )
 
-_UPSERT_TRACE = f"INSERT OR REPLACE INTO traces ({', '.join(TRACE_COLUMNS)}) VALUES ({', '.join('?' * len(TRACE_COLUMNS))})"
+_UPSERT_TRACE = (
+    f"INSERT OR REPLACE INTO traces ({', '.join(TRACE_COLUMNS)}) VALUES ({', '.join('?' * len(TRACE_COLUMNS))})"
+)
 _UPSERT_SESSION = (
     f"INSERT OR REPLACE INTO sessions ({', '.join(SESSION_COLUMNS)}) VALUES ({', '.join('?' * len(SESSION_COLUMNS))})"
 )
@@ -249,7 +251,7 @@ def trace_row(trace_id: str, spans: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
 
 
 def session_row(session_id: str, traces: Sequence[Sequence[Any]]) -> tuple[tuple[Any, ...], dict[str, list[Any]]]:
-    """The ``sessions`` row of one session from its traces (``_SESSION_INPUT`` columns, by start) and its model usage."""
+    """The ``sessions`` row of one session and its usage per model, from its traces (by start time)."""
     start, end, errors, interrupted, users, models = range(6)
     usage = range(6, 6 + len(USAGE_FIELDS))
     ttfts, model_usage, env, tags, metadata, original = range(6 + len(USAGE_FIELDS), 12 + len(USAGE_FIELDS))
@@ -307,7 +309,9 @@ def refresh_sessions(conn: sqlite3.Connection, session_ids: Iterable[str | None]
         row, per_model = session_row(session_id, traces)
         conn.execute(_UPSERT_SESSION, row)
         users = _loads(row[SESSION_COLUMNS.index("users")]) or ()
-        conn.executemany("INSERT INTO session_users (user_id, session_id) VALUES (?, ?)", [(u, session_id) for u in users])
+        conn.executemany(
+            "INSERT INTO session_users (user_id, session_id) VALUES (?, ?)", [(u, session_id) for u in users]
+        )
         conn.executemany(
             f"INSERT INTO session_models (session_id, model, calls, {', '.join(USAGE_FIELDS)}) "
             f"VALUES ({', '.join('?' * (3 + len(USAGE_FIELDS)))})",

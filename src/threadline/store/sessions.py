@@ -94,8 +94,7 @@ def _details(conn: sqlite3.Connection, sessions: list[SessionSummary]) -> list[S
         usage.setdefault(row[0], []).append(ModelUsage(*row[1:]))
     scores = score_summaries(conn, "session", params, marks)
     return [
-        _with(s, model_usage=tuple(usage.get(s.session_id, ())), scores=scores.get(s.session_id, ()))
-        for s in sessions
+        _with(s, model_usage=tuple(usage.get(s.session_id, ())), scores=scores.get(s.session_id, ())) for s in sessions
     ]
 
 
@@ -134,7 +133,9 @@ def _where(
     terms = []
     if user is not None:
         params["user"] = user
-        terms.append("EXISTS (SELECT 1 FROM session_users AS u WHERE u.user_id = :user AND u.session_id = s.session_id)")
+        terms.append(
+            "EXISTS (SELECT 1 FROM session_users AS u WHERE u.user_id = :user AND u.session_id = s.session_id)"
+        )
     if since is not None:
         params["since"] = ns(since)
         terms.append("s.active_ns >= :since")

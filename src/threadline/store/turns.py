@@ -58,7 +58,6 @@ def _plan(fields: dict[str, Any], spans: list[_TurnSpan]) -> _TurnPlan:
     return _TurnPlan(fields, spans, carrier, resumer)
 
 
-
 def get_session(db: Db, session_id: str) -> SessionDetail | None:
     """A session's aggregate and its turns in time order; ``None`` when the store has no such session.
 
