@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from threadline import _runtime, plugins
@@ -70,6 +71,7 @@ def instrument(
     prices: Mapping[str, ModelRate | Mapping[str, float]] | None = None,
     session_keys: Sequence[str] | None = None,
     max_content_chars: int | None = None,
+    retention: str | float | timedelta | None = None,
 ) -> Instrumentation:
     """Trace every installed integration (or those named) with one call.
 
@@ -92,6 +94,9 @@ def instrument(
             session (default ``session_id``, ``thread_id``, ``conversation_id``).
         max_content_chars: cap on each captured value (longer ones are cut
             with a marker).
+        retention: for the default store, how long to keep sessions
+            (``"30d"``, ``"12h"``, a ``timedelta``); older ones are pruned in the
+            background. Default ``$THREADLINE_RETENTION``, else keep everything.
 
     Calling it again is safe: integrations are patched once, and the new
     settings and exporter take effect.
@@ -106,6 +111,7 @@ def instrument(
         user_keys=current.user_keys,
         session_id_from=session_id_from,
         prices=prices,
+        retention=retention,
     )
     emitter = _runtime.configure(exporter, tracer_provider=tracer_provider, settings=settings)
     done: list[str] = []

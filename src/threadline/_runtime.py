@@ -33,6 +33,8 @@ class Settings:
     user_keys: Sequence[str] = DEFAULT_USER_KEYS
     session_id_from: Callable[[str], str] | None = None
     prices: Mapping[str, ModelRate | Mapping[str, float]] | None = None
+    retention: Any = None
+    """How long the default SQLite store keeps sessions (see :class:`SQLiteSpanExporter`)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def map_session_id(self, raw: Any) -> Any:
@@ -110,7 +112,7 @@ def configure(
                 if not exporters:
                     from threadline.exporters.sqlite import SQLiteSpanExporter
 
-                    exporters = [SQLiteSpanExporter()]
+                    exporters = [SQLiteSpanExporter(retention=s.retention)]
                 tracer_provider.add_span_processor(SessionSpanProcessor())
                 for exp in exporters:
                     tracer_provider.add_span_processor(batch_processor(exp))

@@ -34,6 +34,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from threadline import cli_lifecycle
 from threadline.store import queries
 from threadline.store.schema import StoreError, StoreNotFoundError, resolve_path
 
@@ -661,6 +662,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(p)
     p.set_defaults(func=cmd_demo)
 
+    cli_lifecycle.add_commands(sub, _add_db)
+
     # `threadline ui` parses its own options (threadline.ui.run_cli); listed here for --help.
     sub.add_parser("ui", help="the local web view of the store (127.0.0.1 only; needs threadline[ui])", add_help=False)
     return parser
@@ -702,7 +705,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "or point at a store with --db PATH or $THREADLINE_DB.",
             file=sys.stderr,
         )
-    except (StoreError, CliError) as exc:
+    except (StoreError, CliError, cli_lifecycle.LifecycleError) as exc:
         print(f"threadline: {exc}", file=sys.stderr)
     except ValueError as exc:  # e.g. an --order field that does not exist
         print(f"threadline: {exc}", file=sys.stderr)

@@ -182,3 +182,28 @@ def expected_bounds(spans: list[ReadableSpan]) -> tuple[int, int]:
 def median(values: list[float]) -> float:
     """The median, as the store defines it (mean of the two middle values for an even count)."""
     return float(statistics.median(values))
+
+
+def synthetic_span(
+    trace_id: int,
+    span_id: int,
+    *,
+    parent_id: int | None = None,
+    start_ns: int,
+    name: str = "span",
+    attributes: dict[str, Any] | None = None,
+) -> ReadableSpan:
+    """A finished span with chosen ids and times (for stores with traces in the past)."""
+    from opentelemetry.trace import SpanContext, TraceFlags
+
+    def context(sid: int) -> SpanContext:
+        return SpanContext(trace_id, sid, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+
+    return ReadableSpan(
+        name=name,
+        context=context(span_id),
+        parent=context(parent_id) if parent_id is not None else None,
+        attributes=attributes or {},
+        start_time=start_ns,
+        end_time=start_ns + 1_000_000,
+    )

@@ -23,6 +23,7 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Sequence
+from datetime import timedelta
 from itertools import compress
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from opentelemetry.trace import StatusCode
 
 from threadline import semconv as sc
 from threadline.store import content as store_content
-from threadline.store import rollups
+from threadline.store import lifecycle, rollups
 from threadline.store.schema import SPAN_COLUMNS, StoreError, open_store, resolve_path, retry_locked
 
 __all__ = ["SQLiteSpanExporter", "StoreError", "promoted_from_attributes", "span_row"]
@@ -47,6 +48,7 @@ logger = logging.getLogger("threadline")
 # batch queue drops spans. One multi-row statement per 64 rows takes the GIL
 # 64 times less often (measured: ~100 -> ~4,000 spans/s beside a busy thread).
 ROWS_PER_STATEMENT = 64
+RETENTION_ENV_VAR = "THREADLINE_RETENTION"
 
 _insert_by_shape: dict[tuple[tuple[bool, ...], int], str] = {}
 
@@ -336,6 +338,10 @@ class SQLiteSpanExporter(SpanExporter):
     Args:
         path: the database file; the argument wins over ``$THREADLINE_DB``,
             which wins over ``.threadline/traces.db`` under the cwd.
+        retention: keep sessions active within this long (``"30d"``, ``"12h"``,
+            a ``timedelta``, or a number of days); older ones are pruned in a
+            background thread, at most once an hour. Default ``$THREADLINE_RETENTION``,
+            else keep everything.
 
     Raises:
         StoreError: the file at ``path`` exists but is not a threadline store
@@ -345,8 +351,14 @@ class SQLiteSpanExporter(SpanExporter):
 
     local = True  # written on this machine: threadline's batch processor sends it small, frequent batches
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, retention: str | float | timedelta | None = None
+    ) -> None:
         self.path: Path = resolve_path(path)
+        if retention is None:
+            retention = os.environ.get(RETENTION_ENV_VAR) or None
+        # Validated here, so that a bad setting fails at instrument() rather than later in the background.
+        self._retention = lifecycle.Retention(self.path, retention) if retention is not None else None
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = open_store(self.path, create=True)
         self._pid = os.getpid()
@@ -398,6 +410,8 @@ class SQLiteSpanExporter(SpanExporter):
             except Exception:
                 logger.warning("threadline: could not write %d spans to %s", len(encoded), self.path, exc_info=True)
                 return SpanExportResult.FAILURE
+        if self._retention is not None:
+            self._retention.maybe_run()
         return SpanExportResult.SUCCESS
 
     def _inline(

@@ -455,8 +455,6 @@ def _initialise(conn: sqlite3.Connection, path: Path) -> None:
             tables = _tables(conn)
             version = _check_meta(path, tables, conn)
             if version is None:
-                # Before the first table: a new store gives pages back after a prune (incremental_vacuum).
-                conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
                 for statement in _SCHEMA_V2:
                     conn.execute(statement)
                 conn.executemany(
@@ -516,6 +514,9 @@ def open_store(path: str | os.PathLike[str] | None = None, *, create: bool = Tru
         if version != SCHEMA_VERSION:
             if version is None and not create:
                 raise StoreNotFoundError(f"the threadline store at {p} is empty (nothing has been traced yet)")
+            if version is None:
+                # Before the first table (and the WAL switch): a new store gives pages back after a prune.
+                conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             _set_wal(conn)
             _initialise(conn, p)
         elif create:
