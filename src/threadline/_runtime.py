@@ -52,6 +52,7 @@ class _State:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.settings = Settings()
+        self.dropped_at_flush = 0  # threadline.exporters._safe.dropped_spans() at the last flush
         self.provider: Any = None
         self.owns_provider = False
         self.emitter: Emitter | None = None
@@ -192,11 +193,18 @@ def _bounded(work: Callable[[], Any], timeout: float, what: str) -> bool:
 
 
 def flush(timeout: float = 30.0) -> bool:
-    """Export everything finished so far; True when it all went out in time."""
+    """Export everything finished so far; True when it all went out in time and no span was
+    dropped (a full disk, a failing backend, a full queue) since the last flush."""
     provider = state.provider
     if provider is None:
         return True
-    return _bounded(lambda: provider.force_flush(int(timeout * 1000)), timeout, "flush")
+    flushed = _bounded(lambda: provider.force_flush(int(timeout * 1000)), timeout, "flush")
+    from threadline.exporters._safe import dropped_spans  # lazily, as configure() imports it
+
+    dropped = dropped_spans()
+    with state.lock:
+        lost, state.dropped_at_flush = dropped != state.dropped_at_flush, dropped
+    return flushed and not lost
 
 
 def shutdown(timeout: float = 30.0) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
 import sqlite3
 import stat
 import subprocess
@@ -15,6 +17,8 @@ from pathlib import Path
 import pytest
 
 import threadline
+from threadline.exporters._safe import dropped_spans
+from threadline.exporters.sqlite import SQLiteSpanExporter
 from threadline.store import StoreError, queries, rollups
 
 PROCESSES = 4
@@ -193,3 +197,114 @@ def test_a_jsonl_trace_file_is_readable_by_its_owner_only(tmp_path: Path) -> Non
         os.umask(previous)
     assert path.read_text().count("\n") == 1
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+# --- faults around the file ----------------------------------------------------------------------------
+
+
+def _turns(n: int, size: int = 0) -> None:
+    @threadline.observe(name="turn")
+    def turn(i: int, padding: str) -> int:
+        return i + 1
+
+    for i in range(n):
+        turn(i, "x" * size)
+
+
+def _span_count(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM spans").fetchone()[0])
+
+
+def test_a_store_deleted_while_the_app_runs_is_recreated_and_nothing_is_lost_silently(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="threadline")
+    db = tmp_path / "store" / "traces.db"
+    threadline.instrument(exporter=SQLiteSpanExporter(db), integrations=[])
+    _turns(200)
+    assert threadline.flush(30)
+    for path in db.parent.iterdir():
+        path.unlink()  # `rm -rf .threadline/*` while the app runs
+    db.parent.rmdir()
+    _turns(1500)
+    assert threadline.flush(30) is True  # nothing dropped ...
+    assert _span_count(db) == 1500  # ... every later span is in the new store
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "deleted or replaced" in warnings[0] and str(db) in warnings[0]
+
+
+@contextlib.contextmanager
+def _immutable(*paths: Path) -> Iterator[None]:
+    """Make ``paths`` unwritable even for root (``chattr +i``): a read-only file or file system."""
+    done: list[Path] = []
+    try:
+        for path in paths:
+            if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+                pytest.skip("chattr +i is not available here (needs root on a file system that supports it)")
+            done.append(path)
+        yield
+    finally:
+        for path in done:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+@pytest.mark.parametrize("where", ["file", "file system"])
+def test_a_read_only_store_is_read_by_cli_and_ui_and_instrument_says_it_cannot_write(
+    tmp_path: Path, where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from starlette.testclient import TestClient
+
+    from threadline.cli import main
+    from threadline.ui.app import create_app
+
+    db = tmp_path / "traces.db"
+    threadline.instrument(exporter=SQLiteSpanExporter(db), integrations=[])
+    with threadline.session("chat-ro"):
+        _turns(3)
+    threadline.shutdown()
+    locked = (db,) if where == "file" else (db, tmp_path)
+    with _immutable(*locked):
+        assert main(["sessions", "--db", str(db), "--json"]) == 0
+        assert "chat-ro" in capsys.readouterr().out
+        page = TestClient(create_app(db), base_url="http://127.0.0.1").get("/")
+        assert page.status_code == 200 and "chat-ro" in page.text
+        with pytest.raises(StoreError) as refused:
+            threadline.instrument(exporter=SQLiteSpanExporter(db), integrations=[])
+    message = str(refused.value)
+    assert "cannot write" in message and "read-only" in message and "corrupted" not in message
+
+
+@pytest.mark.parametrize("version", ["0", "-1", "1.5"])
+def test_a_schema_version_no_release_wrote_is_a_clear_store_error(
+    store_path: Path, version: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from threadline.cli import main
+
+    SQLiteSpanExporter(store_path).shutdown()
+    with sqlite3.connect(store_path) as conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (version,))
+    with pytest.raises(StoreError, match=f"schema.version {re.escape(repr(version)) if version == '1.5' else version}"):
+        threadline.instrument(integrations=[])
+    assert main(["sessions", "--db", str(store_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("threadline: ") and "schema" in err and "Traceback" not in err
+
+
+def test_a_full_disk_is_logged_once_counted_and_reported_by_flush(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="threadline")
+    exporter = SQLiteSpanExporter(tmp_path / "traces.db")
+    threadline.instrument(exporter=exporter, integrations=[])
+    _turns(10)
+    assert threadline.flush(30) is True
+    assert exporter._conn is not None
+    pages = exporter._conn.execute("PRAGMA page_count").fetchone()[0]
+    exporter._conn.execute(f"PRAGMA max_page_count = {pages + 4}")  # the disk fills up
+    _turns(2000, size=2000)
+    assert threadline.flush(30) is False  # spans were dropped since the last flush
+    assert dropped_spans(exporter) > 0
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "is full" in warnings[0].getMessage() and not warnings[0].exc_info
+    assert threadline.flush(30) is True  # nothing new was lost since

@@ -72,17 +72,20 @@ class SafeSpanExporter(SpanExporter):
             self.note_dropped(len(spans), f"it raised {type(exc).__name__}: {exc}", exc)
             return SpanExportResult.FAILURE
         if result is SpanExportResult.FAILURE:
-            self.note_dropped(len(spans), "it returned FAILURE")
+            # An exporter that logs why it failed (once per cause) is not logged over again here.
+            self.note_dropped(
+                len(spans), "it returned FAILURE", quiet=getattr(self.exporter, "logs_its_failures", False)
+            )
         return result
 
-    def note_dropped(self, count: int, why: str, exc: BaseException | None = None) -> None:
-        """Count ``count`` lost spans; the first loss of this exporter is logged."""
+    def note_dropped(self, count: int, why: str, exc: BaseException | None = None, *, quiet: bool = False) -> None:
+        """Count ``count`` lost spans; the first loss of this exporter is logged (unless ``quiet``)."""
         if count <= 0:
             return
         with self._lock:
             self.dropped_spans += count
-            first = not self._logged
-            self._logged = True
+            first = not self._logged and not quiet
+            self._logged = self._logged or first
         _count(count)
         if first:
             logger.warning(

@@ -332,6 +332,15 @@ def span_row(span: ReadableSpan, _resources: _ResourceNames | None = None) -> tu
     return tuple(_encode(span, _resources, split_content=False)[0])
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``; ``None`` when it is gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class SQLiteSpanExporter(SpanExporter):
     """Writes finished spans to the threadline SQLite store (the CLI's source).
 
@@ -350,6 +359,7 @@ class SQLiteSpanExporter(SpanExporter):
     """
 
     local = True  # written on this machine: threadline's batch processor sends it small, frequent batches
+    logs_its_failures = True  # it says why it failed, once per cause; the safe wrapper only counts
 
     def __init__(
         self, path: str | os.PathLike[str] | None = None, *, retention: str | float | timedelta | None = None
@@ -361,6 +371,8 @@ class SQLiteSpanExporter(SpanExporter):
         self._retention = lifecycle.Retention(self.path, retention) if retention is not None else None
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = open_store(self.path, create=True)
+        self._identity = _identity(self.path)
+        self._reported: set[str] = set()
         self._pid = os.getpid()
         self._closed = False
         self._stale: list[sqlite3.Connection] = []
@@ -376,14 +388,34 @@ class SQLiteSpanExporter(SpanExporter):
 
     def _connection(self) -> sqlite3.Connection:
         conn = self._conn
+        if conn is not None and self._pid == os.getpid() and _identity(self.path) != self._identity:
+            # The file was deleted (or replaced) under us: SQLite would go on writing to the
+            # unlinked inode and every span would vanish. Start a new store at the path.
+            self._report(
+                "deleted",
+                "threadline: the store %s was deleted or replaced while this process was writing to it; "
+                "writing to a new store there",
+                self.path,
+            )
+            self._stale.append(conn)
+            conn = self._conn = None
         if conn is None or self._pid != os.getpid():
             if conn is not None:
                 # Inherited across fork: SQLite connections must not be used (nor
                 # closed, which could drop the parent's locks) in the child.
                 self._stale.append(conn)
             conn = self._conn = open_store(self.path, create=True)
+            self._identity = _identity(self.path)
             self._pid = os.getpid()
         return conn
+
+    def _report(self, cause: str, message: str, *args: Any, exc_info: bool = False) -> None:
+        """Log ``message`` the first time ``cause`` happens; later ones are only counted (by the safe wrapper)."""
+        if cause in self._reported:
+            logger.debug(message, *args)
+            return
+        self._reported.add(cause)
+        logger.warning(message, *args, exc_info=exc_info)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Store ``spans`` and their rollups in one transaction; FAILURE (logged, never raised) if impossible."""
@@ -407,12 +439,34 @@ class SQLiteSpanExporter(SpanExporter):
                     # store it with U+FFFD in its place rather than lose the whole batch.
                     clean = [(list(_encodable_row(tuple(row))), None) for row, _ in self._inline(encoded, spans)]
                     retry_locked(lambda: self._write(conn, clean))
+            except sqlite3.OperationalError as exc:
+                self._failed(exc, len(encoded))
+                return SpanExportResult.FAILURE
             except Exception:
-                logger.warning("threadline: could not write %d spans to %s", len(encoded), self.path, exc_info=True)
+                self._report(
+                    "error", "threadline: could not write %d spans to %s", len(encoded), self.path, exc_info=True
+                )
                 return SpanExportResult.FAILURE
         if self._retention is not None:
             self._retention.maybe_run()
         return SpanExportResult.SUCCESS
+
+    def _failed(self, exc: sqlite3.OperationalError, count: int) -> None:
+        text = str(exc).lower()
+        if "full" in text:
+            self._report(
+                "full",
+                "threadline: the disk holding %s is full (%s); spans are dropped and counted "
+                "(threadline.flush() returns False) until there is space again",
+                self.path,
+                exc,
+            )
+        elif "readonly" in text or "read-only" in text:
+            self._report(
+                "readonly", "threadline: cannot write to %s (%s); spans are dropped and counted", self.path, exc
+            )
+        else:
+            self._report("sqlite", "threadline: could not write %d spans to %s", count, self.path, exc_info=True)
 
     def _inline(
         self, encoded: list[tuple[list[Any], Any]], spans: Sequence[ReadableSpan]

@@ -521,16 +521,66 @@ def open_store(path: str | os.PathLike[str] | None = None, *, create: bool = Tru
             _initialise(conn, p)
         elif create:
             _set_wal(conn)
+        if create:
+            _check_writable(conn, p)
         conn.execute("PRAGMA synchronous = NORMAL")  # durable at each WAL checkpoint; traces need no fsync per batch
     except StoreError:
         conn.close()
         raise
     except sqlite3.DatabaseError as exc:
         conn.close()
+        if _is_readonly_error(exc) or (create and _only_readable(p, exc)):
+            raise StoreError(_readonly_message(p, exc, create)) from exc
         if is_locked_error(exc):
             raise StoreError(f"{p} stayed locked by another process for {LOCK_RETRY_S:.0f} s ({exc})") from exc
         raise _describe(p, exc) from exc
     return conn
+
+
+def _is_readonly_error(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "readonly" in text or "read-only" in text
+
+
+def _only_readable(path: Path, exc: BaseException) -> bool:
+    """True when opening for writing failed ("unable to open": no ``-shm`` can be made) but reading works."""
+    if "unable to open" not in str(exc).lower():
+        return False
+    try:
+        connect_readonly(path).close()
+    except sqlite3.Error:
+        return False
+    return True
+
+
+def _readonly_message(path: Path, exc: BaseException, create: bool) -> str:
+    if create:
+        return (
+            f"cannot write to the threadline store at {path}: the file or its directory is read-only for this "
+            f"user ({exc}). `threadline sessions` and `threadline ui` can still read it; to record traces, "
+            f"choose a writable path with the path argument or ${ENV_VAR}."
+        )
+    return (
+        f"{path} was written by an older threadline and must be upgraded once, which needs write access "
+        f"({exc}); open it once with write access (e.g. `threadline sessions` as its owner)."
+    )
+
+
+def _check_writable(conn: sqlite3.Connection, path: Path) -> None:
+    """Raise a plain :class:`StoreError` now when the store cannot be written (read-only file or file system).
+
+    SQLite opens such a file read-only without a word; the first write would fail much later, on the
+    batch thread. A statement that needs the write lock (and changes nothing) finds out.
+    """
+
+    def probe() -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("UPDATE meta SET value = value WHERE 0")
+        finally:
+            conn.execute("ROLLBACK")
+
+    retry_locked(probe)
 
 
 def _connect_existing(p: Path) -> sqlite3.Connection:
@@ -543,7 +593,27 @@ def _connect_existing(p: Path) -> sqlite3.Connection:
     except sqlite3.OperationalError as exc:
         if "readonly" not in str(exc).lower() and "unable to open" not in str(exc).lower():
             raise
-    return _connect(uri + "?mode=ro", uri=True)
+    return connect_readonly(p)
+
+
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection to the existing store at ``path``, also on a read-only file system.
+
+    A WAL store needs its ``-shm`` file to be read; where that cannot be created (the
+    directory is read-only, so no process can be writing either) the file is opened
+    ``immutable``, which reads it without one.
+    """
+    uri = path.resolve().as_uri()
+    for i, options in enumerate(("?mode=ro", "?mode=ro&immutable=1")):
+        conn = _connect(uri + options, uri=True)
+        try:
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if i or "unable to open" not in str(exc).lower():
+                raise
+    raise AssertionError("unreachable")
 
 
 def _set_wal(conn: sqlite3.Connection) -> None:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from threadline.store.schema import (
     APPLICATION,
-    BUSY_TIMEOUT_S,
     ENV_VAR,
     SCHEMA_VERSION,
     StoreError,
     StoreNotFoundError,
+    connect_readonly,
 )
 
 __all__ = ["check_store", "open_readonly", "reading"]
@@ -36,9 +36,8 @@ def open_readonly(path: Path) -> sqlite3.Connection:
         raise StoreNotFoundError(f"no threadline store at {path}")
     if path.is_dir():
         raise StoreError(f"{path} is a directory, not a threadline store")
-    uri = path.resolve().as_uri() + "?mode=ro"
     try:
-        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        conn = connect_readonly(path)
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open {path} read-only ({exc})") from exc
     try:
