@@ -151,6 +151,12 @@ def markdown(rows: Sequence[Row], env: dict[str, Any]) -> str:
         ]
         lines += _table(["workload", "variant", "spans / s", "µs / span", "of raw limit", "target", "", "note"], body)
         lines.append("")
+    store = [r for r in rows if r.kind == "store"]
+    if store:
+        lines += ["## The store at scale", ""]
+        body = [[r.variant, _fmt(r.metrics.get("value"), 1), r.target, _met(r), r.note] for r in store]
+        lines += _table(["measure", "value", "target", "", "note"], body)
+        lines.append("")
     memory = [r for r in rows if r.kind == "memory"]
     if memory:
         lines += ["## Memory over a long run", ""]

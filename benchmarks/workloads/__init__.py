@@ -28,6 +28,7 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("openai", "openai_calls", "openai chat.completions.create, plain and streamed, over httpx.MockTransport"),
     Workload("llamaindex", "llamaindex_query", "LlamaIndex query engine, MockLLM + MockEmbedding, 12 documents"),
     Workload("export", "export", "SQLite store export throughput, batches of 512, vs raw executemany"),
+    Workload("store", "store", "the SQLite store at 1M spans / 10k sessions: CLI, web view, bytes, export"),
     Workload("memory", "memory", "LangGraph turns for a time budget with the SQLite store: RSS and tracemalloc"),
 )
 

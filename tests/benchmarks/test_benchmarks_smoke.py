@@ -34,7 +34,7 @@ def test_quick_run_writes_markdown_and_json(tmp_path: Path) -> None:
     assert data["environment"]["mode"] == "quick"
     # Every workload ran or says why it was skipped; none broke.
     workloads = data["environment"]["workloads"]
-    assert set(workloads) == {"langgraph", "hitl", "openai", "llamaindex", "export", "memory"}
+    assert set(workloads) == {"langgraph", "hitl", "openai", "llamaindex", "export", "store", "memory"}
     for name, info in workloads.items():
         assert info["status"] in {"ran", "skipped"}, (name, info)
         if info["status"] == "skipped":

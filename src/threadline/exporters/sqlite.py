@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import operator
 import os
 import re
 import sqlite3
@@ -227,12 +228,14 @@ def _encodable_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 _METADATA_PREFIX_LEN = len(sc.METADATA_PREFIX)
+_is_metadata = operator.methodcaller("startswith", sc.METADATA_PREFIX)
 
 
 def _session_meta(attrs: dict[str, Any]) -> str | None:
     """JSON ``[tags, metadata]`` of the span's ``threadline.session(...)``, or ``None`` without either."""
     tags = attrs.get(sc.TAGS)
-    metadata = {k[_METADATA_PREFIX_LEN:]: v for k, v in attrs.items() if k.startswith(sc.METADATA_PREFIX)}
+    keys = list(filter(_is_metadata, attrs))  # in C: this runs for every span
+    metadata = {k[_METADATA_PREFIX_LEN:]: attrs[k] for k in keys}
     if not tags and not metadata:
         return None
     if isinstance(tags, (list, tuple)):
@@ -263,7 +266,7 @@ _ENVIRONMENT_INDEX = SPAN_COLUMNS.index("environment")
 
 
 def _encode(
-    span: ReadableSpan, resources: _ResourceNames | None = None, *, split_content: bool = True
+    span: ReadableSpan, resources: _ResourceNames | None = None, *, splitter: store_content.Splitter | None = None
 ) -> tuple[list[Any], dict[str, store_content.Pending] | None]:
     """The ``spans`` row of one finished span (its ``content`` still to resolve) and its pending message lists."""
     ctx = span.context
@@ -276,9 +279,9 @@ def _encode(
     model = get(sc.GEN_AI_RESPONSE_MODEL) or get(sc.GEN_AI_REQUEST_MODEL)
     resource = span.resource
     pending: dict[str, store_content.Pending] | None = None
-    if split_content:
+    if splitter is not None:
         for name in store_content.CONTENT_ATTRIBUTES:
-            found = store_content.split(get(name))
+            found = splitter.split(get(name))
             if found is not None:
                 if pending is None:
                     pending = {}
@@ -329,7 +332,7 @@ def _encode(
 
 def span_row(span: ReadableSpan, _resources: _ResourceNames | None = None) -> tuple[Any, ...]:
     """The ``spans`` row of one finished span, in :data:`SPAN_COLUMNS` order (content kept inline)."""
-    return tuple(_encode(span, _resources, split_content=False)[0])
+    return tuple(_encode(span, _resources)[0])
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -378,6 +381,7 @@ class SQLiteSpanExporter(SpanExporter):
         self._stale: list[sqlite3.Connection] = []
         self._resources = _ResourceNames()
         self._content = store_content.ContentWriter()
+        self._splitter = store_content.Splitter()
         if hasattr(os, "register_at_fork"):
             reinit = weakref.WeakMethod(self._after_fork_in_child)
             os.register_at_fork(after_in_child=lambda: (method := reinit()) is not None and method())
@@ -424,7 +428,7 @@ class SQLiteSpanExporter(SpanExporter):
         encoded: list[tuple[list[Any], dict[str, store_content.Pending] | None]] = []
         for span in spans:
             try:
-                encoded.append(_encode(span, self._resources))
+                encoded.append(_encode(span, self._resources, splitter=self._splitter))
             except Exception:
                 logger.warning("threadline: could not encode span %r for the store; skipped", span.name, exc_info=True)
         with self._lock:
@@ -475,7 +479,7 @@ class SQLiteSpanExporter(SpanExporter):
         out: list[tuple[list[Any], None]] = []
         for span in spans:
             try:
-                out.append((_encode(span, self._resources, split_content=False)[0], None))
+                out.append((_encode(span, self._resources)[0], None))
             except Exception:  # noqa: BLE001 - already logged by export()
                 continue
         return out

@@ -20,12 +20,12 @@ import hashlib
 import json
 import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from threadline import semconv as sc
 
-__all__ = ["CONTENT_ATTRIBUTES", "ContentWriter", "restore", "split"]
+__all__ = ["CONTENT_ATTRIBUTES", "ContentWriter", "Splitter", "restore", "split"]
 
 # Attributes that may hold captured message lists (the mirrors of these are dropped before).
 CONTENT_ATTRIBUTES: tuple[str, ...] = (
@@ -41,44 +41,103 @@ MIN_SPLIT_CHARS = 48
 _LIST_START = re.compile(r'\[|\{\s*"(?:[^"\\]|\\.)*"\s*:\s*\[')
 _DECODER = json.JSONDecoder()
 
-# A pending split: (prefix, separator, message texts, rest); the text is
+# A pending split: (prefix, separator, message texts, rest, hint); the text is
 # ``prefix + separator.join(messages) + rest``, each message exactly as it appears in the text.
-Pending = tuple[str, str, list[str], str]
+# The hint lets the writer start from the list id of a remembered list this one extends:
+# (this list's box, the extended list's box or None, how many messages that list has);
+# a box is [generation, list id], filled by the writer.
+Hint = tuple[list[int], "list[int] | None", int]
+Pending = tuple[str, str, list[str], str, Hint]
+
+
+class Splitter:
+    """Finds the messages of captured values, remembering recent message lists.
+
+    A conversation's next value usually starts with the messages of the last one:
+    those are recognised by one string comparison instead of being parsed again.
+    """
+
+    _PROBE = 160  # chars of a list's start that key the memory
+    _MAX_KEYS = 4096
+    _PER_KEY = 4
+
+    def __init__(self) -> None:
+        self._recent: dict[str, list[tuple[str, str, list[str], list[int]]]] = {}
+
+    def split(self, text: Any) -> Pending | None:
+        """How to store ``text`` as shared messages, or ``None`` to keep it inline as it is.
+
+        The messages are found by scanning, not by re-encoding, so the split is
+        exact by construction and also works on a value cut by the size cap (the
+        complete messages are shared, the cut one stays in ``rest``).
+        """
+        if text.__class__ is not str or len(text) < MIN_SPLIT_CHARS:
+            return None
+        start = _LIST_START.match(text)
+        if start is None:
+            return None
+        first = pos = start.end()
+        key = text[first : first + self._PROBE]
+        messages: list[str] = []
+        separator: str | None = None
+        end = pos
+        base: list[int] | None = None
+        n_base = 0
+        for region, sep, known, box in self._recent.get(key, ()):
+            if text.startswith(region, first):
+                messages = list(known)
+                end = first + len(region)
+                if not text.startswith(sep, end):
+                    return text[:first], sep, messages, text[end:], (box, box, len(known))
+                separator, pos, base, n_base = sep, end + len(sep), box, len(known)
+                break
+        while True:
+            try:
+                value, end_of = _DECODER.raw_decode(text, pos)
+            except ValueError:
+                break
+            if not isinstance(value, dict):
+                break
+            messages.append(text[pos:end_of])
+            end = end_of
+            following = ", " if text.startswith(", ", end_of) else ("," if text.startswith(",", end_of) else None)
+            if following is None or (separator is not None and following != separator):
+                break
+            separator = following
+            pos = end_of + len(following)
+        if not messages:
+            return None
+        separator = separator or ", "
+        box = [-1, 0]
+        self._remember(key, text[first:end], separator, messages, box)
+        return text[:first], separator, messages, text[end:], (box, base, n_base)
+
+    def _remember(self, key: str, region: str, separator: str, messages: list[str], box: list[int]) -> None:
+        if len(self._recent) >= self._MAX_KEYS:
+            self._recent.clear()
+        bucket = self._recent.setdefault(key, [])
+        bucket.insert(0, (region, separator, messages, box))
+        del bucket[self._PER_KEY :]
 
 
 def split(text: Any) -> Pending | None:
-    """How to store ``text`` as shared messages, or ``None`` to keep it inline as it is.
+    """:meth:`Splitter.split` without memory (one value at a time)."""
+    return Splitter().split(text)
 
-    The messages are found by scanning, not by re-encoding, so the split is
-    exact by construction and also works on a value cut by the size cap (the
-    complete messages are shared, the cut one stays in ``rest``).
-    """
-    if text.__class__ is not str or len(text) < MIN_SPLIT_CHARS:
-        return None
-    start = _LIST_START.match(text)
-    if start is None:
-        return None
-    pos = start.end()
-    messages: list[str] = []
-    separator: str | None = None
-    end = pos
-    while True:
-        try:
-            value, end_of = _DECODER.raw_decode(text, pos)
-        except ValueError:
-            break
-        if not isinstance(value, dict):
-            break
-        messages.append(text[pos:end_of])
-        end = end_of
-        following = ", " if text.startswith(", ", end_of) else ("," if text.startswith(",", end_of) else None)
-        if following is None or (separator is not None and following != separator):
-            break
-        separator = following
-        pos = end_of + len(following)
-    if not messages:
-        return None
-    return text[: start.end()], separator or ", ", messages, text[end:]
+
+_MESSAGE_SQL = ("INSERT OR IGNORE INTO messages (hash, text) VALUES (?, ?)", "SELECT id FROM messages WHERE hash = ?")
+_CELL_SQL = (
+    "INSERT OR IGNORE INTO message_lists (parent, message) VALUES (?, ?)",
+    "SELECT id FROM message_lists WHERE parent = ? AND message = ?",
+)
+
+
+def _insert_or_find(conn: sqlite3.Connection, sql: tuple[str, str], values: Any, key: Any) -> int:
+    """The id of the row ``values`` (inserted when new: one statement in the common case)."""
+    cursor = conn.execute(sql[0], values)
+    if cursor.rowcount == 1:
+        return int(cursor.lastrowid)  # type: ignore[arg-type]
+    return int(conn.execute(sql[1], key).fetchone()[0])
 
 
 def _hash(text: str) -> bytes:
@@ -97,66 +156,75 @@ class ContentWriter:
 
     def __init__(self) -> None:
         self._messages: dict[bytes, int] = {}
+        self._by_text: dict[str, int] = {}  # skips hashing a message seen before
         self._cells: dict[tuple[int, int], int] = {}
         self._epoch: str | None = None
         self._fresh_messages: list[bytes] = []
         self._fresh_cells: list[tuple[int, int]] = []
+        self._generation = 0  # list ids remembered in a Splitter's boxes are valid for this generation only
 
     def begin(self, conn: sqlite3.Connection) -> None:
         """Call at the start of each write transaction."""
         row = conn.execute("SELECT value FROM meta WHERE key = 'content_epoch'").fetchone()
         epoch = row[0] if row else None
-        if epoch != self._epoch or len(self._messages) + len(self._cells) > self._MAX_CACHED:
+        if epoch != self._epoch or len(self._messages) + len(self._cells) + len(self._by_text) > self._MAX_CACHED:
             self.forget()
             self._epoch = epoch
         self._fresh_messages, self._fresh_cells = [], []
 
     def forget(self) -> None:
         """Drop every cached id."""
+        self._generation += 1
         self._messages.clear()
+        self._by_text.clear()
         self._cells.clear()
 
     def rolled_back(self) -> None:
         """The transaction failed: ids cached during it may not exist."""
+        self._generation += 1
         for key in self._fresh_messages:
             self._messages.pop(key, None)
+        self._by_text.clear()
         for cell in self._fresh_cells:
             self._cells.pop(cell, None)
 
     def _message(self, conn: sqlite3.Connection, text: str) -> int:
+        known = self._by_text.get(text)
+        if known is not None:
+            return known
         key = _hash(text)
         found = self._messages.get(key)
         if found is None:
-            row = conn.execute("SELECT id FROM messages WHERE hash = ?", (key,)).fetchone()
-            if row is None:
-                found = conn.execute("INSERT INTO messages (hash, text) VALUES (?, ?)", (key, text)).lastrowid
-            else:
-                found = row[0]
+            found = _insert_or_find(conn, _MESSAGE_SQL, (key, text), (key,))
             self._messages[key] = found
             self._fresh_messages.append(key)
+        self._by_text[text] = found  # type: ignore[assignment]
         return found  # type: ignore[return-value]
 
-    def list_id(self, conn: sqlite3.Connection, texts: Iterable[str]) -> int:
+    def list_id(self, conn: sqlite3.Connection, texts: Sequence[str], hint: Hint | None = None) -> int:
         """The id of the message list ``texts`` (its prefixes are shared with every list that has them)."""
         parent = 0
-        for text in texts:
+        start = 0
+        if hint is not None:
+            base, n_base = hint[1], hint[2]
+            if base is not None and base[0] == self._generation:
+                parent, start = base[1], n_base
+        for text in texts[start:]:
             cell = (parent, self._message(conn, text))
             found = self._cells.get(cell)
             if found is None:
-                row = conn.execute("SELECT id FROM message_lists WHERE parent = ? AND message = ?", cell).fetchone()
-                if row is None:
-                    found = conn.execute("INSERT INTO message_lists (parent, message) VALUES (?, ?)", cell).lastrowid
-                else:
-                    found = row[0]
+                found = _insert_or_find(conn, _CELL_SQL, cell, cell)
                 self._cells[cell] = found
                 self._fresh_cells.append(cell)
             parent = found  # type: ignore[assignment]
+        if hint is not None:
+            hint[0][:] = [self._generation, parent]
         return parent
 
     def reference(self, conn: sqlite3.Connection, pending: Pending) -> list[Any]:
         """The JSON-ready reference kept in the span's ``content`` column for one split value."""
-        prefix, separator, messages, rest = pending
-        return [prefix, separator, self.list_id(conn, messages), rest]
+        prefix, separator, messages, rest, hint = pending
+        return [prefix, separator, self.list_id(conn, messages, hint), rest]
 
 
 _CHAIN_SQL = """

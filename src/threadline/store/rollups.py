@@ -133,6 +133,11 @@ _UPSERT_TRACE = (
 _UPSERT_SESSION = (
     f"INSERT OR REPLACE INTO sessions ({', '.join(SESSION_COLUMNS)}) VALUES ({', '.join('?' * len(SESSION_COLUMNS))})"
 )
+_USERS = SESSION_COLUMNS.index("users")
+_UPSERT_MODEL = (
+    f"INSERT OR REPLACE INTO session_models (session_id, model, calls, {', '.join(USAGE_FIELDS)}) "
+    f"VALUES ({', '.join('?' * (3 + len(USAGE_FIELDS)))})"
+)
 _SELECT_TRACE_SPANS = f"SELECT {', '.join(TRACE_INPUT)} FROM spans WHERE trace_id = ?"
 # The trace columns a session rollup is computed from.
 _SESSION_INPUT = (
@@ -288,11 +293,14 @@ def session_row(session_id: str, traces: Sequence[Sequence[Any]]) -> tuple[tuple
     return row, per_model
 
 
-def _write_trace(conn: sqlite3.Connection, trace_id: str, spans: Sequence[Sequence[Any]]) -> None:
-    if spans:
-        conn.execute(_UPSERT_TRACE, trace_row(trace_id, spans))
-    else:
+def _write_trace(conn: sqlite3.Connection, trace_id: str, spans: Sequence[Sequence[Any]]) -> str | None:
+    """Store the trace's rollup row (or remove it, without spans); its session id."""
+    if not spans:
         conn.execute("DELETE FROM traces WHERE trace_id = ?", (trace_id,))
+        return None
+    row = trace_row(trace_id, spans)
+    conn.execute(_UPSERT_TRACE, row)
+    return row[1]  # type: ignore[no-any-return]
 
 
 def refresh_sessions(conn: sqlite3.Connection, session_ids: Iterable[str | None]) -> None:
@@ -301,22 +309,25 @@ def refresh_sessions(conn: sqlite3.Connection, session_ids: Iterable[str | None]
         if session_id is None:
             continue
         traces = conn.execute(_SELECT_SESSION_TRACES, (session_id,)).fetchall()
-        conn.execute("DELETE FROM session_users WHERE session_id = ?", (session_id,))
-        conn.execute("DELETE FROM session_models WHERE session_id = ?", (session_id,))
+        before = conn.execute("SELECT users, models FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+        old_users, old_models = before if before is not None else (None, None)
         if not traces:
             conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+            conn.execute("DELETE FROM session_users WHERE session_id = ?", (session_id,))
+            conn.execute("DELETE FROM session_models WHERE session_id = ?", (session_id,))
             continue
         row, per_model = session_row(session_id, traces)
         conn.execute(_UPSERT_SESSION, row)
-        users = _loads(row[SESSION_COLUMNS.index("users")]) or ()
-        conn.executemany(
-            "INSERT INTO session_users (user_id, session_id) VALUES (?, ?)", [(u, session_id) for u in users]
-        )
-        conn.executemany(
-            f"INSERT INTO session_models (session_id, model, calls, {', '.join(USAGE_FIELDS)}) "
-            f"VALUES ({', '.join('?' * (3 + len(USAGE_FIELDS)))})",
-            [(session_id, model, *entry) for model, entry in per_model.items()],
-        )
+        users = row[_USERS]
+        if users != old_users:  # most batches add no user: leave the index rows alone
+            conn.execute("DELETE FROM session_users WHERE session_id = ?", (session_id,))
+            conn.executemany(
+                "INSERT INTO session_users (user_id, session_id) VALUES (?, ?)",
+                [(u, session_id) for u in _loads(users) or ()],
+            )
+        if set(per_model) != set(_loads(old_models) or ()) or before is None:
+            conn.execute("DELETE FROM session_models WHERE session_id = ?", (session_id,))
+        conn.executemany(_UPSERT_MODEL, [(session_id, model, *entry) for model, entry in per_model.items()])
 
 
 def refresh(conn: sqlite3.Connection, trace_ids: Iterable[str]) -> None:
@@ -324,15 +335,22 @@ def refresh(conn: sqlite3.Connection, trace_ids: Iterable[str]) -> None:
 
     Call inside the write transaction that changed those traces' spans.
     """
+    ids = sorted(set(trace_ids))
     sessions: set[str | None] = set()
-    for trace_id in set(trace_ids):
-        old = conn.execute("SELECT session_id FROM traces WHERE trace_id = ?", (trace_id,)).fetchone()
-        if old is not None:
-            sessions.add(old[0])
-        spans = conn.execute(_SELECT_TRACE_SPANS, (trace_id,)).fetchall()
-        _write_trace(conn, trace_id, spans)
-        if spans:
-            sessions.add(conn.execute("SELECT session_id FROM traces WHERE trace_id = ?", (trace_id,)).fetchone()[0])
+    for start in range(0, len(ids), 400):  # a few statements per batch, not per trace
+        chunk = ids[start : start + 400]
+        marks = ", ".join("?" * len(chunk))
+        sessions.update(r[0] for r in conn.execute(f"SELECT session_id FROM traces WHERE trace_id IN ({marks})", chunk))
+        spans: dict[str, list[Any]] = {trace_id: [] for trace_id in chunk}
+        for row in conn.execute(
+            f"SELECT trace_id, {', '.join(TRACE_INPUT)} FROM spans WHERE trace_id IN ({marks})", chunk
+        ):
+            spans[row[0]].append(row[1:])
+        rows = [trace_row(trace_id, found) for trace_id, found in spans.items() if found]
+        conn.executemany(_UPSERT_TRACE, rows)
+        sessions.update(row[1] for row in rows)
+        gone = [(trace_id,) for trace_id, found in spans.items() if not found]
+        conn.executemany("DELETE FROM traces WHERE trace_id = ?", gone)
     refresh_sessions(conn, sessions)
 
 
