@@ -497,6 +497,8 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         limit=args.limit,
         offset=args.offset,
         order_by=args.order,
+        environment=args.environment,
+        tag=args.tag,
     )
     if args.json:
         _print_json([s.to_dict() for s in sessions])
@@ -637,6 +639,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="last_trace, first_trace, duration_ms, traces, errors, interrupted, input_tokens, output_tokens, "
         "cost_usd, ttft_median_ms or session_id; prefix '-' for descending (default -last_trace)",
     )
+    p.add_argument("--environment", metavar="ENV", help="only sessions in this environment (e.g. production)")
+    p.add_argument("--tag", metavar="TAG", help="only sessions with this tag")
     p.set_defaults(func=cmd_sessions)
 
     p = sub.add_parser("session", help="a session's conversation replay, turn by turn")

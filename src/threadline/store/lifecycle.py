@@ -27,6 +27,7 @@ from threadline.store.spans import trace_spans
 
 __all__ = [
     "Deleted",
+    "connection",
     "Retention",
     "delete_session",
     "delete_trace",
@@ -64,7 +65,8 @@ class Deleted:
 
 
 @contextlib.contextmanager
-def _connection(db: Db) -> Iterator[sqlite3.Connection]:
+def connection(db: Db) -> Iterator[sqlite3.Connection]:
+    """``db`` itself when it is a connection, else the store at that path, opened and closed around the block."""
     if isinstance(db, sqlite3.Connection):
         yield db
         return
@@ -159,7 +161,7 @@ def _delete(db: Db, select_traces: str, params: tuple[Any, ...], session_filter:
             raise
         return Deleted(sessions=sessions, traces=len(trace_ids), spans=spans)
 
-    with _connection(db) as conn:
+    with connection(db) as conn:
         result = retry_locked(lambda: attempt(conn))
         if result.spans:
             give_back_space(conn)
@@ -187,7 +189,7 @@ def prune(db: Db, older_than: str | float | timedelta | None = None, keep_sessio
     if keep_sessions is not None:
         if keep_sessions < 0:
             raise ValueError("--keep-sessions must be 0 or more")
-        with _connection(db) as conn:
+        with connection(db) as conn:
             rows = (
                 fetch(
                     conn,
@@ -213,7 +215,7 @@ def prune(db: Db, older_than: str | float | timedelta | None = None, keep_sessio
 def export_session(db: Db, session_id: str, out: IO[str]) -> int:
     """Write a session's spans as JSON lines (every attribute and captured content); the number written."""
     written = 0
-    with _connection(db) as conn:
+    with connection(db) as conn:
         found = find_session_id(conn, session_id)
         if found is None:
             return 0
