@@ -335,6 +335,16 @@ def span_row(span: ReadableSpan, _resources: _ResourceNames | None = None) -> tu
     return tuple(_encode(span, _resources)[0])
 
 
+# Page cache of the writing connection: a large store's indexes (random trace ids) stay in memory.
+WRITER_CACHE_KIB = 16 * 1024
+
+
+def _writer(path: Path) -> sqlite3.Connection:
+    conn = open_store(path, create=True)
+    conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
+    return conn
+
+
 def _identity(path: Path) -> tuple[int, int] | None:
     """(device, inode) of the file at ``path``; ``None`` when it is gone."""
     try:
@@ -373,7 +383,7 @@ class SQLiteSpanExporter(SpanExporter):
         # Validated here, so that a bad setting fails at instrument() rather than later in the background.
         self._retention = lifecycle.Retention(self.path, retention) if retention is not None else None
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = open_store(self.path, create=True)
+        self._conn: sqlite3.Connection | None = _writer(self.path)
         self._identity = _identity(self.path)
         self._reported: set[str] = set()
         self._pid = os.getpid()
@@ -408,7 +418,7 @@ class SQLiteSpanExporter(SpanExporter):
                 # Inherited across fork: SQLite connections must not be used (nor
                 # closed, which could drop the parent's locks) in the child.
                 self._stale.append(conn)
-            conn = self._conn = open_store(self.path, create=True)
+            conn = self._conn = _writer(self.path)
             self._identity = _identity(self.path)
             self._pid = os.getpid()
         return conn

@@ -149,8 +149,21 @@ _SPAN_COLUMNS_V2 = """
 """
 
 # Rollups and content, the same in a new store and in a migrated one.
-_SCHEMA_V2_TABLES: tuple[str, ...] = (
-    """
+# The usage columns of every rollup table: tokens by kind and cost (with its input / output split).
+_USAGE_COLUMNS = """input_tokens       INTEGER,
+        output_tokens      INTEGER,
+        cache_read_tokens  INTEGER,
+        cache_write_tokens INTEGER,
+        reasoning_tokens   INTEGER,
+        total_tokens       INTEGER,
+        cost_usd           REAL,
+        cost_input_usd     REAL,
+        cost_output_usd    REAL,"""
+
+_SCHEMA_V2_TABLES: tuple[str, ...] = tuple(
+    statement.replace("{usage}", _USAGE_COLUMNS)
+    for statement in (
+        """
     CREATE TABLE IF NOT EXISTS traces (
         trace_id           TEXT PRIMARY KEY,
         session_id         TEXT,
@@ -166,15 +179,7 @@ _SCHEMA_V2_TABLES: tuple[str, ...] = (
         is_resume          INTEGER NOT NULL,
         users              TEXT,                -- JSON array, sorted
         models             TEXT,                -- JSON array, sorted
-        input_tokens       INTEGER,
-        output_tokens      INTEGER,
-        cache_read_tokens  INTEGER,
-        cache_write_tokens INTEGER,
-        reasoning_tokens   INTEGER,
-        total_tokens       INTEGER,
-        cost_usd           REAL,
-        cost_input_usd     REAL,
-        cost_output_usd    REAL,
+        {usage}
         ttfts              TEXT,                -- JSON array of the calls' time to first token (ms)
         model_usage        TEXT,                -- JSON {model: [in, out, cache read, cache write, reasoning, total,
                                                 --               cost, input cost, output cost]}
@@ -187,9 +192,9 @@ _SCHEMA_V2_TABLES: tuple[str, ...] = (
         checkpoint_ids     TEXT                 -- JSON array: checkpoints paused at / resumed from
     ) WITHOUT ROWID
     """,
-    "CREATE INDEX IF NOT EXISTS traces_session ON traces (session_id, start_ns) WHERE session_id IS NOT NULL",
-    "CREATE INDEX IF NOT EXISTS traces_start ON traces (start_ns)",
-    """
+        "CREATE INDEX IF NOT EXISTS traces_session ON traces (session_id, start_ns) WHERE session_id IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS traces_start ON traces (start_ns)",
+        """
     CREATE TABLE IF NOT EXISTS sessions (
         session_id         TEXT PRIMARY KEY,
         first_start_ns     INTEGER NOT NULL,
@@ -200,15 +205,7 @@ _SCHEMA_V2_TABLES: tuple[str, ...] = (
         interrupted        INTEGER NOT NULL,
         users              TEXT,
         models             TEXT,
-        input_tokens       INTEGER,
-        output_tokens      INTEGER,
-        cache_read_tokens  INTEGER,
-        cache_write_tokens INTEGER,
-        reasoning_tokens   INTEGER,
-        total_tokens       INTEGER,
-        cost_usd           REAL,
-        cost_input_usd     REAL,
-        cost_output_usd    REAL,
+        {usage}
         ttft_median_ms     REAL,
         environment        TEXT,                -- of the latest trace that has one
         tags               TEXT,                -- JSON array: the union over its traces
@@ -216,37 +213,29 @@ _SCHEMA_V2_TABLES: tuple[str, ...] = (
         original_id        TEXT                 -- the raw id the user knows, when it was shortened
     ) WITHOUT ROWID
     """,
-    "CREATE INDEX IF NOT EXISTS sessions_last_end ON sessions (last_end_ns)",
-    "CREATE INDEX IF NOT EXISTS sessions_active ON sessions (active_ns)",
-    "CREATE INDEX IF NOT EXISTS sessions_first_start ON sessions (first_start_ns)",
-    "CREATE INDEX IF NOT EXISTS sessions_environment ON sessions (environment) WHERE environment IS NOT NULL",
-    "CREATE INDEX IF NOT EXISTS sessions_original ON sessions (original_id) WHERE original_id IS NOT NULL",
-    """
+        "CREATE INDEX IF NOT EXISTS sessions_last_end ON sessions (last_end_ns)",
+        "CREATE INDEX IF NOT EXISTS sessions_active ON sessions (active_ns)",
+        "CREATE INDEX IF NOT EXISTS sessions_first_start ON sessions (first_start_ns)",
+        "CREATE INDEX IF NOT EXISTS sessions_environment ON sessions (environment) WHERE environment IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS sessions_original ON sessions (original_id) WHERE original_id IS NOT NULL",
+        """
     CREATE TABLE IF NOT EXISTS session_users (
         user_id    TEXT NOT NULL,
         session_id TEXT NOT NULL,
         PRIMARY KEY (user_id, session_id)
     ) WITHOUT ROWID
     """,
-    "CREATE INDEX IF NOT EXISTS session_users_session ON session_users (session_id)",
-    """
+        "CREATE INDEX IF NOT EXISTS session_users_session ON session_users (session_id)",
+        """
     CREATE TABLE IF NOT EXISTS session_models (
         session_id         TEXT NOT NULL,
         model              TEXT NOT NULL,
         calls              INTEGER NOT NULL,
-        input_tokens       INTEGER,
-        output_tokens      INTEGER,
-        cache_read_tokens  INTEGER,
-        cache_write_tokens INTEGER,
-        reasoning_tokens   INTEGER,
-        total_tokens       INTEGER,
-        cost_usd           REAL,
-        cost_input_usd     REAL,
-        cost_output_usd    REAL,
+        {usage}
         PRIMARY KEY (session_id, model)
     ) WITHOUT ROWID
     """,
-    """
+        """
     CREATE TABLE IF NOT EXISTS scores (
         id          INTEGER PRIMARY KEY,
         target_kind TEXT    NOT NULL CHECK (target_kind IN ('trace', 'session')),
@@ -261,17 +250,17 @@ _SCHEMA_V2_TABLES: tuple[str, ...] = (
         CHECK ((value IS NULL) <> (category IS NULL))
     )
     """,
-    "CREATE INDEX IF NOT EXISTS scores_target ON scores (target_kind, target_id)",
-    # Content stored once: a message's text by hash, and message lists as shared prefixes
-    # (list = parent list + one message), so a conversation's history is stored once.
-    """
+        "CREATE INDEX IF NOT EXISTS scores_target ON scores (target_kind, target_id)",
+        # Content stored once: a message's text by hash, and message lists as shared prefixes
+        # (list = parent list + one message), so a conversation's history is stored once.
+        """
     CREATE TABLE IF NOT EXISTS messages (
         id   INTEGER PRIMARY KEY,
         hash BLOB NOT NULL UNIQUE,              -- blake2b-128 of the text
         text TEXT NOT NULL
     )
     """,
-    """
+        """
     CREATE TABLE IF NOT EXISTS message_lists (
         id      INTEGER PRIMARY KEY,
         parent  INTEGER NOT NULL,               -- 0 for a list's first message
@@ -279,6 +268,7 @@ _SCHEMA_V2_TABLES: tuple[str, ...] = (
         UNIQUE (parent, message)
     )
     """,
+    )
 )
 
 _SCHEMA_V2: tuple[str, ...] = (
