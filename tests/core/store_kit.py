@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from genai_prices import Usage as PriceUsage
 from genai_prices import calc_price
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -207,3 +208,16 @@ def synthetic_span(
         start_time=start_ns,
         end_time=start_ns + 1_000_000,
     )
+
+
+def same(old: Any, new: Any, where: str = "") -> list[str]:
+    """Where ``new`` differs from ``old`` in the keys ``old`` has (floats to 1e-9 relative)."""
+    if isinstance(old, dict):
+        return [d for k in old for d in (same(old[k], new[k], f"{where}.{k}") if k in new else [f"{where}.{k} lost"])]
+    if isinstance(old, list):
+        if len(old) != len(new):
+            return [f"{where}: {len(old)} items, now {len(new)}"]
+        return [d for i, (a, b) in enumerate(zip(old, new, strict=True)) for d in same(a, b, f"{where}[{i}]")]
+    if isinstance(old, float):
+        return [] if new == pytest.approx(old, rel=1e-9) else [f"{where}: {old} -> {new}"]
+    return [] if old == new else [f"{where}: {old!r} -> {new!r}"]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,10 @@ import pytest
 
 from threadline.exporters.sqlite import SQLiteSpanExporter
 from threadline.store import SCHEMA_VERSION, open_store, queries, rollups
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from store_kit import same as _same  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -25,19 +31,6 @@ def v1_store(tmp_path: Path) -> Path:
 
 def _expected() -> dict[str, Any]:
     return json.loads((FIXTURES / "store_v1_expected.json").read_text())
-
-
-def _same(old: Any, new: Any, where: str = "") -> list[str]:
-    """Where ``new`` differs from ``old`` in the keys ``old`` has (floats to 1e-12 relative)."""
-    if isinstance(old, dict):
-        return [d for k in old for d in (_same(old[k], new[k], f"{where}.{k}") if k in new else [f"{where}.{k} lost"])]
-    if isinstance(old, list):
-        if len(old) != len(new):
-            return [f"{where}: {len(old)} items, now {len(new)}"]
-        return [d for i, (a, b) in enumerate(zip(old, new, strict=True)) for d in _same(a, b, f"{where}[{i}]")]
-    if isinstance(old, float):
-        return [] if new == pytest.approx(old, rel=1e-12) else [f"{where}: {old} -> {new}"]
-    return [] if old == new else [f"{where}: {old!r} -> {new!r}"]
 
 
 def test_the_fixture_is_a_v1_store() -> None:

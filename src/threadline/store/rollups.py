@@ -25,6 +25,7 @@ Definitions (as the read API documents them):
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import statistics
 from collections.abc import Iterable, Iterator, Sequence
@@ -125,6 +126,7 @@ SESSION_COLUMNS: tuple[str, ...] = (
     "tags",
     "metadata",
     "original_id",
+    "ttfts",
 )
 
 _UPSERT_TRACE = (
@@ -289,6 +291,7 @@ def session_row(session_id: str, traces: Sequence[Sequence[Any]]) -> tuple[tuple
         _dumps(sorted({g for t in traces for g in _loads(t[tags]) or ()})),
         latest_meta[-1] if latest_meta else None,
         originals[0] if originals else None,
+        _dumps(all_ttfts),
     )
     return row, per_model
 
@@ -331,27 +334,142 @@ def refresh_sessions(conn: sqlite3.Connection, session_ids: Iterable[str | None]
 
 
 def refresh(conn: sqlite3.Connection, trace_ids: Iterable[str]) -> None:
-    """Recompute the rollups of ``trace_ids`` and of every session they belong (or belonged) to.
+    """Recompute the rollups of ``trace_ids`` and update the sessions they belong (or belonged) to.
 
-    Call inside the write transaction that changed those traces' spans.
+    Call inside the write transaction that changed those traces' spans. A trace
+    is recomputed from its spans; its session is updated by the difference between
+    the trace's old and new rollup (so a long session costs no more per batch than a
+    short one), or recomputed from its traces when a trace left it.
     """
     ids = sorted(set(trace_ids))
-    sessions: set[str | None] = set()
+    changed: dict[str, list[tuple[Any, Any]]] = {}
+    full: set[str | None] = set()
     for start in range(0, len(ids), 400):  # a few statements per batch, not per trace
         chunk = ids[start : start + 400]
         marks = ", ".join("?" * len(chunk))
-        sessions.update(r[0] for r in conn.execute(f"SELECT session_id FROM traces WHERE trace_id IN ({marks})", chunk))
+        old = {r[0]: r for r in conn.execute(f"SELECT {_TRACE_LIST} FROM traces WHERE trace_id IN ({marks})", chunk)}
         spans: dict[str, list[Any]] = {trace_id: [] for trace_id in chunk}
-        for row in conn.execute(
-            f"SELECT trace_id, {', '.join(TRACE_INPUT)} FROM spans WHERE trace_id IN ({marks})", chunk
-        ):
+        for row in conn.execute(f"SELECT trace_id, {_SPAN_LIST} FROM spans WHERE trace_id IN ({marks})", chunk):
             spans[row[0]].append(row[1:])
         rows = [trace_row(trace_id, found) for trace_id, found in spans.items() if found]
         conn.executemany(_UPSERT_TRACE, rows)
-        sessions.update(row[1] for row in rows)
-        gone = [(trace_id,) for trace_id, found in spans.items() if not found]
-        conn.executemany("DELETE FROM traces WHERE trace_id = ?", gone)
-    refresh_sessions(conn, sessions)
+        for row in rows:
+            before = old.get(row[0])
+            if before is not None and before[1] != row[1]:
+                full.update((before[1], row[1]))  # the trace moved to another session
+            elif row[1] is not None:
+                changed.setdefault(row[1], []).append((before, row))
+        gone = [trace_id for trace_id, found in spans.items() if not found]
+        conn.executemany("DELETE FROM traces WHERE trace_id = ?", [(t,) for t in gone])
+        full.update(old[t][1] for t in gone if t in old)
+    refresh_sessions(conn, full)
+    for session_id, pairs in changed.items():
+        if session_id not in full:
+            _update_session(conn, session_id, pairs)
+
+
+_TRACE_LIST = ", ".join(TRACE_COLUMNS)
+_SPAN_LIST = ", ".join(TRACE_INPUT)
+_S = {name: i for i, name in enumerate(SESSION_COLUMNS)}
+_T = {name: i for i, name in enumerate(TRACE_COLUMNS)}
+
+
+def _is_error(trace: Sequence[Any] | None) -> int:
+    return 1 if trace is not None and trace[_T["error_spans"]] and not trace[_T["interrupted"]] else 0
+
+
+def _union(stored: str | None, traces: Iterable[Sequence[Any]], column: str) -> str | None:
+    found = set(_loads(stored) or ())
+    for trace in traces:
+        found.update(_loads(trace[_T[column]]) or ())
+    return _dumps(sorted(found))
+
+
+def _latest(conn: sqlite3.Connection, session_id: str, column: str) -> Any:
+    """The ``column`` of the session's latest trace that has one (through the session index)."""
+    row = conn.execute(
+        f"SELECT {column} FROM traces WHERE session_id = ? AND {column} IS NOT NULL ORDER BY start_ns DESC LIMIT 1",
+        (session_id,),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _update_session(conn: sqlite3.Connection, session_id: str, pairs: list[tuple[Any, Any]]) -> None:
+    """Apply to a session's rollup the change of some of its traces: ``(old row or None, new row)`` each."""
+    stored = conn.execute(f"SELECT {', '.join(SESSION_COLUMNS)} FROM sessions WHERE session_id = ?", (session_id,))
+    current = stored.fetchone()
+    if current is None:
+        refresh_sessions(conn, [session_id])
+        return
+    row = list(current)
+    new = [n for _, n in pairs]
+    row[_S["first_start_ns"]] = min(row[_S["first_start_ns"]], *(n[_T["start_ns"]] for n in new))
+    ends = [e for e in (row[_S["last_end_ns"]], *(n[_T["end_ns"]] for n in new)) if e is not None]
+    row[_S["last_end_ns"]] = max(ends) if ends else None
+    row[_S["active_ns"]] = row[_S["last_end_ns"]] if ends else row[_S["first_start_ns"]]
+    row[_S["traces"]] += sum(1 for o, _ in pairs if o is None)
+    row[_S["errors"]] += sum(_is_error(n) - _is_error(o) for o, n in pairs)
+    row[_S["interrupted"]] += sum(n[_T["interrupted"]] - (o[_T["interrupted"]] if o else 0) for o, n in pairs)
+    for column in ("users", "models", "tags"):
+        row[_S[column]] = _union(row[_S[column]], new, column)
+    for field in USAGE_FIELDS:
+        value = row[_S[field]]
+        for o, n in pairs:
+            before, after = (o[_T[field]] if o else None), n[_T[field]]
+            if before is not None or after is not None:
+                value = (value or 0) + (after or 0) - (before or 0)
+        row[_S[field]] = value
+    ttfts = _loads(row[_S["ttfts"]]) or []
+    for o, n in pairs:
+        for value in (_loads(o[_T["ttfts"]]) or ()) if o else ():
+            ttfts.remove(value)
+        ttfts.extend(_loads(n[_T["ttfts"]]) or ())
+    ttfts.sort()
+    row[_S["ttfts"]] = _dumps(ttfts)
+    row[_S["ttft_median_ms"]] = statistics.median(ttfts) if ttfts else None
+    for column in ("environment", "metadata"):
+        if any(n[_T[column]] is not None for n in new):
+            row[_S[column]] = _latest(conn, session_id, column)
+    if row[_S["original_id"]] is None:
+        row[_S["original_id"]] = next((n[_T["original_id"]] for n in new if n[_T["original_id"]]), None)
+    conn.execute(_UPSERT_SESSION, row)
+    if row[_S["users"]] != current[_S["users"]]:
+        conn.executemany(
+            "INSERT OR IGNORE INTO session_users (user_id, session_id) VALUES (?, ?)",
+            [(u, session_id) for u in _loads(row[_S["users"]]) or ()],
+        )
+    _update_models(conn, session_id, pairs)
+
+
+def _update_models(conn: sqlite3.Connection, session_id: str, pairs: list[tuple[Any, Any]]) -> None:
+    delta: dict[str, list[tuple[Any, Any]]] = {}
+    for o, n in pairs:
+        before = _loads(o[_T["model_usage"]]) if o else None
+        after = _loads(n[_T["model_usage"]])
+        for model in set(before or ()) | set(after or ()):
+            delta.setdefault(model, []).append(((before or {}).get(model), (after or {}).get(model)))
+    if not delta:
+        return
+    marks = ", ".join("?" * len(delta))
+    stored = {
+        r[0]: list(r[1:])
+        for r in conn.execute(
+            f"SELECT model, calls, {', '.join(USAGE_FIELDS)} FROM session_models "
+            f"WHERE session_id = ? AND model IN ({marks})",
+            (session_id, *delta),
+        )
+    }
+    rows = []
+    for model, changes in delta.items():
+        entry = stored.get(model, [0] + [None] * len(USAGE_FIELDS))
+        for before, after in changes:
+            for k in range(len(entry)):
+                b = before[k] if before else None
+                a = after[k] if after else None
+                if b is not None or a is not None:
+                    entry[k] = (entry[k] or 0) + (a or 0) - (b or 0)
+        rows.append((session_id, model, *entry))
+    conn.executemany(_UPSERT_MODEL, rows)
 
 
 def _by_trace(conn: sqlite3.Connection) -> Iterator[tuple[str, list[Any]]]:
@@ -431,7 +549,24 @@ def differences(conn: sqlite3.Connection) -> list[str]:
             conn.execute("ROLLBACK")
     out = []
     for table in _ROLLUP_TABLES:
-        if stored[table] != recomputed[table]:
-            mine, theirs = set(stored[table]), set(recomputed[table])
-            out.append(f"{table}: stored only {sorted(mine - theirs)[:3]}, recomputed only {sorted(theirs - mine)[:3]}")
+        mine, theirs = stored[table], recomputed[table]
+        if len(mine) != len(theirs) or not all(map(_same_row, mine, theirs)):
+            only_mine = [r for r in mine if not any(_same_row(r, t) for t in theirs)]
+            only_theirs = [t for t in theirs if not any(_same_row(r, t) for r in mine)]
+            out.append(f"{table}: stored only {only_mine[:3]}, recomputed only {only_theirs[:3]}")
     return out
+
+
+def _same_row(a: Sequence[Any], b: Sequence[Any]) -> bool:
+    """Equal rows, sums of floats to 1e-9 relative (added in another order, they may differ in the last bits)."""
+    if len(a) != len(b):
+        return False
+    return all(x == y or (_number(x) and _number(y) and _close(x, y)) for x, y in zip(a, b, strict=True))
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _close(x: float, y: float) -> bool:
+    return math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)

@@ -210,7 +210,8 @@ _SCHEMA_V2_TABLES: tuple[str, ...] = tuple(
         environment        TEXT,                -- of the latest trace that has one
         tags               TEXT,                -- JSON array: the union over its traces
         metadata           TEXT,                -- JSON object of the latest trace that has metadata
-        original_id        TEXT                 -- the raw id the user knows, when it was shortened
+        original_id        TEXT,                -- the raw id the user knows, when it was shortened
+        ttfts              TEXT                 -- JSON array, sorted: what the median is taken over
     ) WITHOUT ROWID
     """,
         "CREATE INDEX IF NOT EXISTS sessions_last_end ON sessions (last_end_ns)",
