@@ -255,14 +255,14 @@ def _before_executors_stop() -> None:
     at_exit()
 
 
-def at_exit(timeout: float = EXIT_TIMEOUT_S) -> None:
-    """Export what is pending and stop, once (at exit, or on SIGTERM)."""
+def at_exit(timeout: float | None = None) -> None:
+    """Export what is pending and stop, once (at exit, or on SIGTERM), within ``timeout`` (:data:`EXIT_TIMEOUT_S`)."""
     # The state is kept: spans started by later exit handlers must not configure a new pipeline.
     provider = state.provider
     if provider is None or state.exited:
         return
     state.exited = True
     try:
-        _flush_and_stop(provider, state.owns_provider, timeout)
+        _flush_and_stop(provider, state.owns_provider, EXIT_TIMEOUT_S if timeout is None else timeout)
     except Exception:  # noqa: BLE001
         pass
