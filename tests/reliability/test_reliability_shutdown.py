@@ -41,7 +41,7 @@ APP = textwrap.dedent(
             print("the app's handler ran", flush=True)
             sys.exit(7)
         signal.signal(signal.SIGTERM, stop)
-    threadline.instrument(integrations=[], flush_on_sigterm=None if sys.argv[1] != "opted-out" else False)
+    threadline.instrument(integrations=[], **({"flush_on_sigterm": False} if sys.argv[1] == "opted-out" else {}))
 
     @threadline.observe(name="step")
     def step(i):
