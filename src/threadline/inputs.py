@@ -35,7 +35,7 @@ def count(value: str | int | None, name: str, *, default: int, minimum: int = 0,
 
 
 def time(text: str, name: str) -> datetime:
-    """An ISO 8601 or relative time (``-1h``, ``30m``, ``2d``) as :func:`threadline.store.queries.parse_time` reads it."""
+    """An ISO 8601 or relative time (``-1h``, ``30m``, ``2d``), read by :func:`threadline.store.queries.parse_time`."""
     try:
         return queries.parse_time(text)
     except OverflowError:  # -99999999999d: before year 1, or past what timedelta holds
