@@ -185,24 +185,23 @@ def _anthropic_price_usage(raw: dict[str, Any], model: str = "claude-3-5-sonnet-
 CLAUDE_35 = "claude-3-5-sonnet-20241022"
 
 
+def _claude_usage(fresh: int, out: int, *, read: int = 0, write_5m: int = 0, write_1h: int = 0) -> dict[str, Any]:
+    """A current Messages API ``usage``: cache writes as a total and as the ``cache_creation`` TTL breakdown."""
+    return {
+        "input_tokens": fresh,
+        "cache_creation_input_tokens": write_5m + write_1h,
+        "cache_read_input_tokens": read,
+        "cache_creation": {"ephemeral_5m_input_tokens": write_5m, "ephemeral_1h_input_tokens": write_1h},
+        "output_tokens": out,
+    }
+
+
 def test_anthropic_cache_writes_in_the_ttl_breakdown_are_counted_and_priced(anthropic_transport: Any) -> None:
     # Turn 1 writes 300 tokens to the 5-minute cache; turn 2 reads them and writes 200 more to the 1-hour
     # cache. Current responses report writes both as cache_creation_input_tokens and in the cache_creation
     # breakdown; langchain-anthropic then sets input_token_details.cache_creation to 0.
-    turn1 = {
-        "input_tokens": 20,
-        "cache_creation_input_tokens": 300,
-        "cache_read_input_tokens": 0,
-        "cache_creation": {"ephemeral_5m_input_tokens": 300, "ephemeral_1h_input_tokens": 0},
-        "output_tokens": 95,
-    }
-    turn2 = {
-        "input_tokens": 35,
-        "cache_creation_input_tokens": 200,
-        "cache_read_input_tokens": 300,
-        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 200},
-        "output_tokens": 60,
-    }
+    turn1 = _claude_usage(20, 95, write_5m=300)
+    turn2 = _claude_usage(35, 60, read=300, write_1h=200)
     requests = anthropic_transport([_anthropic_message(CLAUDE_35, turn1), _anthropic_message(CLAUDE_35, turn2)])
 
     session = _stored_session(_chat_anthropic(CLAUDE_35), "anthropic-cache")
@@ -234,13 +233,7 @@ def test_anthropic_cache_writes_in_the_ttl_breakdown_are_counted_and_priced(anth
 
 def test_anthropic_issue_example_costs_the_cache_write_rate(anthropic_transport: Any) -> None:
     # The reported case: 300 cache-write tokens on claude-3-5-sonnet came out as 0 written, priced as input.
-    raw = {
-        "input_tokens": 20,
-        "cache_creation_input_tokens": 300,
-        "cache_read_input_tokens": 0,
-        "cache_creation": {"ephemeral_5m_input_tokens": 300, "ephemeral_1h_input_tokens": 0},
-        "output_tokens": 95,
-    }
+    raw = _claude_usage(20, 95, write_5m=300)
     anthropic_transport([_anthropic_message(CLAUDE_35, raw)])
     session = _stored_session(_chat_anthropic(CLAUDE_35), "anthropic-example", turns=1)
     r = _rates("anthropic", CLAUDE_35)
@@ -418,17 +411,23 @@ def _gemini_response(prompt: int, cached: int, candidates: int, thoughts: int, t
     return {"modelVersion": "gemini-2.5-flash", "usageMetadata": usage}
 
 
-def _google_genai_message(raw: dict[str, Any]) -> AIMessage:
-    """As ``langchain_google_genai.chat_models._response_to_result`` builds it (langchain-google-genai 4.4).
+def _gemini_message(raw: dict[str, Any], provider: str) -> AIMessage:
+    """The ``AIMessage`` the Google integrations build from a response's usage.
 
-    Input is ``prompt_token_count + tool_use_prompt_token_count`` (cached included), output is
-    ``candidates_token_count + thoughts_token_count``, reasoning is the thoughts.
+    ``google_genai``: as ``langchain_google_genai.chat_models._response_to_result`` builds it
+    (langchain-google-genai 4.4): input is ``prompt_token_count + tool_use_prompt_token_count`` (cached
+    included), output is ``candidates_token_count + thoughts_token_count``, reasoning is the thoughts.
+
+    ``google_vertexai``: as ``langchain_google_vertexai.chat_models._get_usage_metadata_gemini`` builds it
+    (3.2): input is ``prompt_token_count`` and output ``candidates_token_count`` alone; the thinking tokens
+    are only in ``output_token_details.reasoning`` and in ``total_tokens``.
     """
     u = raw["usageMetadata"]
     thoughts = u.get("thoughtsTokenCount", 0)
+    genai = provider == "google_genai"
     usage: dict[str, Any] = {
-        "input_tokens": u["promptTokenCount"] + u.get("toolUsePromptTokenCount", 0),
-        "output_tokens": u["candidatesTokenCount"] + thoughts,
+        "input_tokens": u["promptTokenCount"] + (u.get("toolUsePromptTokenCount", 0) if genai else 0),
+        "output_tokens": u["candidatesTokenCount"] + (thoughts if genai else 0),
         "total_tokens": u["totalTokenCount"],
         "input_token_details": {"cache_read": u.get("cachedContentTokenCount", 0)},
     }
@@ -437,48 +436,25 @@ def _google_genai_message(raw: dict[str, Any]) -> AIMessage:
     return AIMessage(
         "Here is your order status.",
         usage_metadata=usage,  # type: ignore[arg-type]
-        response_metadata={"model_provider": "google_genai", "model_name": raw["modelVersion"]},
-    )
-
-
-def _vertex_message(raw: dict[str, Any]) -> AIMessage:
-    """As ``langchain_google_vertexai.chat_models._get_usage_metadata_gemini`` builds it (3.2).
-
-    Unlike langchain-google-genai, ``output_tokens`` is ``candidates_token_count`` alone: the thinking
-    tokens are only in ``output_token_details.reasoning`` and in ``total_tokens``.
-    """
-    u = raw["usageMetadata"]
-    thoughts = u.get("thoughtsTokenCount", 0)
-    usage: dict[str, Any] = {
-        "input_tokens": u["promptTokenCount"],
-        "output_tokens": u["candidatesTokenCount"],
-        "total_tokens": u["totalTokenCount"],
-        "input_token_details": {"cache_read": u.get("cachedContentTokenCount", 0)},
-    }
-    if thoughts > 0:
-        usage["output_token_details"] = {"reasoning": thoughts}
-    return AIMessage(
-        "Here is your order status.",
-        usage_metadata=usage,  # type: ignore[arg-type]
-        response_metadata={"model_provider": "google_vertexai", "model_name": "gemini-2.5-flash"},
+        response_metadata={"model_provider": provider, "model_name": raw["modelVersion"]},
     )
 
 
 @pytest.mark.parametrize(
-    ("provider", "build", "tool_prompt"),
+    ("provider", "tool_prompt"),
     [
-        ("google_genai", _google_genai_message, 64),
+        ("google_genai", 64),
         # langchain-google-vertexai leaves toolUsePromptTokenCount out of usage_metadata (a known gap,
         # in the README's table): those tokens cannot be counted from what it reports.
-        ("google_vertexai", _vertex_message, 0),
+        ("google_vertexai", 0),
     ],
     ids=["google-genai", "vertex-ai"],
 )
-def test_google_gemini_thinking_and_cached_tokens(
-    provider: str, build: Callable[[dict[str, Any]], AIMessage], tool_prompt: int
-) -> None:
+def test_google_gemini_thinking_and_cached_tokens(provider: str, tool_prompt: int) -> None:
     raw = [_gemini_response(1200, 0, 180, 420, tool_prompt=tool_prompt), _gemini_response(1500, 1024, 90, 0)]
-    llm = ScriptedChatModel(script=[build(r) for r in raw], model_name="gemini-2.5-flash", provider=provider)
+    llm = ScriptedChatModel(
+        script=[_gemini_message(r, provider) for r in raw], model_name="gemini-2.5-flash", provider=provider
+    )
 
     session = _stored_session(llm, f"{provider}-usage")
 
