@@ -500,6 +500,8 @@ def _usage_attributes(usage: Any, attrs: dict[str, Any]) -> None:
     if usage.cache_write_tokens is not None:
         attrs[sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cache_write_tokens
         attrs[sc.OI_LLM_TOKEN_COUNT_CACHE_WRITE] = usage.cache_write_tokens
+        if usage.cache_write_1h_tokens:
+            attrs[sc.USAGE_CACHE_CREATION_1H] = usage.cache_write_1h_tokens
     if usage.reasoning_tokens is not None:
         attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
         attrs[sc.OI_LLM_TOKEN_COUNT_REASONING] = usage.reasoning_tokens

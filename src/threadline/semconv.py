@@ -112,6 +112,7 @@ TIME_TO_FIRST_TOKEN: Final = "threadline.time_to_first_token_ms"
 STREAMED: Final = "threadline.streamed"
 RETRIES: Final = "threadline.retries"
 USAGE_COUNTED_IN: Final = "threadline.usage.counted_in_span"
+USAGE_CACHE_CREATION_1H: Final = "threadline.usage.cache_creation_1h.input_tokens"  # part of cache_creation
 COST_INPUT: Final = "threadline.cost.input"
 COST_OUTPUT: Final = "threadline.cost.output"
 TRUNCATED: Final = "threadline.truncated"
