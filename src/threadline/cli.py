@@ -582,7 +582,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not found:
         raise CliError(
             f"the demo needs {DEMO_MODULE} (the threadline-langgraph integration); install it with "
-            "`pip install -r requirements-dev.txt` or `pip install -e integrations/langgraph`"
+            "`./dev demo` from the repository root or `pip install -e integrations/langgraph`"
         )
     import threadline
     from threadline.exporters.sqlite import SQLiteSpanExporter
