@@ -355,9 +355,12 @@ WRITER = textwrap.dedent(
             emitter.end(call)
             emitter.end(root)
             if i % 50 == 49:
-                # Write in rounds, not in one burst that could all land before the other process's
-                # first batch: the two writers' transactions then take turns on the lock.
-                threadline.flush()
+                threadline.flush()  # write in rounds: the two writers' transactions take turns on the lock
+            if i == turns // 2 - 1:
+                # A barrier half-way: neither writer's second half starts before both first halves
+                # are stored, so the two processes' rows interleave however the machine schedules them.
+                print("half", flush=True)
+                sys.stdin.readline()
     threadline.shutdown()
     print("done", flush=True)
     """
@@ -387,10 +390,14 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path) -> None:
     ]
     for proc in procs:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready", proc.stderr.read()
-    for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
+    for line in ("go\n", None, "go\n"):  # start together; wait for both halves; go on together
+        for proc in procs:
+            assert proc.stdin is not None and proc.stdout is not None
+            if line is None:
+                assert proc.stdout.readline().strip() == "half", proc.stderr.read()
+            else:
+                proc.stdin.write(line)
+                proc.stdin.flush()
     outputs = [proc.communicate(timeout=120) for proc in procs]
     for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
@@ -401,7 +408,7 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path) -> None:
     with sqlite3.connect(db) as conn:
         order = [r[0] for r in conn.execute("SELECT session_id FROM spans ORDER BY rowid")]
     switches = sum(1 for a, b in zip(order, order[1:], strict=False) if a != b)
-    assert switches > 1, "the two writers' batches did not interleave: this run tested no concurrency"
+    assert switches >= 2, "the two writers' rows did not interleave: this run tested no concurrency"
     sessions = {s.session_id: s for s in queries.list_sessions(db)}
     assert set(sessions) == {"proc-a", "proc-b"}
     for tag in ("a", "b"):
