@@ -34,6 +34,7 @@ from opentelemetry.trace import StatusCode
 
 from threadline import semconv as sc
 from threadline.store.schema import SPAN_COLUMNS, StoreError, open_store, resolve_path, retry_locked
+from threadline.store.scores import ScoreRow, ensure_table, insert_rows, partition_scores
 
 __all__ = ["SQLiteSpanExporter", "StoreError", "span_row"]
 
@@ -271,6 +272,12 @@ def span_row(span: ReadableSpan, _resources: _ResourceNames | None = None) -> tu
     )
 
 
+def _open(path: Path) -> sqlite3.Connection:
+    conn = open_store(path, create=True)
+    ensure_table(conn)
+    return conn
+
+
 class SQLiteSpanExporter(SpanExporter):
     """Writes finished spans to the threadline SQLite store (the CLI's source).
 
@@ -289,7 +296,7 @@ class SQLiteSpanExporter(SpanExporter):
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path: Path = resolve_path(path)
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = open_store(self.path, create=True)
+        self._conn: sqlite3.Connection | None = _open(self.path)
         self._pid = os.getpid()
         self._closed = False
         self._stale: list[sqlite3.Connection] = []
@@ -309,7 +316,7 @@ class SQLiteSpanExporter(SpanExporter):
                 # Inherited across fork: SQLite connections must not be used (nor
                 # closed, which could drop the parent's locks) in the child.
                 self._stale.append(conn)
-            conn = self._conn = open_store(self.path, create=True)
+            conn = self._conn = _open(self.path)
             self._pid = os.getpid()
         return conn
 
@@ -317,6 +324,7 @@ class SQLiteSpanExporter(SpanExporter):
         """Store ``spans`` in one transaction; FAILURE (logged, never raised) if that is impossible."""
         if not spans:
             return SpanExportResult.SUCCESS
+        scores, spans = partition_scores(spans)  # threadline.score spans go to the scores table
         rows: list[tuple[Any, ...]] = []
         for span in spans:
             try:
@@ -330,19 +338,23 @@ class SQLiteSpanExporter(SpanExporter):
             try:
                 conn = self._connection()
                 try:
-                    retry_locked(lambda: self._write(conn, groups))
+                    retry_locked(lambda: self._write(conn, groups, scores))
                 except UnicodeEncodeError:
                     # Text with a lone surrogate (from a lenient decoder) cannot be stored as UTF-8:
                     # store it with U+FFFD in its place rather than lose the whole batch.
                     clean = group_by_shape([_encodable_row(row) for row in rows])
-                    retry_locked(lambda: self._write(conn, clean))
+                    retry_locked(lambda: self._write(conn, clean, scores))
             except Exception:
                 logger.warning("threadline: could not write %d spans to %s", len(rows), self.path, exc_info=True)
                 return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 
     @staticmethod
-    def _write(conn: sqlite3.Connection, groups: dict[tuple[bool, ...], list[tuple[Any, ...]]]) -> None:
+    def _write(
+        conn: sqlite3.Connection,
+        groups: dict[tuple[bool, ...], list[tuple[Any, ...]]],
+        scores: Sequence[ScoreRow] = (),
+    ) -> None:
         # IMMEDIATE takes the write lock up front, so waiting happens in the busy
         # handler rather than as a "locked" error when a read upgrades to a write.
         conn.execute("BEGIN IMMEDIATE")
@@ -351,6 +363,7 @@ class SQLiteSpanExporter(SpanExporter):
                 for start in range(0, len(values), ROWS_PER_STATEMENT):
                     part = values[start : start + ROWS_PER_STATEMENT]
                     conn.execute(_insert_for(shape, len(part)), [value for row in part for value in row])
+            insert_rows(conn, scores)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
