@@ -39,6 +39,8 @@ __all__ = [
     "ScoreRow",
     "ScoreSummary",
     "add_score",
+    "build_row",
+    "connect",
     "ensure_table",
     "insert_rows",
     "partition_scores",
