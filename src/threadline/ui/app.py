@@ -339,8 +339,10 @@ def create_app(db: str | os.PathLike[str] | None = None, *, read_only: bool = Fa
     ]
     if not read_only:
         routes.insert(3, Route("/annotate", pages.annotate, methods=["POST"], name="annotate"))
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(ALLOWED_HOSTS))],
         exception_handlers={HTTPException: pages.http_error},
     )
+    app.state.annotator = None if read_only else pages.annotator
+    return app
