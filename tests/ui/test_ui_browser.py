@@ -113,3 +113,56 @@ def test_browse_sessions_to_an_interrupted_turn_and_its_trace(tmp_path: Path) ->
     for name in ("ui-sessions.png", "ui-session.png", "ui-trace.png"):
         assert (ARTIFACTS / name).stat().st_size > 10_000
     shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_annotate_a_session_in_the_browser_and_see_the_score_listed(tmp_path: Path) -> None:
+    support = ui_kit.record_support(tmp_path / "traces.db")
+    ARTIFACTS.mkdir(exist_ok=True)
+    profile = tmp_path / "chromium-profile"
+    requests: list[str] = []
+    problems: list[str] = []
+
+    with UIServer(support.db) as server, sync_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1400, "height": 900},
+        )
+        try:
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+
+            page.goto(server.url + "/sessions/support-1")
+            assert "No scores on this session yet." in page.locator("section#scores").inner_text()
+            form = page.locator("form.annotate")
+            form.get_by_label("Name").fill("helpful")
+            form.get_by_label("Value").fill("1")
+            form.get_by_label("Comment").fill("<script>alert(1)</script> solved the refund")
+            form.get_by_label("Author").fill("qa-lead")
+            form.get_by_role("button", name="Add score").click()
+            page.wait_for_url("**/sessions/support-1#scores")
+
+            row = page.locator("table.scores-list tbody tr")
+            assert row.count() == 1
+            assert row.locator(".score-name").inner_text() == "helpful"
+            assert row.locator(".score-value").inner_text() == "1"
+            assert row.locator(".score-comment").inner_text() == "<script>alert(1)</script> solved the refund"
+            assert "qa-lead" in row.inner_text()
+            page.screenshot(path=str(ARTIFACTS / "ui-annotate.png"), full_page=True)
+
+            # The sessions page sums it up in its Scores column.
+            page.get_by_role("link", name="Sessions", exact=True).first.click()
+            page.wait_for_url(server.url + "/")
+            scores = page.locator("table.sessions tbody tr", has_text="support-1").locator("td.scores")
+            assert scores.inner_text() == "helpful 1"
+        finally:
+            context.close()
+
+    assert requests and all(url.startswith(server.url + "/") for url in requests), requests
+    assert problems == []
+    shutil.rmtree(profile, ignore_errors=True)
