@@ -37,12 +37,17 @@ from threadline import semconv as sc
 from threadline.guard import guard
 
 __all__ = [
+    "DATA_TYPES",
     "MAX_COMMENT_CHARS",
     "MAX_NAME_CHARS",
+    "TARGET_KINDS",
     "ScoreTarget",
     "ScoreValue",
+    "check_comment",
     "check_name",
+    "check_optional",
     "check_text",
+    "check_trace_id",
     "parse_value",
     "score",
     "score_attributes",
