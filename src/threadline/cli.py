@@ -676,17 +676,7 @@ def cmd_annotate(args: argparse.Namespace) -> int:
             except (TypeError, ValueError) as exc:
                 raise CliError(f"--score {item!r}: {exc}") from None
 
-        def write() -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                score_store.insert_rows(conn, rows)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-
-        retry_locked(write)
+        retry_locked(lambda: score_store.insert_rows(conn, rows))
         scores = score_store.scores_for(conn, target_kind, target_id)[-len(rows) :]
     if args.json:
         _print_json(_scores_json(scores))

@@ -72,6 +72,7 @@ SCORES_DDL: tuple[str, ...] = (
 
 _COLUMNS = "target_kind, target_id, name, value_num, value_str, data_type, comment, source, author, created_at"
 _INSERT = f"INSERT INTO scores ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_ROWS_PER_INSERT = 90
 
 
 def ensure_table(conn: sqlite3.Connection) -> None:
@@ -212,9 +213,15 @@ def build_row(
 
 
 def insert_rows(conn: sqlite3.Connection, rows: Sequence[ScoreRow]) -> None:
-    """Insert ``rows`` on ``conn`` (inside the caller's transaction, if any)."""
-    if rows:
-        conn.executemany(_INSERT, [r.values() for r in rows])
+    """Insert ``rows`` on ``conn``: inside the caller's transaction, or atomically on their own.
+
+    One multi-row ``INSERT`` per 90 rows (SQLite's older 999-parameter limit),
+    so up to 90 rows need no explicit transaction to be all-or-nothing.
+    """
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        part = rows[start : start + _ROWS_PER_INSERT]
+        sql = _INSERT + ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" * (len(part) - 1)
+        conn.execute(sql, [value for row in part for value in row.values()])
 
 
 def add_score(
@@ -241,8 +248,7 @@ def add_score(
         created_at=created_at,
     )
     ensure_table(conn)
-    cursor = retry_locked(lambda: conn.execute(_INSERT, row.values()))
-    return int(cursor.lastrowid or 0)
+    return int(retry_locked(lambda: conn.execute(_INSERT, row.values())).lastrowid or 0)
 
 
 # --- from spans (the exporter's side) ------------------------------------------------------------
