@@ -417,6 +417,7 @@ class ScoreSummary:
 
 # Which traces belong to which of the given sessions. Reads the spans' session index; the store's
 # trace rollup answers the same question without spans.
+_ANY_TRACE_SCORE = "SELECT 1 FROM scores WHERE target_kind = 'trace' LIMIT 1"
 _TRACE_SESSIONS_SQL = "SELECT DISTINCT trace_id, session_id FROM spans WHERE session_id IN ({marks})"
 
 
@@ -441,6 +442,8 @@ def score_summary(conn: sqlite3.Connection, session_ids: Sequence[str]) -> dict[
         summary = out.setdefault(session_id, ScoreSummary())
         for s in scores:
             summary.add(s)
+    if retry_locked(lambda: conn.execute(_ANY_TRACE_SCORE).fetchone()) is None:
+        return out  # nothing scored per trace: no need to find the sessions' traces
     traces = trace_sessions(conn, ids)
     for trace_id, scores in scores_by_target(conn, sc.TARGET_TRACE, traces).items():
         summary = out.setdefault(traces[trace_id], ScoreSummary())
