@@ -247,7 +247,6 @@ def score(
     if trace_id is not None and session_id is not None:
         raise ValueError("score() takes a trace_id or a session_id, not both")
 
-    emitter = _runtime.emitter()
     parent_ctx: Any = otel_context.Context()  # a root span unless the current trace is scored
     links: list[Link] | None = None
     session_info = None
@@ -263,7 +262,8 @@ def score(
             raise ValueError(f"score() needs a non-empty session_id, got {session_id!r}")
         target = ScoreTarget(sc.TARGET_SESSION, checked[0])
     else:
-        handle = emitter.current_handle()
+        configured = _runtime.state.emitter  # with none yet, no threadline span can be open
+        handle = configured.current_handle() if configured is not None else None
         scope = current_session()
         if handle is not None:
             target = ScoreTarget(sc.TARGET_TRACE, format(handle.span_context.trace_id, "032x"))
@@ -280,6 +280,7 @@ def score(
     attrs = score_attributes(
         checked_name, checked_value, target, comment=checked_comment, source=checked_source, author=checked_author
     )
+    emitter = _runtime.emitter()  # after every check: a refused score sets nothing up
     with guard("score"):
         span_attrs: dict[str, Any] = {sc.OI_SPAN_KIND: sc.OI_KIND_EVALUATOR, **attrs}
         if session_info is not None:

@@ -188,3 +188,12 @@ def test_a_foreign_span_named_like_a_score_is_kept_as_a_span() -> None:
     assert score_store.score_from_span(span) is None
     rows, rest = score_store.partition_scores([span])
     assert rows == [] and rest == [span]
+
+
+def test_a_refused_score_sets_nothing_up(tmp_path: Path) -> None:
+    from threadline import _runtime
+
+    with pytest.raises(ValueError, match="outside a traced call"):
+        threadline.score("helpful", 1)
+    assert _runtime.state.emitter is None
+    assert not (tmp_path / "traces.db").exists()  # $THREADLINE_DB (conftest): the default store was not made
