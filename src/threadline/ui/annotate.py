@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from threadline.scores import TARGET_KINDS, parse_value
@@ -80,6 +81,10 @@ class Annotator:
             raise RefusedError(400, "the form names no session or trace to score")
         if not hmac.compare_digest(fields.get("csrf_token", "").encode(), self.token(kind, target).encode()):
             raise RefusedError(403, "the form's token is missing or not this page's; reload the page and try again")
+        await run_in_threadpool(self._store, kind, target, fields)  # SQLite waits on locks: not on the event loop
+        return kind, target
+
+    def _store(self, kind: str, target: str, fields: dict[str, str]) -> None:
         with score_store.connect(self.db, write=True) as conn:
             if not score_store.target_exists(conn, kind, target):
                 raise RefusedError(404, f"there is no {kind} {target!r} in this store")
@@ -96,7 +101,6 @@ class Annotator:
                 )
             except (TypeError, ValueError) as exc:
                 raise RefusedError(400, str(exc)) from None
-        return kind, target
 
 
 def _check_origin(request: Request) -> None:
