@@ -290,6 +290,9 @@ def score_from_span(span: Any) -> ScoreRow | None:
 
 def partition_scores(spans: Sequence[Any]) -> tuple[list[ScoreRow], list[Any]]:
     """``(score rows, other spans)``: what the SQLite exporter writes to ``scores`` and to ``spans``."""
+    name = sc.SCORE_SPAN_NAME
+    if not any(span.name == name for span in spans):
+        return [], list(spans)  # the common batch: no score in it
     rows: list[ScoreRow] = []
     rest: list[Any] = []
     for span in spans:
