@@ -551,6 +551,14 @@ def _time_arg(value: str | None, flag: str) -> datetime | None:
         raise CliError(str(exc)) from None
 
 
+def _label(text: str) -> str | None:
+    """The argparse ``type`` of ``--environment`` / ``--tag``: :func:`threadline.inputs.label`."""
+    try:
+        return inputs.label(text, "")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _count(text: str) -> int:
     """The argparse ``type`` of row counts (``--limit``, ``--offset``): :func:`threadline.inputs.count`."""
     try:
@@ -797,8 +805,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="last_trace, first_trace, duration_ms, traces, errors, interrupted, input_tokens, output_tokens, "
         "cost_usd, ttft_median_ms or session_id; prefix '-' for descending (default -last_trace)",
     )
-    p.add_argument("--environment", metavar="ENV", help="only sessions in this environment (e.g. production)")
-    p.add_argument("--tag", metavar="TAG", help="only sessions with this tag")
+    p.add_argument(
+        "--environment", metavar="ENV", type=_label, help="only sessions in this environment (e.g. production)"
+    )
+    p.add_argument("--tag", metavar="TAG", type=_label, help="only sessions with this tag")
     p.set_defaults(func=cmd_sessions)
 
     p = sub.add_parser("session", help="a session's conversation replay, turn by turn")
