@@ -4,6 +4,7 @@
 >>> threadline.instrument()          # every installed integration, SQLite store
 >>> with threadline.session("chat-42", user_id="u-1"):
 ...     graph.invoke(...)
+...     threadline.score("helpful", 1, comment="solved it")   # scores the session (or the current trace)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from threadline.cost import ModelRate
 from threadline.integration import Integration
 from threadline.observe import observe
 from threadline.records import SpanKind
+from threadline.scores import ScoreTarget, score
 from threadline.sessions import SessionInfo, current_session, session
 from threadline.usage import Usage
 
@@ -25,6 +27,7 @@ __all__ = [
     "Instrumentation",
     "Integration",
     "ModelRate",
+    "ScoreTarget",
     "SessionInfo",
     "SpanKind",
     "Usage",
@@ -32,6 +35,7 @@ __all__ = [
     "flush",
     "instrument",
     "observe",
+    "score",
     "session",
     "shutdown",
     "uninstrument",

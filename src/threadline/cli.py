@@ -6,6 +6,7 @@
     threadline session ID [--json]                          # the conversation replay, turn by turn
     threadline trace ID [--json]                            # one trace's span tree
     threadline traces [--session ID] [--json]               # recent traces
+    threadline annotate ID --score helpful=1 [--comment C]  # score a session or a trace
     threadline demo                                         # run the LangGraph demo into the store
     threadline ui [--port N]                                # the local web view (needs threadline[ui])
 
@@ -35,9 +36,15 @@ from rich.text import Text
 from rich.tree import Tree
 
 from threadline import cli_lifecycle, inputs
-from threadline.safe_text import inert_console, json_text
+from threadline import semconv as sc
+from threadline.safe_text import clean, inert_console, json_text
+from threadline.scores import parse_value
 from threadline.store import queries
-from threadline.store.schema import StoreError, StoreNotFoundError, resolve_path
+from threadline.store import scores as score_store
+from threadline.store.lifecycle import connection
+from threadline.store.reading import reading
+from threadline.store.results import scores_text
+from threadline.store.schema import StoreError, StoreNotFoundError, resolve_path, retry_locked
 
 DEMO_MODULE = "threadline_langgraph.demo"
 DEMO_INTEGRATIONS: tuple[str, ...] = ("langchain", "langgraph")
@@ -205,9 +212,14 @@ def sessions_table(sessions: Sequence[queries.SessionSummary], width: int = WIDE
 
     Narrower than :data:`WIDE_TABLE`, each session's users and models go on
     dim lines under its id and the last trace under the first, so that every
-    column fits in 100 columns.
+    column fits in 100 columns. Environment, tags and scores (the mean of each
+    numeric score, the count of each category) are a column each when wide and
+    any session has them, a line under the id when narrow.
     """
     wide = width >= WIDE_TABLE
+    env_column = wide and any(s.environment for s in sessions)
+    tags_column = wide and any(s.tags for s in sessions)
+    score_column = wide and any(s.scores for s in sessions)
     table = Table(
         box=None,
         header_style="bold",
@@ -233,6 +245,12 @@ def sessions_table(sessions: Sequence[queries.SessionSummary], width: int = WIDE
     if wide:
         table.add_column("Users", overflow="fold", ratio=1)
         table.add_column("Models", overflow="fold", ratio=1)
+    if env_column:
+        table.add_column("Env", overflow="fold")
+    if tags_column:
+        table.add_column("Tags", overflow="fold", ratio=1)
+    if score_column:
+        table.add_column("Scores", overflow="fold", ratio=1)
     table.add_column("In", justify="right", no_wrap=True)
     table.add_column("Out", justify="right", no_wrap=True)
     table.add_column("Cached", justify="right", no_wrap=True)
@@ -246,11 +264,17 @@ def sessions_table(sessions: Sequence[queries.SessionSummary], width: int = WIDE
         models = ", ".join(s.models) or "-"
         first = _local_short(s.first_start_ns)
         last = _local_short(s.last_end_ns, s.first_start_ns)
+        summary = one_line(scores_text(s.scores))
+        labels = " · ".join(filter(None, [s.environment or "", ", ".join(s.tags)]))
         if wide:
             lead = [Text(s.session_id, style="bold"), first, last]
         else:
             who = Text(s.session_id, style="bold")
             who.append("\n" + users + "".join("\n" + m for m in s.models or ("-",)), style="dim")
+            if labels:
+                who.append("\n" + one_line(labels), style="dim")
+            if summary:
+                who.append("\n" + summary, style="cyan")
             lead = [who, Text(f"{first}\n{last}")]
         counts = [
             fmt_duration(s.duration_ms),
@@ -260,6 +284,12 @@ def sessions_table(sessions: Sequence[queries.SessionSummary], width: int = WIDE
         ]
         if wide:
             counts += [users, models]
+        if env_column:
+            counts.append(s.environment or "-")
+        if tags_column:
+            counts.append(", ".join(s.tags) or "-")
+        if score_column:
+            counts.append(Text(summary or "-"))
         table.add_row(
             *lead,
             *counts,
@@ -470,6 +500,45 @@ def trace_tree(detail: queries.TraceDetail) -> Group:
     return Group(head, *roots)
 
 
+# --- scores ---------------------------------------------------------------------------------
+
+
+def one_line(text: str) -> str:
+    """Stored text on one line, without control characters (:func:`threadline.safe_text.clean`)."""
+    return clean(text).replace("\n", " ")
+
+
+def score_line(score: score_store.Score) -> str:
+    """``helpful = 1 · "comment" · by alice · annotation`` (safe for the terminal)."""
+    parts = [f"{score.name} = {score.value_text}"]
+    if score.comment:
+        parts.append(f"“{score.comment}”")
+    if score.author:
+        parts.append(f"by {score.author}")
+    parts.append(score.source)
+    return one_line(" · ".join(parts))
+
+
+def scores_block(labelled: Sequence[tuple[str, score_store.Score]]) -> Group:
+    """A ``Scores`` heading and one ``label: name = value · ...`` line per score."""
+    grid = Fields()
+    for label, score in labelled:
+        grid.add(label, score_line(score), "cyan")
+    return Group(Text("Scores", style="bold"), grid)
+
+
+def _session_scores(
+    conn: sqlite3.Connection, detail: queries.SessionDetail
+) -> tuple[list[score_store.Score], dict[str, list[score_store.Score]]]:
+    own = score_store.scores_for(conn, sc.TARGET_SESSION, detail.summary.session_id)
+    by_trace = score_store.scores_by_target(conn, sc.TARGET_TRACE, [t.trace_id for t in detail.turns])
+    return own, by_trace
+
+
+def _scores_json(scores: Sequence[score_store.Score]) -> list[dict[str, Any]]:
+    return [s.to_dict() for s in scores]
+
+
 # --- commands -----------------------------------------------------------------------------
 
 
@@ -480,6 +549,14 @@ def _time_arg(value: str | None, flag: str) -> datetime | None:
         return inputs.time(value, flag)
     except ValueError as exc:
         raise CliError(str(exc)) from None
+
+
+def _label(text: str) -> str | None:
+    """The argparse ``type`` of ``--environment`` / ``--tag``: :func:`threadline.inputs.label`."""
+    try:
+        return inputs.label(text, "")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _count(text: str) -> int:
@@ -529,10 +606,23 @@ def cmd_session(args: argparse.Namespace) -> int:
     detail = queries.get_session(path, args.session_id)
     if detail is None:
         raise CliError(f"no session {args.session_id!r} in {path} (list them with: threadline sessions)")
+    with reading(path) as conn:
+        own, by_trace = _session_scores(conn, detail)
     if args.json:
-        _print_json(detail.to_dict())
+        data = detail.to_dict()  # data["session"]["scores"]: the summary by name
+        data["scores"] = _scores_json(own)
+        for turn in data["turns"]:
+            turn["scores"] = _scores_json(by_trace.get(turn["trace_id"], []))
+        _print_json(data)
         return 0
-    make_console().print(replay(detail, full=args.full))
+    console = make_console()
+    console.print(replay(detail, full=args.full))
+    labelled = [("session:", s) for s in own] + [
+        (f"turn {t.index}:", s) for t in detail.turns for s in by_trace.get(t.trace_id, [])
+    ]
+    if labelled:
+        console.print()
+        console.print(scores_block(labelled))
     return 0
 
 
@@ -545,10 +635,74 @@ def cmd_trace(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     if detail is None:
         raise CliError(f"no trace {args.trace_id!r} in {path} (list them with: threadline traces)")
+    with reading(path) as conn:
+        scores = score_store.scores_for(conn, sc.TARGET_TRACE, detail.summary.trace_id)
     if args.json:
-        _print_json(detail.to_dict())
+        _print_json({**detail.to_dict(), "scores": _scores_json(scores)})
         return 0
-    make_console().print(trace_tree(detail))
+    console = make_console()
+    console.print(trace_tree(detail))
+    if scores:
+        console.print()
+        console.print(scores_block([("trace:", s) for s in scores]))
+    return 0
+
+
+def _annotation_target(conn: sqlite3.Connection, target: str, *, kind: str | None) -> tuple[str, str]:
+    """``(kind, id)`` of what ``threadline annotate`` scores.
+
+    Unforced: a full trace id of a stored trace, else a stored session, else a unique trace id prefix.
+    """
+    exact_trace = len(target) == 32 and score_store.target_exists(conn, sc.TARGET_TRACE, target.lower())
+    if kind != sc.TARGET_SESSION and exact_trace:
+        return sc.TARGET_TRACE, target.lower()
+    if kind != sc.TARGET_TRACE and score_store.target_exists(conn, sc.TARGET_SESSION, target):
+        return sc.TARGET_SESSION, target
+    if kind != sc.TARGET_SESSION:
+        try:
+            full = queries.resolve_trace_id(conn, target)
+        except queries.AmbiguousIdError as exc:
+            raise CliError(str(exc)) from None
+        if full is not None:
+            return sc.TARGET_TRACE, full
+    what = {sc.TARGET_TRACE: "trace", sc.TARGET_SESSION: "session"}.get(kind or "", "trace or session")
+    raise CliError(f"no {what} {target!r} in the store (list them with: threadline sessions / threadline traces)")
+
+
+def cmd_annotate(args: argparse.Namespace) -> int:
+    """``threadline annotate SESSION_OR_TRACE --score NAME=VALUE ...``."""
+    path = _store(args)
+    kind = sc.TARGET_TRACE if args.trace else sc.TARGET_SESSION if args.session else None
+    with connection(path) as conn:
+        target_kind, target_id = _annotation_target(conn, args.target, kind=kind)
+        rows = []
+        for item in args.score:
+            name, sep, text = item.partition("=")
+            if not sep:
+                raise CliError(f"--score {item!r}: write NAME=VALUE (helpful=1, thumbs=true, verdict=good)")
+            try:
+                rows.append(
+                    score_store.build_row(
+                        target_kind=target_kind,
+                        target_id=target_id,
+                        name=name.strip(),
+                        value=parse_value(text),
+                        comment=args.comment,
+                        source=args.source,
+                        author=args.author,
+                    )
+                )
+            except (TypeError, ValueError) as exc:
+                raise CliError(f"--score {item!r}: {exc}") from None
+
+        retry_locked(lambda: score_store.insert_rows(conn, rows))
+        scores = score_store.scores_for(conn, target_kind, target_id)[-len(rows) :]
+    if args.json:
+        _print_json(_scores_json(scores))
+        return 0
+    console = make_console()
+    console.print(Text(f"Scored {target_kind} ").append(one_line(target_id), style="bold"))
+    console.print(scores_block([(f"{target_kind}:", s) for s in scores]))
     return 0
 
 
@@ -651,8 +805,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="last_trace, first_trace, duration_ms, traces, errors, interrupted, input_tokens, output_tokens, "
         "cost_usd, ttft_median_ms or session_id; prefix '-' for descending (default -last_trace)",
     )
-    p.add_argument("--environment", metavar="ENV", help="only sessions in this environment (e.g. production)")
-    p.add_argument("--tag", metavar="TAG", help="only sessions with this tag")
+    p.add_argument(
+        "--environment", metavar="ENV", type=_label, help="only sessions in this environment (e.g. production)"
+    )
+    p.add_argument("--tag", metavar="TAG", type=_label, help="only sessions with this tag")
     p.set_defaults(func=cmd_sessions)
 
     p = sub.add_parser("session", help="a session's conversation replay, turn by turn")
@@ -673,6 +829,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--session", metavar="ID", help="only this session's traces")
     _add_window(p)
     p.set_defaults(func=cmd_traces)
+
+    p = sub.add_parser(
+        "annotate",
+        help="score a session or a trace: --score helpful=1 --score verdict=good --comment '...'",
+        description="Score a session or a trace. ID is a trace id (or a unique prefix) when such a trace exists, "
+        "else a session id; --trace / --session decide. VALUE: a number (1, 0.8), true/false, or a category.",
+    )
+    p.add_argument("target", metavar="SESSION_OR_TRACE")
+    _add_db(p)
+    forced = p.add_mutually_exclusive_group()
+    forced.add_argument("--trace", action="store_true", help="ID is a trace id")
+    forced.add_argument("--session", action="store_true", help="ID is a session id")
+    p.add_argument("--score", action="append", required=True, metavar="NAME=VALUE", help="a score (repeatable)")
+    p.add_argument("--comment", metavar="TEXT", help="a comment kept with each score")
+    p.add_argument("--author", metavar="NAME", help="who scored")
+    p.add_argument("--source", default="annotation", metavar="S", help="where the score comes from (annotation)")
+    p.add_argument("--json", action="store_true", help="print the stored scores as JSON")
+    p.set_defaults(func=cmd_annotate)
 
     p = sub.add_parser("demo", help="run the LangGraph demo (offline) into the store and show it")
     _add_db(p)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from threadline.safe_text import UNSAFE
 from threadline.store import queries
 
-__all__ = ["MAX_ROWS", "count", "time"]
+__all__ = ["MAX_LABEL_CHARS", "MAX_ROWS", "count", "label", "time"]
 
 MAX_ROWS = 1_000_000_000  # limits and offsets; far past any store, far inside SQLite's 64-bit integers
+MAX_LABEL_CHARS = 200
 
 
 def count(value: str | int | None, name: str, *, default: int, minimum: int = 0, maximum: int = MAX_ROWS) -> int:
@@ -32,6 +34,22 @@ def count(value: str | int | None, name: str, *, default: int, minimum: int = 0,
     if not minimum <= number <= maximum:
         raise ValueError(f"{prefix}{_short(number)} is out of range ({minimum:,} to {maximum:,})")
     return number
+
+
+def label(value: str | None, name: str) -> str | None:
+    """An environment or tag to filter by: stripped, ``None`` when empty; at most 200 printable characters.
+
+    ``name`` starts the error message (``""``: no prefix, for argparse, which adds its own).
+    """
+    text = (value or "").strip()
+    if not text:
+        return None
+    prefix = f"{name}: " if name else ""
+    if len(text) > MAX_LABEL_CHARS:
+        raise ValueError(f"{prefix}at most {MAX_LABEL_CHARS} characters, got {len(text):,}")
+    if UNSAFE.search(text) or "\n" in text or "\t" in text:
+        raise ValueError(f"{prefix}{_short(text)} has control characters")
+    return text
 
 
 def time(text: str, name: str) -> datetime:

@@ -102,6 +102,7 @@ OI_KIND_TOOL: Final = "TOOL"
 OI_KIND_RETRIEVER: Final = "RETRIEVER"
 OI_KIND_AGENT: Final = "AGENT"
 OI_KIND_RERANKER: Final = "RERANKER"
+OI_KIND_EVALUATOR: Final = "EVALUATOR"
 
 # --- threadline's own -------------------------------------------------------------
 SPAN_KIND: Final = "threadline.span.kind"  # model | tool | retrieval | chain | agent | node | graph | observe
@@ -139,7 +140,27 @@ OUTCOME_ERROR: Final = "error"
 OUTCOME_INTERRUPTED: Final = "interrupted"
 OUTCOME_CANCELLED: Final = "cancelled"
 
+# Scores and annotations (threadline.score(), `threadline annotate`, the web form): one span named
+# SCORE_SPAN_NAME carrying these attributes, and an EVENT_SCORE event with the same attributes.
+SCORE_SPAN_NAME: Final = "threadline.score"
+SCORE_NAME: Final = "threadline.score.name"
+SCORE_VALUE: Final = "threadline.score.value"  # number, bool or category string, per SCORE_DATA_TYPE
+SCORE_DATA_TYPE: Final = "threadline.score.data_type"  # numeric | boolean | categorical
+SCORE_COMMENT: Final = "threadline.score.comment"
+SCORE_SOURCE: Final = "threadline.score.source"  # code | annotation | eval | ...
+SCORE_AUTHOR: Final = "threadline.score.author"
+SCORE_TARGET_KIND: Final = "threadline.score.target.kind"  # trace | session
+SCORE_TARGET_ID: Final = "threadline.score.target.id"  # 32 hex digits for a trace, the session id for a session
+
+# score data types and target kinds
+SCORE_NUMERIC: Final = "numeric"
+SCORE_BOOLEAN: Final = "boolean"
+SCORE_CATEGORICAL: Final = "categorical"
+TARGET_TRACE: Final = "trace"
+TARGET_SESSION: Final = "session"
+
 # span events
+EVENT_SCORE: Final = "threadline.score"
 EVENT_INTERRUPT: Final = "threadline.interrupt"
 EVENT_RESUME: Final = "threadline.resume"
 EVENT_FIRST_TOKEN: Final = "gen_ai.first_token"

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from genai_prices import Usage as PriceUsage
 from genai_prices import calc_price
+from opentelemetry import context as otel_context
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -186,3 +187,53 @@ def test_missing_otlp_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.http.trace_exporter", None)
     with pytest.raises(ImportError, match=r"threadline\[otlp\]"):
         otlp_exporter("http://127.0.0.1:4318")
+
+
+def test_a_score_arrives_over_otlp_as_a_span_with_its_event(
+    receiver: _Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(var, "127.0.0.1,localhost")
+    threadline.instrument(exporter=otlp_exporter(endpoint=receiver.url), integrations=[])
+    emitter = current_emitter()
+    with threadline.session("chat-otlp-2", user_id="user-8"):
+        turn = emitter.start(Run(name="handle-turn", run_kind=SpanKind.OBSERVE))
+        token = otel_context.attach(turn.context)
+        try:
+            threadline.score("helpful", 0.75, comment="clear answer", author="reviewer-1")
+        finally:
+            otel_context.detach(token)
+        emitter.end(turn)
+        threadline.score("verdict", "good")
+    assert threadline.flush(10)
+
+    received = [
+        span
+        for _path, _headers, request in receiver.requests
+        for resource_spans in request.resource_spans
+        for scope_spans in resource_spans.scope_spans
+        for span in scope_spans.spans
+    ]
+    turn_span = next(s for s in received if s.name == "handle-turn")
+    on_trace, on_session = [s for s in received if s.name == sc.SCORE_SPAN_NAME]
+    assert on_trace.trace_id == turn_span.trace_id and on_trace.parent_span_id == turn_span.span_id
+    [event] = on_trace.events
+    assert event.name == sc.EVENT_SCORE
+    assert {kv.key: _value(kv.value) for kv in event.attributes} == {
+        sc.SCORE_NAME: "helpful",
+        sc.SCORE_VALUE: 0.75,
+        sc.SCORE_DATA_TYPE: "numeric",
+        sc.SCORE_COMMENT: "clear answer",
+        sc.SCORE_SOURCE: "code",
+        sc.SCORE_AUTHOR: "reviewer-1",
+        sc.SCORE_TARGET_KIND: "trace",
+        sc.SCORE_TARGET_ID: turn_span.trace_id.hex(),
+    }
+    span_attrs = {kv.key: _value(kv.value) for kv in on_trace.attributes}
+    assert span_attrs[sc.SESSION_ID] == "chat-otlp-2" and span_attrs[sc.SCORE_NAME] == "helpful"
+
+    assert on_session.parent_span_id == b"" and on_session.trace_id != turn_span.trace_id
+    [event] = on_session.events
+    attrs = {kv.key: _value(kv.value) for kv in event.attributes}
+    assert (attrs[sc.SCORE_TARGET_KIND], attrs[sc.SCORE_TARGET_ID]) == ("session", "chat-otlp-2")
+    assert (attrs[sc.SCORE_VALUE], attrs[sc.SCORE_DATA_TYPE]) == ("good", "categorical")

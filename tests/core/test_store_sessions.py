@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,43 @@ def test_a_session_is_found_by_the_raw_id_the_user_knows(db: Path, capsys: pytes
     assert detail is not None and detail.summary.session_id == stored.session_id
     assert main(["session", RAW_ID, "--db", str(db), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["session"]["session_id"] == stored.session_id
+
+
+def test_environment_and_tags_are_columns_of_the_sessions_table(
+    db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "220")
+    assert main(["sessions", "--db", str(db)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "Env" in lines[0].split() and "Tags" in lines[0].split()
+    row = next(line for line in lines if line.startswith("chat-a"))
+    assert "staging" in row and "refund, support" in row
+    monkeypatch.setenv("COLUMNS", "100")  # narrow: a line under the session id
+    assert main(["sessions", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "staging · refund, support" in out
+
+
+def test_the_web_view_shows_and_filters_by_environment_and_tag(db: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from threadline.ui.app import create_app
+
+    client = TestClient(create_app(db), base_url="http://127.0.0.1:8000")
+    page = client.get("/")
+    assert page.status_code == 200
+    headings = [h.strip() for h in re.findall(r"<th[^>]*>(.*?)</th>", page.text, re.S)]
+    assert "Environment" in headings and "Tags" in headings
+    assert "staging" in page.text and "refund, support" in page.text
+    for query, shown in (("environment=staging", 2), ("tag=refund", 1), ("tag=support&environment=staging", 1)):
+        page = client.get("/?" + query)
+        assert page.status_code == 200 and 'href="/sessions/chat-a"' in page.text, query
+        assert page.text.count('<td class="sid">') == shown, query
+        assert "Clear filters" in page.text
+    for query in ("tag=billing", "environment=production"):
+        page = client.get("/?" + query)
+        assert page.status_code == 200 and '<td class="sid">' not in page.text and "No sessions match" in page.text
+    page = client.get("/?environment=" + "x" * 201)
+    assert page.status_code == 400 and "environment: at most 200 characters" in page.text
+    page = client.get("/?tag=a%1bb")
+    assert page.status_code == 400 and "tag: " in page.text and "control characters" in page.text

@@ -2,16 +2,21 @@
 
 Opens the sessions page, clicks a session, checks the interrupted and resumed
 turns and the rail that pairs them, opens the resumed turn's trace and one of
-its spans. Screenshots go to ``test-artifacts/ui-*.png``. Every request the
+its spans; then adds a score with the annotate form and sees it listed on the session page and in
+the sessions table. Screenshots go to ``test-artifacts/ui-*.png``. Every request the
 browser makes must stay on the local server, and the page must log no error
 (a Content-Security-Policy violation would).
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,14 +47,21 @@ sys.path.insert(0, str(Path(__file__).parent))
 import ui_kit  # noqa: E402
 
 
-def test_browse_sessions_to_an_interrupted_turn_and_its_trace(tmp_path: Path) -> None:
-    support = ui_kit.record_support(tmp_path / "traces.db")
-    ARTIFACTS.mkdir(exist_ok=True)
-    profile = tmp_path / "chromium-profile"
-    requests: list[str] = []
-    problems: list[str] = []
+@dataclass
+class Browser:
+    """A Chromium page on a running view, with every request it made and every error it logged."""
 
-    with UIServer(support.db) as server, sync_api.sync_playwright() as playwright:
+    server: UIServer
+    page: Any
+    requests: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def browse(db: Path, profile: Path, **options: Any) -> Iterator[Browser]:
+    """Serve ``db`` and open a headless Chromium page on it; afterwards, check it stayed local and error-free."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    with UIServer(db, **options) as server, sync_api.sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(profile),
             executable_path=str(CHROMIUM),
@@ -60,56 +72,92 @@ def test_browse_sessions_to_an_interrupted_turn_and_its_trace(tmp_path: Path) ->
         try:
             page = context.new_page()
             page.set_default_timeout(15_000)
-            page.on("request", lambda r: requests.append(r.url))
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-
-            page.goto(server.url + "/")
-            rows = page.locator("table.sessions tbody tr")
-            assert rows.count() == 2
-            assert page.locator("#session-count").inner_text() == "2 sessions"
-            page.screenshot(path=str(ARTIFACTS / "ui-sessions.png"), full_page=True)
-
-            page.get_by_role("link", name="support-1", exact=True).click()
-            page.wait_for_url("**/sessions/support-1")
-            assert page.locator("li.turn").count() == 4
-            paused = page.locator("li#turn-3")
-            resumed = page.locator("li#turn-4")
-            assert paused.get_attribute("data-outcome") == "interrupted"
-            assert resumed.get_attribute("data-outcome") == "resumed"
-            assert paused.locator(".interrupt-note").is_visible()
-            assert "answered in turn 4" in paused.locator(".interrupt-note").inner_text()
-            assert "Resumes turn 3" in resumed.locator(".resume-note").inner_text()
-            assert ui_kit.RESUME_VALUE in resumed.inner_text()
-            # The rail joining the pair is drawn: it spans from turn 3 down to turn 4.
-            start = paused.locator(".rail.start").bounding_box()
-            end = resumed.locator(".rail.end").bounding_box()
-            assert start is not None and end is not None and start["height"] > 0 and end["y"] > start["y"]
-            assert page.locator("li#turn-2").get_attribute("data-outcome") == "error"
-            page.screenshot(path=str(ARTIFACTS / "ui-session.png"), full_page=True)
-
-            resumed.locator("a.trace-link").click()
-            page.wait_for_url(f"**/traces/{support.trace_ids['turn4']}")
-            spans = page.locator("details.span")
-            assert spans.count() == 2
-            call = spans.nth(1)
-            assert not call.locator("table.attrs").is_visible()
-            call.locator("summary").click()
-            assert call.locator("table.attrs").is_visible()
-            assert "gen_ai.usage.reasoning.output_tokens" in call.locator("table.attrs").inner_text()
-            bar = call.locator(".wbar").bounding_box()
-            track = call.locator(".track").bounding_box()
-            assert bar is not None and track is not None and bar["width"] > 0.9 * track["width"]
-            page.screenshot(path=str(ARTIFACTS / "ui-trace.png"), full_page=True)
-
-            page.locator("p.resume-note a").click()  # back to the interrupted trace
-            page.wait_for_url(f"**/traces/{support.trace_ids['turn3']}")
-            assert page.locator(".page-head .badge").first.inner_text() == "interrupted"
+            b = Browser(server, page)
+            page.on("request", lambda r: b.requests.append(r.url))
+            page.on("console", lambda m: b.problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: b.problems.append(str(e)))
+            yield b
         finally:
             context.close()
+    assert b.requests and all(url.startswith(server.url + "/") for url in b.requests), b.requests
+    assert b.problems == []
+    shutil.rmtree(profile, ignore_errors=True)
 
-    assert requests and all(url.startswith(server.url + "/") for url in requests), requests
-    assert problems == []
+
+def test_browse_sessions_to_an_interrupted_turn_and_its_trace(tmp_path: Path) -> None:
+    support = ui_kit.record_support(tmp_path / "traces.db")
+    with browse(support.db, tmp_path / "chromium-profile") as b:
+        page, server = b.page, b.server
+        page.goto(server.url + "/")
+        rows = page.locator("table.sessions tbody tr")
+        assert rows.count() == 2
+        assert page.locator("#session-count").inner_text() == "2 sessions"
+        page.screenshot(path=str(ARTIFACTS / "ui-sessions.png"), full_page=True)
+
+        page.get_by_role("link", name="support-1", exact=True).click()
+        page.wait_for_url("**/sessions/support-1")
+        assert page.locator("li.turn").count() == 4
+        paused = page.locator("li#turn-3")
+        resumed = page.locator("li#turn-4")
+        assert paused.get_attribute("data-outcome") == "interrupted"
+        assert resumed.get_attribute("data-outcome") == "resumed"
+        assert paused.locator(".interrupt-note").is_visible()
+        assert "answered in turn 4" in paused.locator(".interrupt-note").inner_text()
+        assert "Resumes turn 3" in resumed.locator(".resume-note").inner_text()
+        assert ui_kit.RESUME_VALUE in resumed.inner_text()
+        # The rail joining the pair is drawn: it spans from turn 3 down to turn 4.
+        start = paused.locator(".rail.start").bounding_box()
+        end = resumed.locator(".rail.end").bounding_box()
+        assert start is not None and end is not None and start["height"] > 0 and end["y"] > start["y"]
+        assert page.locator("li#turn-2").get_attribute("data-outcome") == "error"
+        page.screenshot(path=str(ARTIFACTS / "ui-session.png"), full_page=True)
+
+        resumed.locator("a.trace-link").click()
+        page.wait_for_url(f"**/traces/{support.trace_ids['turn4']}")
+        spans = page.locator("details.span")
+        assert spans.count() == 2
+        call = spans.nth(1)
+        assert not call.locator("table.attrs").is_visible()
+        call.locator("summary").click()
+        assert call.locator("table.attrs").is_visible()
+        assert "gen_ai.usage.reasoning.output_tokens" in call.locator("table.attrs").inner_text()
+        bar = call.locator(".wbar").bounding_box()
+        track = call.locator(".track").bounding_box()
+        assert bar is not None and track is not None and bar["width"] > 0.9 * track["width"]
+        page.screenshot(path=str(ARTIFACTS / "ui-trace.png"), full_page=True)
+
+        page.locator("p.resume-note a").click()  # back to the interrupted trace
+        page.wait_for_url(f"**/traces/{support.trace_ids['turn3']}")
+        assert page.locator(".page-head .badge").first.inner_text() == "interrupted"
+
     for name in ("ui-sessions.png", "ui-session.png", "ui-trace.png"):
         assert (ARTIFACTS / name).stat().st_size > 10_000
-    shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_annotate_a_session_in_the_browser_and_see_the_score_listed(tmp_path: Path) -> None:
+    support = ui_kit.record_support(tmp_path / "traces.db")
+    with browse(support.db, tmp_path / "chromium-profile") as b:
+        page, server = b.page, b.server
+        page.goto(server.url + "/sessions/support-1")
+        assert "No scores on this session yet." in page.locator("section#scores").inner_text()
+        form = page.locator("form.annotate")
+        form.get_by_label("Name").fill("helpful")
+        form.get_by_label("Value").fill("1")
+        form.get_by_label("Comment").fill("<script>alert(1)</script> solved the refund")
+        form.get_by_label("Author").fill("qa-lead")
+        form.get_by_role("button", name="Add score").click()
+        page.wait_for_url("**/sessions/support-1#scores")
+
+        row = page.locator("table.scores-list tbody tr")
+        assert row.count() == 1
+        assert row.locator(".score-name").inner_text() == "helpful"
+        assert row.locator(".score-value").inner_text() == "1"
+        assert row.locator(".score-comment").inner_text() == "<script>alert(1)</script> solved the refund"
+        assert "qa-lead" in row.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "ui-annotate.png"), full_page=True)
+
+        # The sessions page sums it up in its Scores column.
+        page.get_by_role("link", name="Sessions", exact=True).first.click()
+        page.wait_for_url(server.url + "/")
+        scores = page.locator("table.sessions tbody tr", has_text="support-1").locator("td.scores")
+        assert scores.inner_text() == "helpful 1"

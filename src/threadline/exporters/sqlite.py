@@ -38,6 +38,7 @@ from threadline import semconv as sc
 from threadline.store import content as store_content
 from threadline.store import lifecycle, rollups
 from threadline.store.schema import SPAN_COLUMNS, StoreError, open_store, resolve_path, retry_locked
+from threadline.store.scores import ScoreRow, insert_rows, partition_scores
 
 __all__ = ["SQLiteSpanExporter", "StoreError", "promoted_from_attributes", "span_row"]
 
@@ -435,6 +436,7 @@ class SQLiteSpanExporter(SpanExporter):
         """Store ``spans`` and their rollups in one transaction; FAILURE (logged, never raised) if impossible."""
         if not spans:
             return SpanExportResult.SUCCESS
+        scores, spans = partition_scores(spans)  # threadline.score spans go to the scores table, not spans
         encoded: list[tuple[list[Any], dict[str, store_content.Pending] | None]] = []
         for span in spans:
             try:
@@ -447,12 +449,12 @@ class SQLiteSpanExporter(SpanExporter):
             try:
                 conn = self._connection()
                 try:
-                    retry_locked(lambda: self._write(conn, encoded))
+                    retry_locked(lambda: self._write(conn, encoded, scores))
                 except UnicodeEncodeError:
                     # Text with a lone surrogate (from a lenient decoder) cannot be stored as UTF-8:
                     # store it with U+FFFD in its place rather than lose the whole batch.
                     clean = [(list(_encodable_row(tuple(row))), None) for row, _ in self._inline(encoded, spans)]
-                    retry_locked(lambda: self._write(conn, clean))
+                    retry_locked(lambda: self._write(conn, clean, scores))
             except sqlite3.OperationalError as exc:
                 self._failed(exc, len(encoded))
                 return SpanExportResult.FAILURE
@@ -494,7 +496,9 @@ class SQLiteSpanExporter(SpanExporter):
                 continue
         return out
 
-    def _write(self, conn: sqlite3.Connection, encoded: list[tuple[list[Any], Any]]) -> None:
+    def _write(
+        self, conn: sqlite3.Connection, encoded: list[tuple[list[Any], Any]], scores: Sequence[ScoreRow] = ()
+    ) -> None:
         # IMMEDIATE takes the write lock up front, so waiting happens in the busy
         # handler rather than as a "locked" error when a read upgrades to a write.
         conn.execute("BEGIN IMMEDIATE")
@@ -511,6 +515,7 @@ class SQLiteSpanExporter(SpanExporter):
                     part = values[start : start + ROWS_PER_STATEMENT]
                     conn.execute(_insert_for(shape, len(part)), [value for row in part for value in row])
             rollups.refresh(conn, {row[0] for row in rows})
+            insert_rows(conn, scores)
             conn.execute("COMMIT")
         except BaseException:
             self._content.rolled_back()

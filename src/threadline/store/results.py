@@ -6,6 +6,7 @@ Each has ``to_dict()`` for JSON output (times as ISO 8601 UTC and as Unix ns).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -21,6 +22,8 @@ __all__ = [
     "TraceDetail",
     "TraceSummary",
     "Turn",
+    "fmt_number",
+    "scores_text",
 ]
 
 
@@ -184,7 +187,26 @@ class ScoreSummary:
     name: str
     count: int
     mean: float | None = None
+    """The mean of the numbers (a bool counts as 0 / 1); ``None`` when all are categories."""
     categories: dict[str, int] = field(default_factory=dict)
+
+    def text(self) -> str:
+        """``helpful 0.8`` or ``verdict good×3 bad``."""
+        shown = [] if self.mean is None else [fmt_number(self.mean)]
+        ordered = sorted(self.categories.items(), key=lambda kv: (-kv[1], kv[0]))
+        shown += [f"{value}×{n}" if n > 1 else value for value, n in ordered]
+        return " ".join([self.name, *shown])
+
+
+def scores_text(scores: Sequence[ScoreSummary]) -> str:
+    """``helpful 0.8 · verdict good×3``; empty when nothing is scored."""
+    return " · ".join(s.text() for s in scores)
+
+
+def fmt_number(value: float) -> str:
+    """``1``, ``0.8``, ``0.67``, ``1.2e+06``: at most three significant digits after rounding to 2 places."""
+    rounded = round(value, 2)
+    return f"{rounded:.3g}" if abs(rounded) < 1000 else f"{value:.3g}"
 
 
 @dataclass(frozen=True)

@@ -240,15 +240,16 @@ _SCHEMA_V2_TABLES: tuple[str, ...] = tuple(
     CREATE TABLE IF NOT EXISTS scores (
         id          INTEGER PRIMARY KEY,
         target_kind TEXT    NOT NULL CHECK (target_kind IN ('trace', 'session')),
-        target_id   TEXT    NOT NULL,
+        target_id   TEXT    NOT NULL,            -- 32 hex digits for a trace; the session id
         name        TEXT    NOT NULL,
-        value       REAL,                        -- a number (a bool is 0 / 1) ...
-        category    TEXT,                        -- ... or a category
+        value_num   REAL,                        -- a number; 1.0 / 0.0 for a boolean ...
+        value_str   TEXT,                        -- ... or a category
+        data_type   TEXT    NOT NULL CHECK (data_type IN ('numeric', 'boolean', 'categorical')),
         comment     TEXT,
-        source      TEXT    NOT NULL DEFAULT 'code',
+        source      TEXT    NOT NULL,            -- code | annotation | eval | ...
         author      TEXT,
-        created_ns  INTEGER NOT NULL,
-        CHECK ((value IS NULL) <> (category IS NULL))
+        created_at  REAL    NOT NULL,            -- Unix seconds
+        CHECK ((value_num IS NULL) <> (value_str IS NULL))
     )
     """,
         "CREATE INDEX IF NOT EXISTS scores_target ON scores (target_kind, target_id)",

@@ -17,6 +17,7 @@ __all__ = [
     "list_sessions",
     "list_users",
     "page_sessions",
+    "score_summaries",
     "session_summaries",
 ]
 
@@ -93,23 +94,38 @@ def _details(conn: sqlite3.Connection, sessions: list[SessionSummary]) -> list[S
     usage: dict[str, list[ModelUsage]] = {}
     for row in fetch(conn, f"SELECT * FROM session_models WHERE session_id IN ({marks}) ORDER BY model", params):
         usage.setdefault(row[0], []).append(ModelUsage(*row[1:]))
-    scores = score_summaries(conn, "session", params, marks)
+    scores = score_summaries(conn, [s.session_id for s in sessions])
     return [
         replace(s, model_usage=tuple(usage.get(s.session_id, ())), scores=scores.get(s.session_id, ()))
         for s in sessions
     ]
 
 
-def score_summaries(
-    conn: sqlite3.Connection, kind: str, params: dict[str, Any], marks: str
-) -> dict[str, tuple[ScoreSummary, ...]]:
-    """target id -> its scores by name (mean of numbers, counts of categories), for the ids bound in ``marks``."""
-    sql = (
-        "SELECT target_id, name, count(*), avg(value), json_group_array(category) FILTER (WHERE category IS NOT NULL) "
-        f"FROM scores WHERE target_kind = :kind AND target_id IN ({marks}) GROUP BY target_id, name ORDER BY name"
-    )
+# A session's own scores and its traces' scores (found through the traces rollup), by name.
+_SCORE_SUMMARY_SQL = """
+SELECT owner, name, count(*), avg(value_num), json_group_array(value_str) FILTER (WHERE value_str IS NOT NULL)
+FROM (
+    SELECT target_id AS owner, name, value_num, value_str FROM scores
+    WHERE target_kind = 'session' AND target_id IN ({marks})
+    UNION ALL
+    SELECT t.session_id, c.name, c.value_num, c.value_str FROM traces AS t
+    JOIN scores AS c ON c.target_kind = 'trace' AND c.target_id = t.trace_id
+    WHERE t.session_id IN ({marks})
+)
+GROUP BY owner, name ORDER BY name
+"""
+
+
+def score_summaries(conn: sqlite3.Connection, session_ids: Sequence[str]) -> dict[str, tuple[ScoreSummary, ...]]:
+    """session id -> its own and its traces' scores by name (mean of numbers, counts of categories).
+
+    Only ``session_ids`` that have a score are in the result.
+    """
+    params: dict[str, Any] = {}
+    marks = _marks("s", list(dict.fromkeys(session_ids)), params)
     out: dict[str, list[ScoreSummary]] = {}
-    for target, name, count, mean, categories in fetch(conn, sql, {**params, "kind": kind}):
+    rows = fetch(conn, _SCORE_SUMMARY_SQL.format(marks=marks), params) if params else []
+    for target, name, count, mean, categories in rows:
         counted: dict[str, int] = {}
         for category in json.loads(categories) if categories else ():
             counted[category] = counted.get(category, 0) + 1

@@ -1,16 +1,17 @@
-"""``threadline ui``: a read-only local web view of the trace store.
+"""``threadline ui``: a local web view of the trace store.
 
 ::
 
     pip install 'threadline[ui]'
-    threadline ui [--db PATH] [--port N] [--no-browser]
+    threadline ui [--db PATH] [--port N] [--no-browser] [--read-only]
 
 Three pages over the SQLite store: the sessions table (the columns of
 ``threadline sessions``; sortable, filtered by user and time, paginated), a
 session's conversation as a timeline of turns with interrupt → resume pairs,
 and a trace's span tree as a waterfall with every span's attributes. It binds
-127.0.0.1 only, opens the store read-only, has no write route, and loads no
-asset from the network. Importing this package needs none of the extra's
+127.0.0.1 only, reads the store read-only, and loads no asset from the network;
+its one write route, the annotate form on session and trace pages, checks the
+origin and a CSRF token, and ``--read-only`` removes it. Importing this package needs none of the extra's
 dependencies; serving does.
 """
 
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_PORT", "UIServer", "create_app", "run_cli"]
 
 
-def create_app(db: str | os.PathLike[str] | None = None) -> Starlette:
+def create_app(db: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> Starlette:
     """The Starlette app over the store at ``db`` (see :func:`threadline.ui.app.create_app`)."""
     from threadline.ui.app import create_app as _create_app
 
-    return _create_app(db)
+    return _create_app(db, read_only=read_only)

@@ -1,14 +1,18 @@
-"""The web view's Starlette application: three read-only pages over the store.
+"""The web view's Starlette application: three pages over the store and one write route.
 
 =========================  =====================================================
 ``GET /``                  the sessions table: sortable, filtered by user and
                            time, paginated in SQL
 ``GET /sessions/{id}``     a session's conversation as a timeline of turns
 ``GET /traces/{id}``       a trace's span tree as a waterfall
+``POST /annotate``         a score on a session or a trace, from the form on
+                           those pages (same origin and a CSRF token required:
+                           :mod:`threadline.ui.annotate`); absent with
+                           ``read_only``
 ``GET /static/...``        the stylesheet and icon (no network assets, no JS)
 =========================  =====================================================
 
-There is no other route and no write route: any other method is ``405``.
+There is no other route: any other method is ``405``.
 Pages are rendered per request from a fresh read-only connection and sent
 with ``Cache-Control: no-store``, so a reload shows spans written since.
 Only ``Host: 127.0.0.1`` / ``localhost`` is served (a DNS-rebinding page
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,15 +37,19 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from threadline import inputs
+from threadline import semconv as sc
 from threadline.safe_text import clean
 from threadline.store import queries
+from threadline.store import scores as score_store
+from threadline.store.results import scores_text
 from threadline.store.schema import StoreError, StoreNotFoundError, resolve_path
 from threadline.ui import views
+from threadline.ui.annotate import Annotator, RefusedError
 from threadline.ui.store import check_store, reading
 
 __all__ = ["ALLOWED_HOSTS", "PAGE_SIZES", "create_app"]
@@ -58,7 +67,9 @@ _SECURITY_HEADERS = {
         "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: under no-referrer a form's POST carries ``Origin: null``, which the
+    # annotate route's same-origin check must refuse; other origins still get no referrer.
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
 
@@ -83,12 +94,15 @@ SESSION_COLUMNS: tuple[Column, ...] = (
     Column("Interrupted", "interrupted", "Traces that paused for a human"),
     Column("Users", None, "User ids seen in the session", numeric=False),
     Column("Models", None, "Models called", numeric=False),
+    Column("Environment", None, "Deployment environment of the latest trace that has one", numeric=False),
+    Column("Tags", None, "Tags of the session's traces", numeric=False),
     Column("In", "input_tokens", "Input tokens (cached input included)"),
     Column("Out", "output_tokens", "Output tokens (reasoning included)"),
     Column("Cached", "cache_read_tokens", "Cache-read input tokens"),
     Column("Reasoning", "reasoning_tokens", "Reasoning output tokens"),
     Column("Cost", "cost_usd", "Cost in USD (blank when no model had a known price)"),
     Column("TTFT", "ttft_median_ms", "Median time to first token over streamed calls"),
+    Column("Scores", None, "Mean of each numeric or boolean score; count of each category", numeric=False),
 )
 
 
@@ -119,6 +133,7 @@ def _environment() -> Environment:
         session_url=session_url,
         trace_url=trace_url,
         thousands=lambda n: "-" if n is None else f"{n:,}",
+        scores_text=scores_text,
     )
     env.globals.update(usage_parts=views.usage_parts, preview_chars=views.PREVIEW_CHARS)
     return env
@@ -134,12 +149,14 @@ def _inert(value: Any) -> Any:
 class _Pages:
     """The request handlers, bound to one store path and one template environment."""
 
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path, *, read_only: bool = False) -> None:
         self.db = db
         self.env = _environment()
+        self.read_only = read_only
+        self.annotator = Annotator(db)
 
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        html = self.env.get_template(template).render(db=str(self.db), **context)
+        html = self.env.get_template(template).render(db=str(self.db), read_only=self.read_only, **context)
         return HTMLResponse(html, status_code=status, headers=_SECURITY_HEADERS)
 
     def store_problem(self, exc: StoreError) -> HTMLResponse:
@@ -165,7 +182,15 @@ class _Pages:
         page = _page(args.get("page"), per, problems)
         since = _time(since_text, "since", problems)
         until = _time(until_text, "until", problems)
-        filters = {"user": user or "", "since": since_text, "until": until_text}
+        environment = _label(args.get("environment"), "environment", problems)
+        tag = _label(args.get("tag"), "tag", problems)
+        filters = {
+            "user": user or "",
+            "since": since_text,
+            "until": until_text,
+            "environment": environment or "",
+            "tag": tag or "",
+        }
         context: dict[str, Any] = {
             "filters": filters,
             "sort": sort,
@@ -181,7 +206,15 @@ class _Pages:
         try:
             with reading(self.db) as conn:
                 result = queries.page_sessions(
-                    conn, user=user, since=since, until=until, limit=per, offset=(page - 1) * per, order_by=sort
+                    conn,
+                    user=user,
+                    since=since,
+                    until=until,
+                    limit=per,
+                    offset=(page - 1) * per,
+                    order_by=sort,
+                    environment=environment,
+                    tag=tag,
                 )
                 users = queries.list_users(conn, limit=500)
         except StoreError as exc:
@@ -194,13 +227,27 @@ class _Pages:
         try:
             with reading(self.db) as conn:
                 detail = queries.get_session(conn, session_id)
+                if detail is not None:
+                    own = score_store.scores_for(conn, sc.TARGET_SESSION, detail.summary.session_id)
+                    by_trace = score_store.scores_by_target(conn, sc.TARGET_TRACE, [t.trace_id for t in detail.turns])
         except StoreError as exc:
             return self.store_problem(exc)
         if detail is None:
             raise HTTPException(404, f"There is no session {session_id!r} in this store.")
         turns = views.timeline(detail.turns)
         lanes = max((len(t.rails) for t in turns), default=0)
-        return self.render("session.html", detail=detail, s=detail.summary, turns=turns, lanes=lanes)
+        scored = [views.ScoreView("session", None, s) for s in own]
+        for t in detail.turns:
+            scored += [views.ScoreView(f"turn {t.index}", t.trace_id, s) for s in by_trace.get(t.trace_id, [])]
+        return self.render(
+            "session.html",
+            detail=detail,
+            s=detail.summary,
+            turns=turns,
+            lanes=lanes,
+            scores=scored,
+            annotate=self._form(sc.TARGET_SESSION, detail.summary.session_id),
+        )
 
     def trace(self, request: Request) -> Response:
         trace_id = request.path_params["trace_id"]
@@ -210,6 +257,8 @@ class _Pages:
                     detail = queries.get_trace(conn, trace_id)
                 except queries.AmbiguousIdError as exc:
                     raise HTTPException(404, str(exc)) from None
+                if detail is not None:
+                    own = score_store.scores_for(conn, sc.TARGET_TRACE, detail.summary.trace_id)
         except StoreError as exc:
             return self.store_problem(exc)
         if detail is None:
@@ -217,7 +266,33 @@ class _Pages:
         rows = views.waterfall(detail)
         root = detail.spans[0] if detail.spans else None
         linked = [t for row in rows for t in row.linked_traces]
-        return self.render("trace.html", t=detail.summary, rows=rows, root=root, linked=linked)
+        return self.render(
+            "trace.html",
+            t=detail.summary,
+            rows=rows,
+            root=root,
+            linked=linked,
+            scores=[views.ScoreView("trace", None, s) for s in own],
+            annotate=self._form(sc.TARGET_TRACE, detail.summary.trace_id),
+        )
+
+    def _form(self, target_kind: str, target_id: str) -> Any:
+        return None if self.read_only else self.annotator.form(target_kind, target_id)
+
+    async def annotate(self, request: Request) -> Response:
+        """``POST /annotate``: store the form's score, then back to the page it came from."""
+        try:
+            kind, target = await self.annotator.handle(request)
+        except RefusedError as exc:
+            if exc.status == 403:
+                return PlainTextResponse(str(exc), status_code=403, headers=_SECURITY_HEADERS)
+            title = "Not found" if exc.status == 404 else "Score not saved"
+            return self.render("message.html", status=exc.status, title=title, message=str(exc), missing=False)
+        except (StoreError, sqlite3.Error) as exc:
+            message = f"Could not write the score to {self.db}: {exc}"
+            return self.render("message.html", status=503, title="Score not saved", message=message, missing=False)
+        page = session_url(target) if kind == sc.TARGET_SESSION else trace_url(target)
+        return RedirectResponse(page + "#scores", status_code=303, headers=_SECURITY_HEADERS)
 
     async def http_error(self, request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 500)
@@ -276,6 +351,14 @@ def _time(text: str, name: str, problems: list[str]) -> Any:
         return None
 
 
+def _label(text: str | None, name: str, problems: list[str]) -> str | None:
+    try:
+        return inputs.label(text, name)
+    except ValueError as exc:
+        problems.append(str(exc))
+        return None
+
+
 def _page(text: str | None, per: int, problems: list[str]) -> int:
     # 0 and below read as the first page, as before; a page past what an offset can be is a 400.
     try:
@@ -285,21 +368,26 @@ def _page(text: str | None, per: int, problems: list[str]) -> int:
         return 1
 
 
-def create_app(db: str | os.PathLike[str] | None = None) -> Starlette:
+def create_app(db: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> Starlette:
     """The web view over the store at ``db`` (default: ``$THREADLINE_DB``, else ``.threadline/traces.db``).
 
     The store may be missing when the app is built (each page then says so);
-    it is opened read-only for every request.
+    pages open it read-only for every request. Only ``POST /annotate`` writes
+    (one score); ``read_only`` leaves that route and the forms out.
     """
-    pages = _Pages(resolve_path(db).resolve())
+    pages = _Pages(resolve_path(db).resolve(), read_only=read_only)
     routes = [
         Route("/", pages.sessions, methods=["GET"], name="sessions"),
         Route("/sessions/{session_id:path}", pages.session, methods=["GET"], name="session"),
         Route("/traces/{trace_id}", pages.trace, methods=["GET"], name="trace"),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    return Starlette(
+    if not read_only:
+        routes.insert(3, Route("/annotate", pages.annotate, methods=["POST"], name="annotate"))
+    app = Starlette(
         routes=routes,
         middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(ALLOWED_HOSTS))],
         exception_handlers={HTTPException: pages.http_error},
     )
+    app.state.annotator = None if read_only else pages.annotator
+    return app

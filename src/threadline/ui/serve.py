@@ -65,13 +65,13 @@ class UIServer:
     ...     print(server.url)
     """
 
-    def __init__(self, db: str | os.PathLike[str] | None = None, port: int = 0) -> None:
+    def __init__(self, db: str | os.PathLike[str] | None = None, port: int = 0, *, read_only: bool = False) -> None:
         uvicorn, create_app = _load_server()
         self.db = resolve_path(db)
         self._socket = bind(port)
         self.port: int = self._socket.getsockname()[1]
         self.url = f"http://{BIND_ADDRESS}:{self.port}"
-        self._server = uvicorn.Server(_config(uvicorn, create_app(self.db)))
+        self._server = uvicorn.Server(_config(uvicorn, create_app(self.db, read_only=read_only)))
         self._thread = threading.Thread(target=self._run, name="threadline-ui", daemon=True)
 
     def _run(self) -> None:
@@ -106,8 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``threadline ui`` argument parser."""
     parser = argparse.ArgumentParser(
         prog="threadline ui",
-        description="Browse the local trace store in a web browser: sessions, conversations, span trees. "
-        "Read-only, served on 127.0.0.1 only.",
+        description="Browse the local trace store in a web browser: sessions, conversations, span trees, "
+        "scores. Served on 127.0.0.1 only; its one write is the annotate form (--read-only removes it).",
     )
     parser.add_argument(
         "--db", metavar="PATH", default=None, help="the store (default: $THREADLINE_DB, else .threadline/traces.db)"
@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="127.0.0.1 or localhost only: the view shows prompts and outputs and is never exposed",
     )
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    parser.add_argument(
+        "--read-only", action="store_true", help="no annotate form and no write route: the view never writes"
+    )
     return parser
 
 
@@ -165,11 +168,12 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
         return _fail(f"cannot listen on {BIND_ADDRESS}:{args.port} ({exc.strerror or exc}); choose another --port")
     port = sock.getsockname()[1]
     url = f"http://{BIND_ADDRESS}:{port}/"
-    print(f"threadline ui: serving {Path(db).resolve()} (read-only) at {url}  (Ctrl-C to stop)", file=sys.stderr)
+    mode = "read-only" if args.read_only else "annotations on"
+    print(f"threadline ui: serving {Path(db).resolve()} ({mode}) at {url}  (Ctrl-C to stop)", file=sys.stderr)
     if not args.no_browser:
         # The socket already listens, so the browser's first request waits in the backlog.
         webbrowser.open(url)
-    server = uvicorn.Server(_config(uvicorn, create_app(db)))
+    server = uvicorn.Server(_config(uvicorn, create_app(db, read_only=args.read_only)))
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:

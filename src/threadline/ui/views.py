@@ -17,10 +17,12 @@ from typing import Any
 from threadline import semconv as sc
 from threadline.cli import fmt_cost, fmt_duration, fmt_tokens, readable
 from threadline.store.queries import SpanRow, TraceDetail, Turn
+from threadline.store.scores import Score
 
 __all__ = [
     "AttributeView",
     "PREVIEW_CHARS",
+    "ScoreView",
     "SpanView",
     "TurnView",
     "fmt_cost",
@@ -76,6 +78,16 @@ def usage_parts(item: Any) -> list[tuple[str, str, str]]:
     if cost is not None:
         parts.append(("cost", fmt_cost(cost), f"${cost:.8f}"))
     return parts
+
+
+@dataclass(frozen=True)
+class ScoreView:
+    """One score as a page lists it: what it is on (``session``, ``turn 2``, ``trace``) and the score."""
+
+    label: str
+    trace_id: str | None
+    """The scored trace, when the score is on one of the page's turns."""
+    score: Score
 
 
 # --- the session timeline --------------------------------------------------------------------
