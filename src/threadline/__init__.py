@@ -14,6 +14,8 @@ from typing import Any
 
 from threadline import _runtime, plugins
 from threadline.cost import ModelRate
+from threadline.dialects import DIALECTS
+from threadline.dialects import check as check_dialects
 from threadline.integration import Integration
 from threadline.observe import observe
 from threadline.records import SpanKind
@@ -70,6 +72,10 @@ def instrument(
     prices: Mapping[str, ModelRate | Mapping[str, float]] | None = None,
     session_keys: Sequence[str] | None = None,
     max_content_chars: int | None = None,
+    dialects: Iterable[str] | None = None,
+    project: str | None = None,
+    environment: str | None = None,
+    propagate_session: bool = False,
 ) -> Instrumentation:
     """Trace every installed integration (or those named) with one call.
 
@@ -92,6 +98,22 @@ def instrument(
             session (default ``session_id``, ``thread_id``, ``conversation_id``).
         max_content_chars: cap on each captured value (longer ones are cut
             with a marker).
+        dialects: what OTLP and custom exporters receive on top of
+            threadline's own attributes: any of ``"genai"`` (OpenTelemetry GenAI
+            message shapes), ``"openinference"`` (Phoenix, Arize) and
+            ``"langfuse"``; all three by default, ``()`` for none. The SQLite
+            store always keeps one copy.
+        project: the service and project name (``service.name`` and
+            ``openinference.project.name`` on the resource of threadline's
+            own tracer provider).
+        environment: stamped on every span as ``deployment.environment.name``;
+            default ``$THREADLINE_ENVIRONMENT``, else the tracer provider's
+            resource.
+        propagate_session: put the session and user id of a
+            :func:`threadline.session` scope in W3C baggage, so OpenTelemetry
+            HTTP instrumentations carry them to the next service, and pick a
+            session id up from incoming baggage when a trace has no other.
+            The ids then travel in request headers: off by default.
 
     Calling it again is safe: integrations are patched once, and the new
     settings and exporter take effect.
@@ -106,6 +128,10 @@ def instrument(
         user_keys=current.user_keys,
         session_id_from=session_id_from,
         prices=prices,
+        dialects=check_dialects(dialects) if dialects is not None else DIALECTS,
+        project=project,
+        environment=environment,
+        propagate_session=propagate_session,
     )
     emitter = _runtime.configure(exporter, tracer_provider=tracer_provider, settings=settings)
     done: list[str] = []

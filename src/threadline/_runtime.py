@@ -14,6 +14,7 @@ from typing import Any
 
 from threadline.content import DEFAULT_MAX_CHARS, ContentPolicy
 from threadline.cost import ModelRate, Prices
+from threadline.dialects import DIALECTS
 from threadline.emitter import Emitter
 from threadline.sessions import DEFAULT_SESSION_KEYS, DEFAULT_USER_KEYS
 
@@ -33,6 +34,10 @@ class Settings:
     user_keys: Sequence[str] = DEFAULT_USER_KEYS
     session_id_from: Callable[[str], str] | None = None
     prices: Mapping[str, ModelRate | Mapping[str, float]] | None = None
+    dialects: Sequence[str] = DIALECTS
+    project: str | None = None
+    environment: str | None = None
+    propagate_session: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def map_session_id(self, raw: Any) -> Any:
@@ -66,8 +71,11 @@ def settings() -> Settings:
     return state.settings
 
 
-def build_emitter(tracer: Any, s: Settings) -> Emitter:
-    """An emitter for ``tracer`` configured by ``s``."""
+ENVIRONMENT_VARIABLE = "THREADLINE_ENVIRONMENT"
+
+
+def build_emitter(tracer: Any, s: Settings, resource: Any = None) -> Emitter:
+    """An emitter for ``tracer`` configured by ``s`` (``resource``: the provider's, for its environment)."""
     return Emitter(
         tracer,
         content=ContentPolicy(s.capture_content, s.redact, s.max_content_chars),
@@ -75,7 +83,43 @@ def build_emitter(tracer: Any, s: Settings) -> Emitter:
         session_keys=s.session_keys,
         user_keys=s.user_keys,
         session_mapper=s.session_id_from,
+        environment=environment_of(s, resource),
+        propagate_session=s.propagate_session,
     )
+
+
+def environment_of(s: Settings, resource: Any = None) -> str | None:
+    """``instrument(environment=...)``, else ``$THREADLINE_ENVIRONMENT``, else the resource's environment."""
+    import os
+
+    from threadline import semconv as sc
+
+    found = s.environment or os.environ.get(ENVIRONMENT_VARIABLE)
+    if not found and resource is not None:
+        found = (getattr(resource, "attributes", None) or {}).get(sc.DEPLOYMENT_ENVIRONMENT)
+    return str(found) if found else None
+
+
+def _resource(s: Settings) -> Any:
+    """The resource of threadline's own provider: the OTel default, named after ``project`` when given."""
+    from opentelemetry.sdk.resources import Resource
+
+    from threadline import semconv as sc
+
+    if s.project is None:
+        return Resource.create()
+    return Resource.create({sc.SERVICE_NAME: s.project, sc.OI_PROJECT_NAME: s.project})
+
+
+def _with_dialects(exporter: Any, s: Settings) -> Any:
+    """``exporter`` wrapped to speak ``s.dialects``; threadline's store and console keep one vocabulary."""
+    from threadline.exporters.console import ConsoleSpanExporter
+    from threadline.exporters.dialects import DialectSpanExporter
+    from threadline.exporters.sqlite import SQLiteSpanExporter
+
+    if not s.dialects or isinstance(exporter, (SQLiteSpanExporter, ConsoleSpanExporter, DialectSpanExporter)):
+        return exporter
+    return DialectSpanExporter(exporter, s.dialects)
 
 
 def configure(
@@ -97,6 +141,8 @@ def configure(
             same = len(requested) == len(state.exporters) and all(
                 a is b for a, b in zip(requested, state.exporters, strict=True)
             )
+            old = state.settings
+            same = same and (old.dialects, old.project) == (s.dialects, s.project)
             if state.provider is not None and state.owns_provider and (exporter is None or same):
                 # Same exporters again (instrument() called twice): keep the pipeline, since
                 # replacing it would shut those very exporters down.
@@ -104,7 +150,7 @@ def configure(
             else:
                 # Not shut down by the SDK's own atexit hook, which waits 30 s per hung exporter:
                 # threadline's (_at_exit) flushes and stops it within EXIT_TIMEOUT_S.
-                tracer_provider = TracerProvider(shutdown_on_exit=False)
+                tracer_provider = TracerProvider(shutdown_on_exit=False, resource=_resource(s))
                 exporters = list(requested)
                 state.exporters = list(requested)
                 if not exporters:
@@ -113,16 +159,18 @@ def configure(
                     exporters = [SQLiteSpanExporter()]
                 tracer_provider.add_span_processor(SessionSpanProcessor())
                 for exp in exporters:
-                    tracer_provider.add_span_processor(batch_processor(exp))
+                    tracer_provider.add_span_processor(batch_processor(_with_dialects(exp, s)))
                 _replace_provider(tracer_provider, owns=True)
         else:
             if tracer_provider is not state.provider:
                 tracer_provider.add_span_processor(SessionSpanProcessor())
                 for exp in _as_list(exporter):
-                    tracer_provider.add_span_processor(batch_processor(exp))
+                    tracer_provider.add_span_processor(batch_processor(_with_dialects(exp, s)))
                 _replace_provider(tracer_provider, owns=False)
         state.settings = s
-        state.emitter = build_emitter(tracer_provider.get_tracer(TRACER_NAME), s)
+        state.emitter = build_emitter(
+            tracer_provider.get_tracer(TRACER_NAME), s, getattr(tracer_provider, "resource", None)
+        )
         if not state.atexit_registered:
             atexit.register(_at_exit)
             state.atexit_registered = True

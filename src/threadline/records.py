@@ -23,6 +23,7 @@ class SpanKind(str, Enum):
     EMBEDDING = "embedding"
     TOOL = "tool"
     RETRIEVAL = "retrieval"
+    RERANKER = "reranker"  # documents re-ordered against a query (a LlamaIndex node postprocessor)
     CHAIN = "chain"
     AGENT = "agent"
     GRAPH = "graph"
@@ -75,7 +76,12 @@ class ModelCall(SpanRecord):
     ``text_completion``, ``embeddings``). ``provider`` is a
     ``gen_ai.provider.name`` value (``openai``, ``azure.ai.openai``,
     ``anthropic`` ...). ``inputs`` holds the input messages or prompt,
-    ``outputs`` the output message(s).
+    ``outputs`` the output message(s), each ``{"role", "content",
+    "tool_calls": [{"id", "name", "arguments"}], "tool_call_id", "name"}``
+    (the keys that apply), or the embedded text(s) for ``embeddings``.
+    ``tools`` are the tool definitions offered to the model, each
+    ``{"name", "description", "parameters"}`` (a JSON schema);
+    ``invocation_parameters`` the request settings (temperature, top_p ...).
     """
 
     operation: str = "chat"
@@ -91,6 +97,8 @@ class ModelCall(SpanRecord):
     stream_end_reason: str | None = None  # completed | closed_early | error | garbage_collected
     retries: int | None = None
     server_address: str | None = None
+    tools: Sequence[Mapping[str, Any]] | None = None
+    invocation_parameters: Mapping[str, Any] | None = None
 
     @property
     def kind(self) -> SpanKind:  # type: ignore[override]
@@ -111,7 +119,10 @@ class ToolCall(SpanRecord):
 
 @dataclass(slots=True)
 class Retrieval(SpanRecord):
-    """One retriever query. ``inputs`` is the query, ``outputs`` the documents."""
+    """One retriever query. ``inputs`` is the query, ``outputs`` the documents.
+
+    Each document is ``{"content", "id", "score", "metadata"}`` (the keys known).
+    """
 
     data_source: str | None = None
 
@@ -136,8 +147,9 @@ class GraphResume:
 class Run(SpanRecord):
     """A chain, agent, graph, graph node or observed function run.
 
-    ``run_kind`` is one of ``SpanKind.CHAIN``, ``AGENT``, ``GRAPH``, ``NODE``
-    or ``OBSERVE``. Graph node fields are set for ``NODE`` runs (and the graph
+    ``run_kind`` is one of ``SpanKind.CHAIN``, ``AGENT``, ``GRAPH``, ``NODE``,
+    ``RERANKER`` or ``OBSERVE``. A ``RERANKER`` run has ``{"query",
+    "documents"}`` as inputs and the kept documents as outputs. Graph node fields are set for ``NODE`` runs (and the graph
     fields for ``GRAPH``). ``resume`` is set on the root of a resumed run.
     """
 
