@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from threadline import semconv as sc
+from threadline.content import TRUNCATION_MARKER
 
 GENAI = "genai"
 OPENINFERENCE = "openinference"
@@ -101,8 +102,14 @@ class _View:
         return self.kind == "model"
 
     def messages(self, name: str) -> list[dict[str, Any]] | None:
-        """Messages in ``name`` (a list of them, one, or a prompt text), or ``None``."""
+        """Messages in ``name`` (a list of them, one, or a prompt text), or ``None``.
+
+        ``None`` too for a value cut by the size cap that is no JSON any more:
+        half a message list must not pass for a prompt.
+        """
         value = self.json(name)
+        if isinstance(value, str) and value.endswith(TRUNCATION_MARKER):
+            return None
         if isinstance(value, str):
             role = "user" if name == sc.OI_INPUT_VALUE else "assistant"
             return [{"role": role, "content": value}]
@@ -156,6 +163,16 @@ def _text_of(content: Any) -> str | None:
     return _dump(content)
 
 
+def _calls(message: Mapping[str, Any]) -> list[tuple[Any, Any, Any]]:
+    """``(id, name, arguments)`` of a message's tool calls: threadline's shape or OpenAI's ``function``."""
+    out = []
+    for call in message.get("tool_calls") or ():
+        if isinstance(call, Mapping):
+            fn = call.get("function") if isinstance(call.get("function"), Mapping) else call
+            out.append((call.get("id"), fn.get("name"), fn.get("arguments")))
+    return out
+
+
 def _arguments_text(arguments: Any) -> str:
     return arguments if isinstance(arguments, str) else _dump(arguments if arguments is not None else {})
 
@@ -179,11 +196,8 @@ def _parts(message: Mapping[str, Any]) -> list[dict[str, Any]]:
                 parts.append({"type": str(part.get("type", "data")) if isinstance(part, Mapping) else "data"})
     elif content not in (None, ""):
         parts.append({"type": "text", "content": content if isinstance(content, str) else _dump(content)})
-    for call in message.get("tool_calls") or ():
-        if isinstance(call, Mapping):
-            parts.append(
-                {"type": "tool_call", "id": call.get("id"), "name": call.get("name"), "arguments": call.get("arguments")}
-            )
+    for call_id, name, arguments in _calls(message):
+        parts.append({"type": "tool_call", "id": call_id, "name": name, "arguments": _decode(arguments)})
     return parts
 
 
@@ -227,12 +241,12 @@ def _oi_messages(prefix: str, messages: list[dict[str, Any]], out: dict[str, Any
             out[base + sc.OI_MESSAGE_NAME] = str(m["name"])
         if m.get("tool_call_id"):
             out[base + sc.OI_MESSAGE_TOOL_CALL_ID] = str(m["tool_call_id"])
-        for j, call in enumerate(c for c in m.get("tool_calls") or () if isinstance(c, Mapping)):
+        for j, (call_id, name, arguments) in enumerate(_calls(m)):
             call_base = f"{base}{sc.OI_MESSAGE_TOOL_CALLS}.{j}."
-            if call.get("id"):
-                out[call_base + sc.OI_TOOL_CALL_ID] = str(call["id"])
-            out[call_base + sc.OI_TOOL_CALL_FUNCTION_NAME] = str(call.get("name"))
-            out[call_base + sc.OI_TOOL_CALL_FUNCTION_ARGUMENTS] = _arguments_text(call.get("arguments"))
+            if call_id:
+                out[call_base + sc.OI_TOOL_CALL_ID] = str(call_id)
+            out[call_base + sc.OI_TOOL_CALL_FUNCTION_NAME] = str(name)
+            out[call_base + sc.OI_TOOL_CALL_FUNCTION_ARGUMENTS] = _arguments_text(arguments)
 
 
 def _oi_documents(prefix: str, documents: Any, out: dict[str, Any]) -> None:

@@ -183,3 +183,42 @@ class GraphPause:
     interrupts: Sequence[Interrupt] = ()
     checkpoint_id: str | None = None
     checkpoint_ns: str | None = None
+
+
+_PLAIN = (str, int, float, bool, type(None), list, dict)
+
+
+def invocation_parameters(params: Mapping[str, Any], exclude: frozenset[str]) -> dict[str, Any] | None:
+    """A model request's settings (temperature, top_p, tool_choice ...): plain values, minus ``exclude``."""
+    out = {k: v for k, v in params.items() if k not in exclude and isinstance(v, _PLAIN)}
+    return out or None
+
+
+def tool_definition(tool: Any) -> dict[str, Any] | None:
+    """One tool offered to a model, as ``{"type": "function", "name", "description", "parameters"}``.
+
+    Reads the OpenAI Chat Completions format (``{"type": "function",
+    "function": {...}}``), a bare function spec (Responses API, LangChain) and
+    Anthropic's ``input_schema``; ``None`` for anything without a name.
+    """
+    if not isinstance(tool, Mapping):
+        return None
+    spec = tool.get("function") if isinstance(tool.get("function"), Mapping) else tool
+    name = spec.get("name")
+    if not isinstance(name, str):
+        return None
+    out: dict[str, Any] = {"type": "function", "name": name}
+    if isinstance(spec.get("description"), str):
+        out["description"] = spec["description"]
+    parameters = spec.get("parameters", spec.get("input_schema"))
+    if parameters is not None:
+        out["parameters"] = parameters
+    return out
+
+
+def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
+    """:func:`tool_definition` over a list (unreadable entries skipped); ``None`` when none is left."""
+    if not isinstance(tools, (list, tuple)):
+        return None
+    out = [d for d in (tool_definition(t) for t in tools) if d is not None]
+    return out or None

@@ -25,6 +25,19 @@ class DialectSpanExporter(SpanExporter):
         self.exporter = exporter
         self.dialects: Sequence[str] = check(dialects)
 
+    @property
+    def dialect_target(self) -> SpanExporter:
+        """The exporter spans go to (losses counted by threadline are counted for it)."""
+        return self.exporter
+
+    @property
+    def local(self) -> bool:
+        """Whether the wrapped exporter writes locally (it then gets small, frequent batches)."""
+        return bool(getattr(self.exporter, "local", False))
+
+    def __repr__(self) -> str:
+        return f"{self.exporter!r} (with dialects {', '.join(self.dialects)})"
+
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Translate, then hand the batch to the wrapped exporter."""
         if self.dialects:

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from threadline.records import invocation_parameters, tool_definitions
 from threadline.usage import Usage, usage_from_any, usage_from_langchain, usage_from_openai
 
 # LangChain message ``type`` -> the role a reader expects (OpenAI / GenAI convention).
@@ -184,7 +185,7 @@ def _int(value: Any) -> int | None:
 class ModelParams:
     """What a chat model or LLM run says about itself when it starts."""
 
-    __slots__ = ("provider", "model", "temperature", "max_tokens", "streamed", "name")
+    __slots__ = ("provider", "model", "temperature", "max_tokens", "streamed", "name", "tools", "invocation_parameters")
 
     def __init__(
         self,
@@ -222,6 +223,12 @@ class ModelParams:
         if name is None and isinstance(params.get("_type"), str):
             name = params["_type"]
         self.name = name or "chat_model"
+        self.tools = tool_definitions(params.get("tools") or params.get("functions"))
+        self.invocation_parameters = invocation_parameters(params, _NOT_PARAMETERS)
+
+
+# Invocation parameters that are no setting of the call: its tools (recorded apart) and LangChain's own.
+_NOT_PARAMETERS = frozenset({"tools", "functions", "_type", "messages", "stream", "streaming"})
 
 
 class ModelResult:
@@ -260,7 +267,8 @@ class ModelResult:
             raw = llm_output.get("token_usage") or llm_output.get("usage")
             if raw:
                 usage = usage_from_openai(raw) if "token_usage" in llm_output else usage_from_any(raw)
-        self.outputs: Any = (outputs[0] if len(outputs) == 1 else outputs) if outputs else None
+        # Chat output is a list of messages (as the input is); a completion's text is itself.
+        self.outputs: Any = outputs or None
         if not chat and outputs and all(isinstance(o, str) for o in outputs):
             self.outputs = outputs[0] if len(outputs) == 1 else outputs
         self.usage = usage

@@ -512,6 +512,24 @@ class Tracker:
                 call_id=call_id,
                 description=description if isinstance(description, str) else None,
             )
+        if category is Category.POSTPROCESSOR:
+            given = None
+            if capture:
+                query = ex.argument(bound_args, "query_bundle", 1) or ex.argument(bound_args, "query_str", 2)
+                given = {"query": ex.query_text(query), "documents": _documents(ex.argument(bound_args, "nodes"))}
+                model, top_k = ex.field(instance, "model"), ex.field(instance, "top_n")
+                if isinstance(model, str):
+                    given["model"] = model
+                if isinstance(top_k, int):
+                    given["top_k"] = top_k
+            return Run(
+                name=name,
+                integration=INTEGRATION,
+                run_id=entry.id,
+                inputs=given,
+                session_hints=hints,
+                run_kind=SpanKind.RERANKER,
+            )
         if category in (Category.AGENT, Category.WORKFLOW):
             return self._run_record(entry, name, bound_args, instance, tags, emitter, capture)
         inputs = None
@@ -617,7 +635,7 @@ class Tracker:
             return
         if not capture or result is None:
             return
-        if category is Category.RETRIEVER:
+        if category in (Category.RETRIEVER, Category.POSTPROCESSOR):
             record.outputs = _documents(result)
         elif category in (Category.QUERY_ENGINE, Category.SYNTHESIZER, Category.CHAT_ENGINE):
             text = ex.get(result, "response")
