@@ -129,14 +129,23 @@ class ContentPolicy:
         ``None`` when content capture is off or the value is ``None``. A
         redaction hook that raises drops the value (safer than leaking it).
         """
-        if not self.capture or value is None:
+        value = self.redacted(value)
+        if value is None:
             return None, False
+        return self.rendered(value)
+
+    def redacted(self, value: Any) -> Any:
+        """``value`` as it may be recorded: ``None`` when capture is off, through the redaction hook otherwise."""
+        if not self.capture or value is None:
+            return None
         if self.redact is not None:
             try:
-                value = self.redact(value)
+                return self.redact(value)
             except Exception:  # noqa: BLE001
                 logger.warning("threadline: the redact hook raised; the value was dropped", exc_info=True)
-                return "<redaction failed>", False
-            if value is None:
-                return None, False
+                return "<redaction failed>"
+        return value
+
+    def rendered(self, value: Any) -> tuple[str, bool]:
+        """The text of a value already through :meth:`redacted`, capped; and whether it was cut."""
         return truncate(render(value), self.max_chars)

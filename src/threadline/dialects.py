@@ -113,18 +113,45 @@ class _View:
         if isinstance(value, str):
             role = "user" if name == sc.OI_INPUT_VALUE else "assistant"
             return [{"role": role, "content": value}]
-        if isinstance(value, Mapping) and "role" in value:
-            return [dict(value)]
-        if isinstance(value, list) and value and all(isinstance(m, Mapping) and "role" in m for m in value):
-            return [dict(m) for m in value]
-        if isinstance(value, list) and value and all(isinstance(m, str) for m in value):
+        if isinstance(value, Mapping):
+            value = [value]
+        if not isinstance(value, list) or not value:
+            return None
+        if all(isinstance(m, str) for m in value):
             role = "user" if name == sc.OI_INPUT_VALUE else "assistant"
             return [{"role": role, "content": m} for m in value]
-        return None
+        messages = [_as_message(m) for m in value]
+        if any(m is _NOT_A_MESSAGE for m in messages):
+            return None
+        return [m for m in messages if m is not None]
 
     def session_metadata(self) -> dict[str, Any]:
         prefix = sc.METADATA_PREFIX
         return {k[len(prefix) :]: v for k, v in self.attrs.items() if k.startswith(prefix)}
+
+
+_NOT_A_MESSAGE: Any = object()
+
+
+def _as_message(item: Any) -> dict[str, Any] | None:
+    """A message dict for one item of a message list: a message, or a Responses API item.
+
+    Responses items become what they stand for (a ``function_call`` an
+    assistant tool call, its ``function_call_output`` a tool message);
+    reasoning and other items are left out (``None``); anything else is no
+    message list at all (``_NOT_A_MESSAGE``).
+    """
+    if not isinstance(item, Mapping):
+        return _NOT_A_MESSAGE
+    if "role" in item:
+        return dict(item)
+    kind = item.get("type")
+    if kind == "function_call":
+        call = {"id": item.get("call_id"), "name": item.get("name"), "arguments": item.get("arguments")}
+        return {"role": "assistant", "tool_calls": [call]}
+    if kind == "function_call_output":
+        return {"role": "tool", "tool_call_id": item.get("call_id"), "content": item.get("output")}
+    return None if isinstance(kind, str) else _NOT_A_MESSAGE
 
 
 def _decode(value: Any) -> Any:
@@ -196,6 +223,12 @@ def _parts(message: Mapping[str, Any]) -> list[dict[str, Any]]:
                 parts.append({"type": str(part.get("type", "data")) if isinstance(part, Mapping) else "data"})
     elif content not in (None, ""):
         parts.append({"type": "text", "content": content if isinstance(content, str) else _dump(content)})
+    else:
+        transcript = message.get("audio", {}).get("transcript") if isinstance(message.get("audio"), Mapping) else None
+        if isinstance(transcript, str):
+            parts.append({"type": "text", "content": transcript})
+    if isinstance(message.get("refusal"), str):
+        parts.append({"type": "text", "content": message["refusal"]})
     for call_id, name, arguments in _calls(message):
         parts.append({"type": "tool_call", "id": call_id, "name": name, "arguments": _decode(arguments)})
     return parts
@@ -287,7 +320,10 @@ def _openinference(view: _View, out: dict[str, Any]) -> None:
     if metadata:
         out[sc.OI_METADATA] = _dump(metadata)
     if kind == "model":
-        for name, prefix in ((sc.OI_INPUT_VALUE, sc.OI_LLM_INPUT_MESSAGES), (sc.OI_OUTPUT_VALUE, sc.OI_LLM_OUTPUT_MESSAGES)):
+        for name, prefix in (
+            (sc.OI_INPUT_VALUE, sc.OI_LLM_INPUT_MESSAGES),
+            (sc.OI_OUTPUT_VALUE, sc.OI_LLM_OUTPUT_MESSAGES),
+        ):
             messages = view.messages(name)
             if messages:
                 _oi_messages(prefix, messages, out)

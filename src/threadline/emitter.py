@@ -285,11 +285,12 @@ class Emitter:
         ids = [i.id for i in pause.interrupts if i.id]
         values = [i.value for i in pause.interrupts]
         attrs: dict[str, Any] = {sc.INTERRUPT_IDS: ids}
-        text, _ = self.content.text(values)
-        if text is not None:
-            attrs[sc.INTERRUPT_VALUES] = text
-            # The root's output when it has none: one value as itself, several as the list.
-            handle.trace.interrupt_text = self.content.text(values[0])[0] if len(values) == 1 else text
+        kept = self.content.redacted(values)
+        if kept is not None:
+            text = attrs[sc.INTERRUPT_VALUES] = self.content.rendered(kept)[0]
+            # The root's output: what the human is asked (one payload as itself, several as the list).
+            one = isinstance(kept, list) and len(kept) == 1
+            handle.trace.interrupt_text = self.content.rendered(kept[0])[0] if one else text
         if pause.checkpoint_id:
             attrs[sc.GRAPH_CHECKPOINT_ID] = pause.checkpoint_id
         if pause.checkpoint_ns:
@@ -372,7 +373,9 @@ class Emitter:
                 user_hint = hints.get(key)
                 if user_hint is not None:
                     break
-        found = resolve_framework_session(hints, keys=self.session_keys, mapper=self.session_mapper, user_hint=user_hint)
+        found = resolve_framework_session(
+            hints, keys=self.session_keys, mapper=self.session_mapper, user_hint=user_hint
+        )
         if found is None and self.propagate_session:
             return session_from_baggage(self.session_mapper)
         return found

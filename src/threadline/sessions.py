@@ -90,7 +90,10 @@ def session_from_baggage(mapper: Callable[[str], str] | None = None) -> SessionI
     from opentelemetry import baggage
 
     found = resolve_framework_session(
-        baggage.get_all(), keys=(sc.BAGGAGE_SESSION_ID,), mapper=mapper, user_hint=baggage.get_baggage(sc.BAGGAGE_USER_ID)
+        baggage.get_all(),
+        keys=(sc.BAGGAGE_SESSION_ID,),
+        mapper=mapper,
+        user_hint=baggage.get_baggage(sc.BAGGAGE_USER_ID),
     )
     if found is None:
         return None

@@ -123,7 +123,9 @@ def test_a_10_mb_prompt_and_completion_through_the_openai_client(tmp_path: Path)
         for key in CONTENT_KEYS:
             assert len(attrs[key]) <= DEFAULT_MAX_CHARS and attrs[key].endswith(TRUNCATION_MARKER), key
         # A cut message list is no JSON: no backend gets half a message list derived from it.
-        assert sc.GEN_AI_INPUT_MESSAGES not in attrs and f"{sc.OI_LLM_INPUT_MESSAGES}.0.{sc.OI_MESSAGE_ROLE}" not in attrs
+        assert (
+            sc.GEN_AI_INPUT_MESSAGES not in attrs and f"{sc.OI_LLM_INPUT_MESSAGES}.0.{sc.OI_MESSAGE_ROLE}" not in attrs
+        )
         assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] > 0  # the rest of the span is intact
 
 

@@ -53,7 +53,19 @@ def _int(value: Any) -> int | None:
 # --- requests -------------------------------------------------------------------------
 # Request fields that are no setting of the call: its content, tools (recorded apart), model and stream.
 _NOT_PARAMETERS = frozenset(
-    {"messages", "input", "prompt", "instructions", "tools", "functions", "model", "stream", "stream_options", "metadata", "user"}
+    {
+        "messages",
+        "input",
+        "prompt",
+        "instructions",
+        "tools",
+        "functions",
+        "model",
+        "stream",
+        "stream_options",
+        "metadata",
+        "user",
+    }
 )
 
 
