@@ -137,7 +137,8 @@ OI_KIND_AGENT: Final = "AGENT"
 OI_KIND_RERANKER: Final = "RERANKER"
 
 # --- threadline's own -------------------------------------------------------------
-SPAN_KIND: Final = "threadline.span.kind"  # model | embedding | tool | retrieval | reranker | chain | agent | node | graph | observe | request
+# model | embedding | tool | retrieval | reranker | chain | agent | node | graph | observe | request
+SPAN_KIND: Final = "threadline.span.kind"
 INTEGRATION: Final = "threadline.integration"
 RUN_ID: Final = "threadline.run.id"
 OUTCOME: Final = "threadline.outcome"  # ok | error | interrupted | cancelled

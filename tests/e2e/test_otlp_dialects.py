@@ -123,9 +123,9 @@ def _run_workloads() -> None:
     # 3. A LlamaIndex query over a real index: embedding, retrieval, a node postprocessor, synthesis.
     from llama_index.core import Document, VectorStoreIndex
     from llama_index.core.embeddings import MockEmbedding
-    from llama_index.core.llms import MockLLM
     from llama_index.core.instrumentation import get_dispatcher
     from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
+    from llama_index.core.llms import MockLLM
     from llama_index.core.postprocessor.types import BaseNodePostprocessor
 
     class KeywordRerank(BaseNodePostprocessor):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import asyncio
 import gc
+import json
 
 import openai
 import pytest
