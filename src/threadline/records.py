@@ -150,7 +150,8 @@ class Run(SpanRecord):
     ``run_kind`` is one of ``SpanKind.CHAIN``, ``AGENT``, ``GRAPH``, ``NODE``,
     ``RERANKER`` or ``OBSERVE``. A ``RERANKER`` run has ``{"query",
     "documents"}`` as inputs and the kept documents as outputs. Graph node
-    fields are set for ``NODE`` runs (and the graph fields for ``GRAPH``). ``resume`` is set on the root of a resumed run.
+    fields are set for ``NODE`` runs (and the graph fields for ``GRAPH``).
+    ``resume`` is set on the root of a resumed run.
     """
 
     run_kind: SpanKind = SpanKind.CHAIN
