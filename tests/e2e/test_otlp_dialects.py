@@ -13,8 +13,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,19 +55,13 @@ PROJECT = "support-bot"
 ENVIRONMENT = "staging"
 
 
-@pytest.fixture
-def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+receiver = otlp_kit.receiver  # the local OTLP/HTTP receiver of the first end-to-end test
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("NO_PROXY", "no_proxy"):  # a proxy configured on the machine must not catch 127.0.0.1
         monkeypatch.setenv(var, "127.0.0.1,localhost")
-    server = otlp_kit._Receiver()
-    thread = threading.Thread(target=server.serve_forever, name="otlp-receiver", daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def _spans(server: Any) -> list[dict[str, Any]]:
