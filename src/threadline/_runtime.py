@@ -157,13 +157,17 @@ def configure(
                     from threadline.exporters.sqlite import SQLiteSpanExporter
 
                     exporters = [SQLiteSpanExporter()]
-                tracer_provider.add_span_processor(SessionSpanProcessor())
+                tracer_provider.add_span_processor(
+                    SessionSpanProcessor(environment_of(s, getattr(tracer_provider, "resource", None)))
+                )
                 for exp in exporters:
                     tracer_provider.add_span_processor(batch_processor(_with_dialects(exp, s)))
                 _replace_provider(tracer_provider, owns=True)
         else:
             if tracer_provider is not state.provider:
-                tracer_provider.add_span_processor(SessionSpanProcessor())
+                tracer_provider.add_span_processor(
+                    SessionSpanProcessor(environment_of(s, getattr(tracer_provider, "resource", None)))
+                )
                 for exp in _as_list(exporter):
                     tracer_provider.add_span_processor(batch_processor(_with_dialects(exp, s)))
                 _replace_provider(tracer_provider, owns=False)

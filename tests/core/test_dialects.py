@@ -166,3 +166,14 @@ def test_an_interrupted_turn_outputs_what_it_asks_and_its_resume_inputs_the_answ
     assert paused.attributes[sc.INTERRUPTED_OUTPUT] is True
     assert paused.attributes[sc.LANGFUSE_TRACE_OUTPUT] == paused.attributes[sc.OI_OUTPUT_VALUE]
     assert json.loads(resumed.attributes[sc.OI_INPUT_VALUE]) == {"ok": True}
+
+
+def test_your_own_spans_on_threadlines_provider_carry_the_environment_too() -> None:
+    from threadline import _runtime
+
+    memory = InMemorySpanExporter()
+    threadline.instrument(exporter=memory, integrations=[], environment="prod")
+    _runtime.state.provider.get_tracer("my-app").start_span("my-span").end()
+    assert threadline.flush(10)
+    (span,) = memory.get_finished_spans()
+    assert span.attributes[sc.DEPLOYMENT_ENVIRONMENT] == "prod"
