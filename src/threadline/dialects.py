@@ -29,6 +29,7 @@ from typing import Any
 
 from threadline import semconv as sc
 from threadline.content import TRUNCATION_MARKER
+from threadline.records import SpanKind
 
 GENAI = "genai"
 OPENINFERENCE = "openinference"
@@ -36,23 +37,24 @@ LANGFUSE = "langfuse"
 DIALECTS: tuple[str, ...] = (GENAI, OPENINFERENCE, LANGFUSE)
 
 _OI_KIND = {
-    "model": sc.OI_KIND_LLM,
-    "embedding": sc.OI_KIND_EMBEDDING,
-    "tool": sc.OI_KIND_TOOL,
-    "retrieval": sc.OI_KIND_RETRIEVER,
-    "reranker": sc.OI_KIND_RERANKER,
-    "agent": sc.OI_KIND_AGENT,
+    SpanKind.MODEL: sc.OI_KIND_LLM,
+    SpanKind.EMBEDDING: sc.OI_KIND_EMBEDDING,
+    SpanKind.TOOL: sc.OI_KIND_TOOL,
+    SpanKind.RETRIEVAL: sc.OI_KIND_RETRIEVER,
+    SpanKind.RERANKER: sc.OI_KIND_RERANKER,
+    SpanKind.AGENT: sc.OI_KIND_AGENT,
 }
+_KINDS = frozenset(k.value for k in SpanKind)
 _LANGFUSE_TYPE = {
-    "model": "generation",
-    "embedding": "embedding",
-    "tool": "tool",
-    "retrieval": "retriever",
-    "reranker": "retriever",
-    "agent": "agent",
-    "chain": "chain",
-    "graph": "chain",
-    "node": "chain",
+    SpanKind.MODEL: "generation",
+    SpanKind.EMBEDDING: "embedding",
+    SpanKind.TOOL: "tool",
+    SpanKind.RETRIEVAL: "retriever",
+    SpanKind.RERANKER: "retriever",
+    SpanKind.AGENT: "agent",
+    SpanKind.CHAIN: "chain",
+    SpanKind.GRAPH: "chain",
+    SpanKind.NODE: "chain",
 }
 
 
@@ -88,7 +90,8 @@ class _View:
     def __init__(self, attrs: Mapping[str, Any], name: str) -> None:
         self.attrs = attrs
         self.name = name
-        self.kind = attrs.get(sc.SPAN_KIND)
+        kind = attrs.get(sc.SPAN_KIND)
+        self.kind = SpanKind(kind) if kind in _KINDS else None
         self._decoded: dict[str, Any] = {}
 
     def json(self, name: str) -> Any:
@@ -99,7 +102,7 @@ class _View:
 
     @property
     def is_chat(self) -> bool:
-        return self.kind == "model"
+        return self.kind is SpanKind.MODEL
 
     def messages(self, name: str) -> list[dict[str, Any]] | None:
         """Messages in ``name`` (a list of them, one, or a prompt text), or ``None``.
@@ -236,7 +239,7 @@ def _parts(message: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _genai(view: _View, out: dict[str, Any]) -> None:
     _copy(view, sc.GENAI_COPIES, out)
-    if view.kind != "tool":
+    if view.kind is not SpanKind.TOOL:
         out.pop(sc.GEN_AI_TOOL_CALL_ARGUMENTS, None)
         out.pop(sc.GEN_AI_TOOL_CALL_RESULT, None)
     if not view.is_chat:
@@ -319,7 +322,7 @@ def _openinference(view: _View, out: dict[str, Any]) -> None:
     metadata = view.session_metadata()
     if metadata:
         out[sc.OI_METADATA] = _dump(metadata)
-    if kind == "model":
+    if kind is SpanKind.MODEL:
         for name, prefix in (
             (sc.OI_INPUT_VALUE, sc.OI_LLM_INPUT_MESSAGES),
             (sc.OI_OUTPUT_VALUE, sc.OI_LLM_OUTPUT_MESSAGES),
@@ -333,7 +336,7 @@ def _openinference(view: _View, out: dict[str, Any]) -> None:
                 if isinstance(tool, Mapping):
                     schema = {"type": "function", "function": {k: v for k, v in tool.items() if k != "type"}}
                     out[f"{sc.OI_LLM_TOOLS}.{i}.{sc.OI_TOOL_JSON_SCHEMA}"] = _dump(schema)
-    elif kind == "embedding":
+    elif kind is SpanKind.EMBEDDING:
         model = attrs.get(sc.GEN_AI_RESPONSE_MODEL) or attrs.get(sc.GEN_AI_REQUEST_MODEL)
         if model:
             out[sc.OI_EMBEDDING_MODEL_NAME] = model
@@ -341,9 +344,9 @@ def _openinference(view: _View, out: dict[str, Any]) -> None:
         for i, text in enumerate([texts] if isinstance(texts, str) else texts if isinstance(texts, list) else ()):
             if isinstance(text, str):
                 out[f"{sc.OI_EMBEDDING_EMBEDDINGS}.{i}.{sc.OI_EMBEDDING_TEXT}"] = text
-    elif kind == "retrieval":
+    elif kind is SpanKind.RETRIEVAL:
         _oi_documents(sc.OI_RETRIEVAL_DOCUMENTS, view.json(sc.OI_OUTPUT_VALUE), out)
-    elif kind == "reranker":
+    elif kind is SpanKind.RERANKER:
         given = view.json(sc.OI_INPUT_VALUE)
         if isinstance(given, Mapping):
             if isinstance(given.get("query"), str):

@@ -186,11 +186,11 @@ class GraphPause:
     checkpoint_ns: str | None = None
 
 
-_PLAIN = (str, int, float, bool, type(None), list, dict)
+_PLAIN = (str, int, float, bool, list, dict)
 
 
 def invocation_parameters(params: Mapping[str, Any], exclude: frozenset[str]) -> dict[str, Any] | None:
-    """A model request's settings (temperature, top_p, tool_choice ...): plain values, minus ``exclude``."""
+    """A model request's settings (temperature, top_p, tool_choice ...): plain values set, minus ``exclude``."""
     out = {k: v for k, v in params.items() if k not in exclude and isinstance(v, _PLAIN)}
     return out or None
 

@@ -224,7 +224,11 @@ class ModelParams:
             name = params["_type"]
         self.name = name or "chat_model"
         self.tools = tool_definitions(params.get("tools") or params.get("functions"))
-        self.invocation_parameters = invocation_parameters(params, _NOT_PARAMETERS)
+        settings = invocation_parameters(params, _NOT_PARAMETERS) or {}
+        for key, value in (("temperature", self.temperature), ("max_tokens", self.max_tokens)):
+            if value is not None and key not in settings:  # known from LangChain's ls_* metadata only
+                settings[key] = value
+        self.invocation_parameters = settings or None
 
 
 # Invocation parameters that are no setting of the call: its tools (recorded apart) and LangChain's own.
