@@ -61,6 +61,7 @@ class _State:
         self.integrations: dict[str, Any] = {}
         self.atexit_registered = False
         self.exporters: list[Any] = []  # what the owned provider exports to, as the user passed them
+        self.dialect_exporters: list[Any] = []  # the DialectSpanExporter wrappers of the owned provider
 
 
 state = _State()
@@ -117,9 +118,11 @@ def _with_dialects(exporter: Any, s: Settings) -> Any:
     from threadline.exporters.dialects import DialectSpanExporter
     from threadline.exporters.sqlite import SQLiteSpanExporter
 
-    if not s.dialects or isinstance(exporter, (SQLiteSpanExporter, ConsoleSpanExporter, DialectSpanExporter)):
+    if isinstance(exporter, (SQLiteSpanExporter, ConsoleSpanExporter, DialectSpanExporter)):
         return exporter
-    return DialectSpanExporter(exporter, s.dialects)
+    wrapper = DialectSpanExporter(exporter, s.dialects)
+    state.dialect_exporters.append(wrapper)
+    return wrapper
 
 
 def configure(
@@ -141,12 +144,13 @@ def configure(
             same = len(requested) == len(state.exporters) and all(
                 a is b for a, b in zip(requested, state.exporters, strict=True)
             )
-            old = state.settings
-            same = same and (old.dialects, old.project) == (s.dialects, s.project)
             if state.provider is not None and state.owns_provider and (exporter is None or same):
                 # Same exporters again (instrument() called twice): keep the pipeline, since
-                # replacing it would shut those very exporters down.
+                # replacing it would shut those very exporters down; new dialects apply to it
+                # (a new project needs new exporters: the resource is the provider's).
                 tracer_provider = state.provider
+                for wrapper in state.dialect_exporters:
+                    wrapper.dialects = s.dialects
             else:
                 # Not shut down by the SDK's own atexit hook, which waits 30 s per hung exporter:
                 # threadline's (_at_exit) flushes and stops it within EXIT_TIMEOUT_S.
@@ -160,6 +164,7 @@ def configure(
                 tracer_provider.add_span_processor(
                     SessionSpanProcessor(environment_of(s, getattr(tracer_provider, "resource", None)))
                 )
+                state.dialect_exporters = []
                 for exp in exporters:
                     tracer_provider.add_span_processor(batch_processor(_with_dialects(exp, s)))
                 _replace_provider(tracer_provider, owns=True)
@@ -260,6 +265,7 @@ def shutdown(timeout: float = 30.0) -> None:
         state.owns_provider = False
         state.emitter = None
         state.exporters = []
+        state.dialect_exporters = []
     if provider is not None:
         _flush_and_stop(provider, owned, timeout)
 

@@ -177,3 +177,14 @@ def test_your_own_spans_on_threadlines_provider_carry_the_environment_too() -> N
     assert threadline.flush(10)
     (span,) = memory.get_finished_spans()
     assert span.attributes[sc.DEPLOYMENT_ENVIRONMENT] == "prod"
+
+
+def test_instrument_again_with_other_dialects_keeps_the_exporter_and_applies_them() -> None:
+    memory = InMemorySpanExporter()
+    threadline.instrument(exporter=memory, integrations=[])
+    threadline.instrument(exporter=memory, integrations=[], dialects=())
+    em = current_emitter()
+    em.end(em.start(Run(name="turn")))
+    assert threadline.flush(10)
+    (span,) = memory.get_finished_spans()  # the exporter still works: it was not shut down
+    assert sc.OI_SPAN_KIND not in span.attributes
