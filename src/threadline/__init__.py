@@ -16,6 +16,8 @@ from typing import Any
 
 from threadline import _runtime, plugins, sigterm
 from threadline.cost import ModelRate
+from threadline.dialects import DIALECTS
+from threadline.dialects import check as check_dialects
 from threadline.integration import Integration
 from threadline.observe import observe
 from threadline.records import SpanKind
@@ -78,6 +80,10 @@ def instrument(
     retention: str | float | timedelta | None = None,
     capture_exception_text: bool | None = None,
     flush_on_sigterm: bool | None = None,
+    dialects: Iterable[str] | None = None,
+    project: str | None = None,
+    environment: str | None = None,
+    propagate_session: bool = False,
 ) -> Instrumentation:
     """Trace every installed integration (or those named) with one call.
 
@@ -112,6 +118,22 @@ def instrument(
             spans on SIGTERM (within 5 s) before the process ends as it would
             have; never replaces a handler the application set. Default on,
             or ``$THREADLINE_FLUSH_ON_SIGTERM`` (``0`` turns it off).
+        dialects: what OTLP and custom exporters receive on top of
+            threadline's own attributes: any of ``"genai"`` (OpenTelemetry GenAI
+            message shapes), ``"openinference"`` (Phoenix, Arize) and
+            ``"langfuse"``; all three by default, ``()`` for none. The SQLite
+            store always keeps one copy.
+        project: the service and project name (``service.name`` and
+            ``openinference.project.name`` on the resource of threadline's
+            own tracer provider).
+        environment: stamped on every span as ``deployment.environment.name``;
+            default ``$THREADLINE_ENVIRONMENT``, else the tracer provider's
+            resource.
+        propagate_session: put the session and user id of a
+            :func:`threadline.session` scope in W3C baggage, so OpenTelemetry
+            HTTP instrumentations carry them to the next service, and pick a
+            session id up from incoming baggage when a trace has no other.
+            The ids then travel in request headers: off by default.
 
     Calling it again is safe: integrations are patched once, and the new
     settings and exporter take effect.
@@ -128,6 +150,10 @@ def instrument(
         prices=prices,
         retention=retention,
         capture_exception_text=capture_exception_text,
+        dialects=check_dialects(dialects) if dialects is not None else DIALECTS,
+        project=project,
+        environment=environment,
+        propagate_session=propagate_session,
     )
     emitter = _runtime.configure(exporter, tracer_provider=tracer_provider, settings=settings)
     if sigterm.enabled(flush_on_sigterm):

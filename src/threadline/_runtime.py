@@ -14,6 +14,7 @@ from typing import Any
 
 from threadline.content import DEFAULT_MAX_CHARS, ContentPolicy
 from threadline.cost import ModelRate, Prices
+from threadline.dialects import DIALECTS
 from threadline.emitter import Emitter
 from threadline.sessions import DEFAULT_SESSION_KEYS, DEFAULT_USER_KEYS
 
@@ -36,6 +37,10 @@ class Settings:
     retention: Any = None
     """How long the default SQLite store keeps sessions (see :class:`SQLiteSpanExporter`)."""
     capture_exception_text: bool | None = None
+    dialects: Sequence[str] = DIALECTS
+    project: str | None = None
+    environment: str | None = None
+    propagate_session: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def map_session_id(self, raw: Any) -> Any:
@@ -61,6 +66,7 @@ class _State:
         self.atexit_registered = False
         self.exited = False  # the exit flush ran: later exit hooks and signals do nothing
         self.exporters: list[Any] = []  # what the owned provider exports to, as the user passed them
+        self.dialect_exporters: list[Any] = []  # the DialectSpanExporter wrappers of the owned provider
 
 
 state = _State()
@@ -71,8 +77,11 @@ def settings() -> Settings:
     return state.settings
 
 
-def build_emitter(tracer: Any, s: Settings) -> Emitter:
-    """An emitter for ``tracer`` configured by ``s``."""
+ENVIRONMENT_VARIABLE = "THREADLINE_ENVIRONMENT"
+
+
+def build_emitter(tracer: Any, s: Settings, resource: Any = None) -> Emitter:
+    """An emitter for ``tracer`` configured by ``s`` (``resource``: the provider's, for its environment)."""
     return Emitter(
         tracer,
         content=ContentPolicy(s.capture_content, s.redact, s.max_content_chars, s.capture_exception_text),
@@ -80,7 +89,45 @@ def build_emitter(tracer: Any, s: Settings) -> Emitter:
         session_keys=s.session_keys,
         user_keys=s.user_keys,
         session_mapper=s.session_id_from,
+        environment=environment_of(s, resource),
+        propagate_session=s.propagate_session,
     )
+
+
+def environment_of(s: Settings, resource: Any = None) -> str | None:
+    """``instrument(environment=...)``, else ``$THREADLINE_ENVIRONMENT``, else the resource's environment."""
+    import os
+
+    from threadline import semconv as sc
+
+    found = s.environment or os.environ.get(ENVIRONMENT_VARIABLE)
+    if not found and resource is not None:
+        found = (getattr(resource, "attributes", None) or {}).get(sc.DEPLOYMENT_ENVIRONMENT)
+    return str(found) if found else None
+
+
+def _resource(s: Settings) -> Any:
+    """The resource of threadline's own provider: the OTel default, named after ``project`` when given."""
+    from opentelemetry.sdk.resources import Resource
+
+    from threadline import semconv as sc
+
+    if s.project is None:
+        return Resource.create()
+    return Resource.create({sc.SERVICE_NAME: s.project, sc.OI_PROJECT_NAME: s.project})
+
+
+def _with_dialects(exporter: Any, s: Settings) -> Any:
+    """``exporter`` wrapped to speak ``s.dialects``; threadline's store and console keep one vocabulary."""
+    from threadline.exporters.console import ConsoleSpanExporter
+    from threadline.exporters.dialects import DialectSpanExporter
+    from threadline.exporters.sqlite import SQLiteSpanExporter
+
+    if isinstance(exporter, (SQLiteSpanExporter, ConsoleSpanExporter, DialectSpanExporter)):
+        return exporter
+    wrapper = DialectSpanExporter(exporter, s.dialects)
+    state.dialect_exporters.append(wrapper)
+    return wrapper
 
 
 def configure(
@@ -104,30 +151,40 @@ def configure(
             )
             if state.provider is not None and state.owns_provider and (exporter is None or same):
                 # Same exporters again (instrument() called twice): keep the pipeline, since
-                # replacing it would shut those very exporters down.
+                # replacing it would shut those very exporters down; new dialects apply to it
+                # (a new project needs new exporters: the resource is the provider's).
                 tracer_provider = state.provider
+                for wrapper in state.dialect_exporters:
+                    wrapper.dialects = s.dialects
             else:
                 # Not shut down by the SDK's own atexit hook, which waits 30 s per hung exporter:
                 # threadline's (at_exit) flushes and stops it within EXIT_TIMEOUT_S.
-                tracer_provider = TracerProvider(shutdown_on_exit=False)
+                tracer_provider = TracerProvider(shutdown_on_exit=False, resource=_resource(s))
                 exporters = list(requested)
                 state.exporters = list(requested)
                 if not exporters:
                     from threadline.exporters.sqlite import SQLiteSpanExporter
 
                     exporters = [SQLiteSpanExporter(retention=s.retention)]
-                tracer_provider.add_span_processor(SessionSpanProcessor())
+                tracer_provider.add_span_processor(
+                    SessionSpanProcessor(environment_of(s, getattr(tracer_provider, "resource", None)))
+                )
+                state.dialect_exporters = []
                 for exp in exporters:
-                    tracer_provider.add_span_processor(batch_processor(exp))
+                    tracer_provider.add_span_processor(batch_processor(_with_dialects(exp, s)))
                 _replace_provider(tracer_provider, owns=True)
         else:
             if tracer_provider is not state.provider:
-                tracer_provider.add_span_processor(SessionSpanProcessor())
+                tracer_provider.add_span_processor(
+                    SessionSpanProcessor(environment_of(s, getattr(tracer_provider, "resource", None)))
+                )
                 for exp in _as_list(exporter):
-                    tracer_provider.add_span_processor(batch_processor(exp))
+                    tracer_provider.add_span_processor(batch_processor(_with_dialects(exp, s)))
                 _replace_provider(tracer_provider, owns=False)
         state.settings = s
-        state.emitter = build_emitter(tracer_provider.get_tracer(TRACER_NAME), s)
+        state.emitter = build_emitter(
+            tracer_provider.get_tracer(TRACER_NAME), s, getattr(tracer_provider, "resource", None)
+        )
         if not state.atexit_registered:
             _register_exit_hooks()
             state.atexit_registered = True
@@ -220,6 +277,7 @@ def shutdown(timeout: float = 30.0) -> None:
         state.owns_provider = False
         state.emitter = None
         state.exporters = []
+        state.dialect_exporters = []
     if provider is not None:
         _flush_and_stop(provider, owned, timeout)
 

@@ -141,12 +141,23 @@ class ContentPolicy:
         ``None`` when content capture is off or the value is ``None``. A
         redaction hook that raises drops the value (safer than leaking it).
         """
-        if not self.capture or value is None:
+        value = self.redacted(value)
+        if value is None:
             return None, False
+        return self.rendered(value)
+
+    def redacted(self, value: Any) -> Any:
+        """``value`` as it may be recorded: ``None`` when capture is off, through the redaction hook otherwise."""
+        if not self.capture or value is None:
+            return None
         if self.redact is not None:
-            value = self._redact(value)
-            if value is None or value is REDACTION_FAILED:
-                return value, False
+            return self._redact(value)
+        return value
+
+    def rendered(self, value: Any) -> tuple[str, bool]:
+        """The text of a value already through :meth:`redacted`, capped; and whether it was cut."""
+        if value is REDACTION_FAILED:
+            return value, False
         return truncate(render(value), self.max_chars)
 
     def error_text(self, error: BaseException) -> tuple[str, str | None]:

@@ -18,7 +18,7 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.trace import Link, Status, StatusCode
 
 from threadline import semconv as sc
-from threadline.content import ContentPolicy
+from threadline.content import ContentPolicy, render
 from threadline.cost import Prices
 from threadline.records import (
     GraphPause,
@@ -31,22 +31,9 @@ from threadline.records import (
     SpanRecord,
     ToolCall,
 )
-from threadline.sessions import SessionInfo, current_session, resolve_framework_session
+from threadline.sessions import SessionInfo, current_session, resolve_framework_session, session_from_baggage
 
 _HANDLE_KEY = otel_context.create_key("threadline-span-handle")
-
-_OI_KIND = {
-    SpanKind.MODEL: sc.OI_KIND_LLM,
-    SpanKind.EMBEDDING: sc.OI_KIND_EMBEDDING,
-    SpanKind.TOOL: sc.OI_KIND_TOOL,
-    SpanKind.RETRIEVAL: sc.OI_KIND_RETRIEVER,
-    SpanKind.CHAIN: sc.OI_KIND_CHAIN,
-    SpanKind.AGENT: sc.OI_KIND_AGENT,
-    SpanKind.GRAPH: sc.OI_KIND_CHAIN,
-    SpanKind.NODE: sc.OI_KIND_CHAIN,
-    SpanKind.OBSERVE: sc.OI_KIND_CHAIN,
-    SpanKind.REQUEST: sc.OI_KIND_CHAIN,
-}
 _CLIENT_KINDS = (SpanKind.MODEL, SpanKind.EMBEDDING, SpanKind.REQUEST)
 _MODEL_KINDS = (SpanKind.MODEL, SpanKind.EMBEDDING)
 
@@ -59,12 +46,13 @@ class TraceState:
     garbage collector could free.
     """
 
-    __slots__ = ("session", "interrupted", "has_root")
+    __slots__ = ("session", "interrupted", "has_root", "interrupt_text")
 
     def __init__(self, session: SessionInfo | None) -> None:
         self.session = session
         self.interrupted = False
         self.has_root = False
+        self.interrupt_text: str | None = None  # what the pause asks the human, for the root's output
 
 
 class SpanHandle:
@@ -164,6 +152,8 @@ class Emitter:
         session_keys: Sequence[str],
         user_keys: Sequence[str],
         session_mapper: Callable[[str], str] | None = None,
+        environment: str | None = None,
+        propagate_session: bool = False,
     ) -> None:
         self.tracer = tracer
         self.content = content
@@ -171,6 +161,8 @@ class Emitter:
         self.session_keys = tuple(session_keys)
         self.user_keys = tuple(user_keys)
         self.session_mapper = session_mapper
+        self.environment = environment
+        self.propagate_session = propagate_session
 
     # -- parents ------------------------------------------------------------------
     def current_handle(self) -> SpanHandle | None:
@@ -232,6 +224,10 @@ class Emitter:
         attrs = self._start_attributes(record, kind)
         if trace.session is not None:
             _session_attributes(trace.session, attrs)
+        if not trace.has_root:
+            attrs[sc.TRACE_ROOT] = True
+        if self.environment is not None:
+            attrs[sc.DEPLOYMENT_ENVIRONMENT] = self.environment
 
         links = None
         resume = getattr(record, "resume", None)
@@ -289,9 +285,12 @@ class Emitter:
         ids = [i.id for i in pause.interrupts if i.id]
         values = [i.value for i in pause.interrupts]
         attrs: dict[str, Any] = {sc.INTERRUPT_IDS: ids}
-        text, _ = self.content.text(values)
-        if text is not None:
-            attrs[sc.INTERRUPT_VALUES] = text
+        kept = self.content.redacted(values)
+        if kept is not None:
+            text = attrs[sc.INTERRUPT_VALUES] = self.content.rendered(kept)[0]
+            # The root's output: what the human is asked (one payload as itself, several as the list).
+            one = isinstance(kept, list) and len(kept) == 1
+            handle.trace.interrupt_text = self.content.rendered(kept[0])[0] if one else text
         if pause.checkpoint_id:
             attrs[sc.GRAPH_CHECKPOINT_ID] = pause.checkpoint_id
         if pause.checkpoint_ns:
@@ -332,7 +331,11 @@ class Emitter:
         trace_session = handle.trace.session
         if trace_session is not None and trace_session is not handle.session_stamped:
             _session_attributes(trace_session, attrs)
-        if record.outputs is not None:
+        if record.outcome is Outcome.INTERRUPTED and handle.is_root and handle.trace.interrupt_text is not None:
+            # An interrupted turn has answered nothing yet: what it asks the human is its output.
+            attrs[sc.OI_OUTPUT_VALUE] = handle.trace.interrupt_text
+            attrs[sc.INTERRUPTED_OUTPUT] = True
+        elif record.outputs is not None:
             text, cut = self.content.text(record.outputs)
             if text is not None:
                 attrs[sc.OI_OUTPUT_VALUE] = text
@@ -340,8 +343,6 @@ class Emitter:
                     attrs[sc.TRUNCATED] = True
         if isinstance(record, ModelCall):
             self._model_end_attributes(handle, record, attrs)
-        elif isinstance(record, ToolCall) and record.outputs is not None and sc.OI_OUTPUT_VALUE in attrs:
-            attrs[sc.GEN_AI_TOOL_CALL_RESULT] = attrs[sc.OI_OUTPUT_VALUE]
         if handle.first_token_ns is not None:
             attrs[sc.TIME_TO_FIRST_TOKEN] = (handle.first_token_ns - handle.start_ns) / 1e6
         if record.attributes:
@@ -363,21 +364,22 @@ class Emitter:
             return explicit
         hints = record.session_hints
         if not hints:
-            return None
+            return session_from_baggage(self.session_mapper) if self.propagate_session else None
         user_hint = record.user_hint
         if user_hint is None:
             for key in self.user_keys:
                 user_hint = hints.get(key)
                 if user_hint is not None:
                     break
-        return resolve_framework_session(hints, keys=self.session_keys, mapper=self.session_mapper, user_hint=user_hint)
+        found = resolve_framework_session(
+            hints, keys=self.session_keys, mapper=self.session_mapper, user_hint=user_hint
+        )
+        if found is None and self.propagate_session:
+            return session_from_baggage(self.session_mapper)
+        return found
 
     def _start_attributes(self, record: SpanRecord, kind: SpanKind) -> dict[str, Any]:
-        attrs: dict[str, Any] = {
-            sc.SPAN_KIND: kind.value,
-            sc.OI_SPAN_KIND: _OI_KIND[kind],
-            sc.INTEGRATION: record.integration,
-        }
+        attrs: dict[str, Any] = {sc.SPAN_KIND: kind.value, sc.INTEGRATION: record.integration}
         if record.run_id is not None:
             attrs[sc.RUN_ID] = record.run_id
         if record.tags:
@@ -392,29 +394,27 @@ class Emitter:
             attrs[sc.GEN_AI_OPERATION_NAME] = record.operation
             if record.provider:
                 attrs[sc.GEN_AI_PROVIDER_NAME] = record.provider
-                attrs[sc.OI_LLM_PROVIDER] = record.provider
             if record.request_model:
                 attrs[sc.GEN_AI_REQUEST_MODEL] = record.request_model
-                attrs[sc.OI_LLM_MODEL_NAME] = record.request_model
             if record.temperature is not None:
                 attrs[sc.GEN_AI_REQUEST_TEMPERATURE] = record.temperature
             if record.max_tokens is not None:
                 attrs[sc.GEN_AI_REQUEST_MAX_TOKENS] = record.max_tokens
-            if record.streamed:
-                attrs[sc.GEN_AI_REQUEST_STREAM] = True
             if record.server_address:
                 attrs[sc.SERVER_ADDRESS] = record.server_address
-            if sc.OI_INPUT_VALUE in attrs:
-                attrs[sc.GEN_AI_INPUT_MESSAGES] = attrs[sc.OI_INPUT_VALUE]
+            if record.tools:
+                text, _ = self.content.text(record.tools)
+                if text is not None:
+                    attrs[sc.GEN_AI_TOOL_DEFINITIONS] = text
+            if record.invocation_parameters:
+                attrs[sc.OI_LLM_INVOCATION_PARAMETERS] = render(record.invocation_parameters)
         elif isinstance(record, ToolCall):
             attrs[sc.GEN_AI_OPERATION_NAME] = sc.OP_EXECUTE_TOOL
-            name = record.tool_name or record.name
-            attrs[sc.GEN_AI_TOOL_NAME] = name
-            attrs[sc.OI_TOOL_NAME] = name
+            attrs[sc.GEN_AI_TOOL_NAME] = record.tool_name or record.name
             if record.call_id:
                 attrs[sc.GEN_AI_TOOL_CALL_ID] = record.call_id
-            if sc.OI_INPUT_VALUE in attrs:
-                attrs[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = attrs[sc.OI_INPUT_VALUE]
+            if record.description:
+                attrs[sc.GEN_AI_TOOL_DESCRIPTION] = record.description
         elif isinstance(record, Retrieval):
             attrs[sc.GEN_AI_OPERATION_NAME] = sc.OP_RETRIEVAL
             if record.data_source:
@@ -440,7 +440,8 @@ class Emitter:
     def _model_end_attributes(self, handle: SpanHandle, record: ModelCall, attrs: dict[str, Any]) -> None:
         if record.response_model:
             attrs[sc.GEN_AI_RESPONSE_MODEL] = record.response_model
-            attrs[sc.OI_LLM_MODEL_NAME] = record.response_model
+        if record.streamed:  # known at the end too: some frameworks say so only when a chunk arrives
+            attrs[sc.GEN_AI_REQUEST_STREAM] = True
         if record.response_id:
             attrs[sc.GEN_AI_RESPONSE_ID] = record.response_id
         if record.finish_reasons:
@@ -449,8 +450,6 @@ class Emitter:
             attrs[sc.END_REASON] = record.stream_end_reason
         if record.retries:
             attrs[sc.RETRIES] = record.retries
-        if sc.OI_OUTPUT_VALUE in attrs:
-            attrs[sc.GEN_AI_OUTPUT_MESSAGES] = attrs[sc.OI_OUTPUT_VALUE]
         usage = record.usage
         if usage is None or usage.is_empty:
             return
@@ -471,9 +470,6 @@ class Emitter:
         cost = self.prices.cost(record.provider, record.response_model or record.request_model, usage)
         if cost is not None:
             attrs[sc.GEN_AI_USAGE_COST] = cost.total
-            attrs[sc.OI_LLM_COST_TOTAL] = cost.total
-            attrs[sc.OI_LLM_COST_PROMPT] = cost.input
-            attrs[sc.OI_LLM_COST_COMPLETION] = cost.output
             attrs[sc.COST_INPUT] = cost.input
             attrs[sc.COST_OUTPUT] = cost.output
 
@@ -490,25 +486,19 @@ def _span_name(record: SpanRecord) -> str:
 def _usage_attributes(usage: Any, attrs: dict[str, Any]) -> None:
     if usage.input_tokens is not None:
         attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
-        attrs[sc.OI_LLM_TOKEN_COUNT_PROMPT] = usage.input_tokens
     if usage.output_tokens is not None:
         attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
-        attrs[sc.OI_LLM_TOKEN_COUNT_COMPLETION] = usage.output_tokens
     if usage.cache_read_tokens is not None:
         attrs[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cache_read_tokens
-        attrs[sc.OI_LLM_TOKEN_COUNT_CACHE_READ] = usage.cache_read_tokens
     if usage.cache_write_tokens is not None:
         attrs[sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cache_write_tokens
-        attrs[sc.OI_LLM_TOKEN_COUNT_CACHE_WRITE] = usage.cache_write_tokens
         if usage.cache_write_1h_tokens:
             attrs[sc.USAGE_CACHE_CREATION_1H] = usage.cache_write_1h_tokens
     if usage.reasoning_tokens is not None:
         attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
-        attrs[sc.OI_LLM_TOKEN_COUNT_REASONING] = usage.reasoning_tokens
     total = usage.total
     if total is not None:
         attrs[sc.GEN_AI_USAGE_TOTAL_TOKENS] = total
-        attrs[sc.OI_LLM_TOKEN_COUNT_TOTAL] = total
 
 
 def _error_attributes(span: Any, err: BaseException, content: ContentPolicy) -> None:
@@ -533,7 +523,6 @@ def _error_attributes(span: Any, err: BaseException, content: ContentPolicy) -> 
 
 def _session_attributes(info: SessionInfo, attrs: dict[str, Any]) -> None:
     attrs[sc.SESSION_ID] = info.session_id
-    attrs[sc.GEN_AI_CONVERSATION_ID] = info.session_id
     attrs[sc.SESSION_SOURCE] = info.source
     if info.original_id is not None:
         attrs[sc.SESSION_ID_ORIGINAL] = info.original_id
@@ -556,6 +545,8 @@ def _resume_attributes(resume: GraphResume, attrs: dict[str, Any], content: Cont
     text, _ = content.text(resume.value)
     if text is not None:
         attrs[sc.RESUME_VALUE] = text
+        # What the resumed turn was given is the human's answer (a Command or None is no input).
+        attrs[sc.OI_INPUT_VALUE] = text
 
 
 def session_attributes(info: SessionInfo) -> dict[str, Any]:

@@ -11,14 +11,20 @@ from threadline.sessions import current_session
 
 
 class SessionSpanProcessor(SpanProcessor):
-    """Stamps the active explicit session on spans threadline did not build.
+    """Stamps the active explicit session, and the environment, on spans threadline did not build.
 
-    Spans from the emitter already carry their trace's session; this covers
-    the user's own spans (``tracer.start_as_current_span``) and
-    :func:`threadline.observe` started inside a :func:`threadline.session` scope.
+    Spans from the emitter already carry both; this covers the user's own
+    spans (``tracer.start_as_current_span``) on threadline's tracer provider,
+    inside a :func:`threadline.session` scope for the session.
     """
 
+    def __init__(self, environment: str | None = None) -> None:
+        self.environment = environment
+
     def on_start(self, span: Any, parent_context: Any = None) -> None:
+        environment = self.environment
+        if environment is not None and sc.DEPLOYMENT_ENVIRONMENT not in (span.attributes or ()):
+            span.set_attribute(sc.DEPLOYMENT_ENVIRONMENT, environment)
         info = current_session()
         if info is None:
             return

@@ -23,6 +23,7 @@ class SpanKind(str, Enum):
     EMBEDDING = "embedding"
     TOOL = "tool"
     RETRIEVAL = "retrieval"
+    RERANKER = "reranker"  # documents re-ordered against a query (a LlamaIndex node postprocessor)
     CHAIN = "chain"
     AGENT = "agent"
     GRAPH = "graph"
@@ -75,7 +76,12 @@ class ModelCall(SpanRecord):
     ``text_completion``, ``embeddings``). ``provider`` is a
     ``gen_ai.provider.name`` value (``openai``, ``azure.ai.openai``,
     ``anthropic`` ...). ``inputs`` holds the input messages or prompt,
-    ``outputs`` the output message(s).
+    ``outputs`` the output message(s), each ``{"role", "content",
+    "tool_calls": [{"id", "name", "arguments"}], "tool_call_id", "name"}``
+    (the keys that apply), or the embedded text(s) for ``embeddings``.
+    ``tools`` are the tool definitions offered to the model, each
+    ``{"name", "description", "parameters"}`` (a JSON schema);
+    ``invocation_parameters`` the request settings (temperature, top_p ...).
     """
 
     operation: str = "chat"
@@ -91,6 +97,8 @@ class ModelCall(SpanRecord):
     stream_end_reason: str | None = None  # completed | closed_early | error | garbage_collected
     retries: int | None = None
     server_address: str | None = None
+    tools: Sequence[Mapping[str, Any]] | None = None
+    invocation_parameters: Mapping[str, Any] | None = None
 
     @property
     def kind(self) -> SpanKind:  # type: ignore[override]
@@ -111,7 +119,10 @@ class ToolCall(SpanRecord):
 
 @dataclass(slots=True)
 class Retrieval(SpanRecord):
-    """One retriever query. ``inputs`` is the query, ``outputs`` the documents."""
+    """One retriever query. ``inputs`` is the query, ``outputs`` the documents.
+
+    Each document is ``{"content", "id", "score", "metadata"}`` (the keys known).
+    """
 
     data_source: str | None = None
 
@@ -136,9 +147,11 @@ class GraphResume:
 class Run(SpanRecord):
     """A chain, agent, graph, graph node or observed function run.
 
-    ``run_kind`` is one of ``SpanKind.CHAIN``, ``AGENT``, ``GRAPH``, ``NODE``
-    or ``OBSERVE``. Graph node fields are set for ``NODE`` runs (and the graph
-    fields for ``GRAPH``). ``resume`` is set on the root of a resumed run.
+    ``run_kind`` is one of ``SpanKind.CHAIN``, ``AGENT``, ``GRAPH``, ``NODE``,
+    ``RERANKER`` or ``OBSERVE``. A ``RERANKER`` run has ``{"query",
+    "documents"}`` as inputs and the kept documents as outputs. Graph node
+    fields are set for ``NODE`` runs (and the graph fields for ``GRAPH``).
+    ``resume`` is set on the root of a resumed run.
     """
 
     run_kind: SpanKind = SpanKind.CHAIN
@@ -171,3 +184,42 @@ class GraphPause:
     interrupts: Sequence[Interrupt] = ()
     checkpoint_id: str | None = None
     checkpoint_ns: str | None = None
+
+
+_PLAIN = (str, int, float, bool, list, dict)
+
+
+def invocation_parameters(params: Mapping[str, Any], exclude: frozenset[str]) -> dict[str, Any] | None:
+    """A model request's settings (temperature, top_p, tool_choice ...): plain values set, minus ``exclude``."""
+    out = {k: v for k, v in params.items() if k not in exclude and isinstance(v, _PLAIN)}
+    return out or None
+
+
+def tool_definition(tool: Any) -> dict[str, Any] | None:
+    """One tool offered to a model, as ``{"type": "function", "name", "description", "parameters"}``.
+
+    Reads the OpenAI Chat Completions format (``{"type": "function",
+    "function": {...}}``), a bare function spec (Responses API, LangChain) and
+    Anthropic's ``input_schema``; ``None`` for anything without a name.
+    """
+    if not isinstance(tool, Mapping):
+        return None
+    spec = tool.get("function") if isinstance(tool.get("function"), Mapping) else tool
+    name = spec.get("name")
+    if not isinstance(name, str):
+        return None
+    out: dict[str, Any] = {"type": "function", "name": name}
+    if isinstance(spec.get("description"), str):
+        out["description"] = spec["description"]
+    parameters = spec.get("parameters", spec.get("input_schema"))
+    if parameters is not None:
+        out["parameters"] = parameters
+    return out
+
+
+def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
+    """:func:`tool_definition` over a list (unreadable entries skipped); ``None`` when none is left."""
+    if not isinstance(tools, (list, tuple)):
+        return None
+    out = [d for d in (tool_definition(t) for t in tools) if d is not None]
+    return out or None

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from threadline import semconv as sc
+
 logger = logging.getLogger("threadline")
 
 MAX_ID_LENGTH = 200
@@ -44,6 +46,58 @@ _current: contextvars.ContextVar[SessionInfo | None] = contextvars.ContextVar("t
 def current_session() -> SessionInfo | None:
     """The innermost explicit session scope active here, or ``None``."""
     return _current.get()
+
+
+_Token = tuple[contextvars.Token, Any]
+
+
+def _enter(info: SessionInfo) -> _Token:
+    """Make ``info`` the current session; with ``propagate_session``, also put it in W3C baggage.
+
+    Baggage travels in the ``baggage`` header of every outgoing request an
+    OpenTelemetry HTTP instrumentation makes, so the next service can join the
+    session. The ids are then visible to every service (and proxy) on the way.
+    """
+    from threadline import _runtime
+
+    otel_token = None
+    if _runtime.settings().propagate_session:
+        from opentelemetry import baggage
+        from opentelemetry import context as otel_context
+
+        ctx = baggage.set_baggage(sc.BAGGAGE_SESSION_ID, info.session_id)
+        if info.user_id is not None:
+            ctx = baggage.set_baggage(sc.BAGGAGE_USER_ID, info.user_id, ctx)
+        otel_token = otel_context.attach(ctx)
+    return _current.set(info), otel_token
+
+
+def _leave(token: _Token) -> None:
+    session_token, otel_token = token
+    if otel_token is not None:
+        from opentelemetry import context as otel_context
+
+        otel_context.detach(otel_token)
+    _current.reset(session_token)
+
+
+def session_from_baggage(mapper: Callable[[str], str] | None = None) -> SessionInfo | None:
+    """The session (and user) id carried in from another service by W3C baggage, if any.
+
+    Used when a trace has no explicit or framework id and ``propagate_session``
+    is on; validated like any id (and mapped by ``session_id_from``).
+    """
+    from opentelemetry import baggage
+
+    found = resolve_framework_session(
+        baggage.get_all(),
+        keys=(sc.BAGGAGE_SESSION_ID,),
+        mapper=mapper,
+        user_hint=baggage.get_baggage(sc.BAGGAGE_USER_ID),
+    )
+    if found is None:
+        return None
+    return SessionInfo(found.session_id, found.user_id, source="baggage", original_id=found.original_id)
 
 
 _warned_ids: set[str] = set()
@@ -126,14 +180,14 @@ class session:  # noqa: N801 - used like a function, as contextlib helpers are
             source="explicit",
             original_id=checked[1],
         )
-        self._tokens: list[contextvars.Token[SessionInfo | None]] = []
+        self._tokens: list[_Token] = []
 
     def __enter__(self) -> SessionInfo:
-        self._tokens.append(_current.set(self.info))
+        self._tokens.append(_enter(self.info))
         return self.info
 
     def __exit__(self, *exc: object) -> None:
-        _current.reset(self._tokens.pop())
+        _leave(self._tokens.pop())
 
     async def __aenter__(self) -> SessionInfo:
         return self.__enter__()
@@ -147,11 +201,11 @@ class session:  # noqa: N801 - used like a function, as contextlib helpers are
 
             @functools.wraps(func)
             async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
-                token = _current.set(info)
+                token = _enter(info)
                 try:
                     agen = func(*args, **kwargs)
                 finally:
-                    _current.reset(token)
+                    _leave(token)
                 async for item in _scoped_agen(agen, info):
                     yield item
 
@@ -160,11 +214,11 @@ class session:  # noqa: N801 - used like a function, as contextlib helpers are
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                token = _current.set(info)
+                token = _enter(info)
                 try:
                     return await func(*args, **kwargs)
                 finally:
-                    _current.reset(token)
+                    _leave(token)
 
             return async_wrapper  # type: ignore[return-value]
         if inspect.isgeneratorfunction(func):
@@ -173,24 +227,24 @@ class session:  # noqa: N801 - used like a function, as contextlib helpers are
             def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
                 gen = func(*args, **kwargs)
                 while True:
-                    token = _current.set(info)
+                    token = _enter(info)
                     try:
                         item = next(gen)
                     except StopIteration as stop:
                         return stop.value
                     finally:
-                        _current.reset(token)
+                        _leave(token)
                     yield item
 
             return gen_wrapper  # type: ignore[return-value]
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            token = _current.set(info)
+            token = _enter(info)
             try:
                 return func(*args, **kwargs)
             finally:
-                _current.reset(token)
+                _leave(token)
 
         return wrapper  # type: ignore[return-value]
 
@@ -215,13 +269,13 @@ def _attribute_values(metadata: Mapping[str, Any]) -> dict[str, Any]:
 
 async def _scoped_agen(agen: Any, info: SessionInfo) -> Any:
     while True:
-        token = _current.set(info)
+        token = _enter(info)
         try:
             item = await agen.__anext__()
         except StopAsyncIteration:
             return
         finally:
-            _current.reset(token)
+            _leave(token)
         yield item
 
 

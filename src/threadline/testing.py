@@ -80,12 +80,22 @@ class CapturedSpans:
 
 @contextlib.contextmanager
 def capture(integrations: Iterable[str] | None = None, **instrument_options: Any) -> Iterator[CapturedSpans]:
-    """Instrument with an in-memory exporter and a synchronous processor; undo on exit."""
+    """Instrument with an in-memory exporter and a synchronous processor; undo on exit.
+
+    Captured spans are what an OTLP backend receives: with the attributes of
+    ``dialects`` (an ``instrument()`` option; all by default, ``()`` for
+    threadline's own vocabulary alone).
+    """
     import threadline
+    from threadline.dialects import DIALECTS
+    from threadline.exporters.dialects import DialectSpanExporter
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    dialects = instrument_options.get("dialects")
+    provider.add_span_processor(
+        SimpleSpanProcessor(DialectSpanExporter(exporter, DIALECTS if dialects is None else dialects))
+    )
     threadline.instrument(tracer_provider=provider, integrations=integrations, **instrument_options)
     try:
         yield CapturedSpans(exporter, provider)

@@ -101,7 +101,7 @@ def test_turns_in_order_with_outcomes_interrupts_and_resume(scenario: Scenario) 
     assert two.models == ("claude-sonnet-4-5",) and SONNET in two.models[0]
 
     assert three.input == "Refund order 1234"
-    assert three.output is None
+    assert three.output == '{"question": "Refund 40 EUR to order 1234?", "amount": 40}'  # what the human is asked
     assert [(i.id, i.value) for i in three.interrupts] == [("int-1", INTERRUPT_PAYLOAD)]
     assert three.interrupts[0].text == '{"question": "Refund 40 EUR to order 1234?", "amount": 40}'
     assert three.error_spans == 1, "the failed fraud check is kept, the turn is still interrupted"
@@ -110,7 +110,7 @@ def test_turns_in_order_with_outcomes_interrupts_and_resume(scenario: Scenario) 
     assert four.resume_value == RESUME_VALUE
     assert four.resume_interrupt_ids == ("int-1",)
     assert four.output == "Refunded 40 EUR."
-    assert four.input is None
+    assert four.input == RESUME_VALUE  # a resumed turn was given the human's answer
     assert four.users == ("agent-7",)
     assert (four.output_tokens, four.reasoning_tokens) == (600, 512)
 

@@ -79,7 +79,13 @@ def _check(spans: CapturedSpans, prompt: int, completion: int, answer: str, stre
     assert outer.name == "chat gpt-4o-mini"
     assert a[sc.GEN_AI_PROVIDER_NAME] == "openai"
     assert a[sc.GEN_AI_RESPONSE_MODEL] == RESPONSE_MODEL
-    assert json.loads(a[sc.GEN_AI_OUTPUT_MESSAGES])["content"] == answer
+    # One list of messages of typed parts (not a lone object), with the finish reason.
+    (message,) = json.loads(a[sc.GEN_AI_OUTPUT_MESSAGES])
+    assert message == {"role": "assistant", "parts": [{"type": "text", "content": answer}], "finish_reason": "stop"}
+    assert json.loads(a[sc.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": SYSTEM}]
+    assert a[f"{sc.OI_LLM_INPUT_MESSAGES}.0.{sc.OI_MESSAGE_ROLE}"] == "system"
+    assert a[f"{sc.OI_LLM_OUTPUT_MESSAGES}.0.{sc.OI_MESSAGE_CONTENT}"] == answer
+    assert json.loads(a[sc.OI_LLM_INVOCATION_PARAMETERS])["temperature"] == 0
     if streamed:
         assert a[sc.TIME_TO_FIRST_TOKEN] >= 0
 

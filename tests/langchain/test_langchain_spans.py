@@ -63,8 +63,14 @@ def test_a_chat_model_span_has_messages_model_provider_usage_and_cost() -> None:
     assert a[sc.GEN_AI_REQUEST_TEMPERATURE] == 0.0
     assert a[sc.GEN_AI_RESPONSE_ID] == "chatcmpl-test"
     assert list(a[sc.GEN_AI_RESPONSE_FINISH_REASONS]) == ["stop"]
-    assert json.loads(a[sc.GEN_AI_INPUT_MESSAGES]) == [{"role": "user", "content": "Capital of France?"}]
-    assert json.loads(a[sc.GEN_AI_OUTPUT_MESSAGES]) == {"role": "assistant", "content": "Paris."}
+    assert json.loads(a[sc.OI_INPUT_VALUE]) == [{"role": "user", "content": "Capital of France?"}]
+    assert json.loads(a[sc.OI_OUTPUT_VALUE]) == [{"role": "assistant", "content": "Paris."}]
+    assert json.loads(a[sc.GEN_AI_INPUT_MESSAGES]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "Capital of France?"}]}
+    ]
+    assert json.loads(a[sc.GEN_AI_OUTPUT_MESSAGES]) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Paris."}], "finish_reason": "stop"}
+    ]
     assert a[sc.GEN_AI_USAGE_INPUT_TOKENS] == 1200
     assert a[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 40
     assert a[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 1024
@@ -122,7 +128,7 @@ def test_a_streamed_model_call_records_time_to_first_token_and_usage() -> None:
     assert a[sc.TIME_TO_FIRST_TOKEN] >= 0
     assert a[sc.END_REASON] == "completed"
     assert (a[sc.GEN_AI_USAGE_INPUT_TOKENS], a[sc.GEN_AI_USAGE_OUTPUT_TOKENS]) == (30, 4)
-    assert json.loads(a[sc.GEN_AI_OUTPUT_MESSAGES])["content"] == "It is sunny."
+    assert json.loads(a[sc.OI_OUTPUT_VALUE])[0]["content"] == "It is sunny."
 
 
 def test_a_text_completion_llm_is_a_model_span() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 
 import openai
 import pytest
@@ -182,8 +183,17 @@ async def test_chat_tool_call_stream(cassette, spans, client):
     assert chunks[-1].usage.total_tokens == 75
     a = attrs(spans.one(f"chat {MODEL}"))
     assert a[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_calls",)
-    assert '"name": "get_weather"' in a[sc.GEN_AI_OUTPUT_MESSAGES]
-    assert '"arguments": "{\\"city\\":\\"Paris\\"}"' in a[sc.GEN_AI_OUTPUT_MESSAGES]
+    (message,) = json.loads(a[sc.GEN_AI_OUTPUT_MESSAGES])
+    assert message["finish_reason"] == "tool_calls"
+    (call,) = message["parts"]
+    assert (call["type"], call["name"], call["arguments"]) == ("tool_call", "get_weather", {"city": "Paris"})
+    oi_call = f"{sc.OI_LLM_OUTPUT_MESSAGES}.0.{sc.OI_MESSAGE_TOOL_CALLS}.0."
+    assert a[oi_call + sc.OI_TOOL_CALL_FUNCTION_NAME] == "get_weather"
+    assert json.loads(a[oi_call + sc.OI_TOOL_CALL_FUNCTION_ARGUMENTS]) == {"city": "Paris"}
+    assert a[oi_call + sc.OI_TOOL_CALL_ID] == call["id"]
+    (tool,) = json.loads(a[sc.GEN_AI_TOOL_DEFINITIONS])
+    assert tool["name"] == "get_weather" and tool["parameters"]["required"] == ["city"]
+    assert json.loads(a[f"{sc.OI_LLM_TOOLS}.0.{sc.OI_TOOL_JSON_SCHEMA}"])["function"]["name"] == "get_weather"
     assert a[sc.GEN_AI_USAGE_INPUT_TOKENS] == 61
     assert a[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 14
 
@@ -254,7 +264,8 @@ async def test_chat_audio_tokens(cassette, spans, client):
     assert sc.OI_LLM_TOKEN_COUNT_PROMPT_AUDIO not in a  # no audio in: nothing recorded
     assert a[sc.OI_LLM_TOKEN_COUNT_COMPLETION_AUDIO] == 41
     assert a[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 48
-    assert '"transcript": "Hi there!"' in a[sc.GEN_AI_OUTPUT_MESSAGES]
+    assert '"transcript": "Hi there!"' in a[sc.OI_OUTPUT_VALUE]
+    assert json.loads(a[sc.GEN_AI_OUTPUT_MESSAGES])[0]["parts"] == [{"type": "text", "content": "Hi there!"}]
 
 
 async def test_raw_response_never_parsed(cassette, spans, client):

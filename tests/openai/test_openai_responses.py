@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 
 import openai
 import pytest
@@ -48,7 +49,8 @@ async def test_responses_matrix(cassette, spans, client, aclient, mode, stream, 
     assert a[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 8
     assert a[sc.GEN_AI_USAGE_TOTAL_TOKENS] == 34
     assert a[sc.GEN_AI_USAGE_COST] == pytest.approx(expected_cost(RESPONSE_MODEL, 26, 8), rel=1e-9)
-    assert '"role": "system", "content": "Be brief."' in a[sc.GEN_AI_INPUT_MESSAGES]
+    assert json.loads(a[sc.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": "Be brief."}]
+    assert "Be brief." not in a[sc.GEN_AI_INPUT_MESSAGES]
     assert INPUT in a[sc.GEN_AI_INPUT_MESSAGES]
     assert ANSWER in a[sc.GEN_AI_OUTPUT_MESSAGES]
     assert a[sc.OUTCOME] == "ok"
@@ -155,5 +157,11 @@ async def test_responses_function_call(cassette, spans, client):
     assert response.output[0].type == "function_call"
     a = attrs(spans.one(f"chat {MODEL}"))
     assert a[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("tool_calls",)
-    assert '"name": "get_weather"' in a[sc.GEN_AI_OUTPUT_MESSAGES]
-    assert '"call_id": "call_Zk2pQ7mN4xV8bR1tY6sL3wDf"' in a[sc.GEN_AI_OUTPUT_MESSAGES]
+    assert '"call_id": "call_Zk2pQ7mN4xV8bR1tY6sL3wDf"' in a[sc.OI_OUTPUT_VALUE]
+    (message,) = json.loads(a[sc.GEN_AI_OUTPUT_MESSAGES])
+    assert message["parts"][0]["name"] == "get_weather" and message["parts"][0]["id"] == "call_Zk2pQ7mN4xV8bR1tY6sL3wDf"
+    assert (
+        a[f"{sc.OI_LLM_OUTPUT_MESSAGES}.0.{sc.OI_MESSAGE_TOOL_CALLS}.0.{sc.OI_TOOL_CALL_FUNCTION_NAME}"]
+        == "get_weather"
+    )
+    assert json.loads(a[sc.GEN_AI_TOOL_DEFINITIONS])[0]["description"] == "Current weather for a city."

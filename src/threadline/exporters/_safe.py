@@ -59,10 +59,13 @@ class SafeSpanExporter(SpanExporter):
         self.dropped_spans = 0
         self._lock = threading.Lock()
         self._logged = False
-        try:
-            _wrappers[exporter] = weakref.ref(self)
-        except TypeError:  # not weak-referenceable: only the process-wide count covers it
-            pass
+        # A DialectSpanExporter's losses are those of the exporter the user passed (it wraps).
+        for key in (exporter, getattr(exporter, "dialect_target", None)):
+            try:
+                if key is not None:
+                    _wrappers[key] = weakref.ref(self)
+            except TypeError:  # not weak-referenceable: only the process-wide count covers it
+                pass
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Export through the wrapped exporter; a raise or a FAILURE counts the batch as dropped."""

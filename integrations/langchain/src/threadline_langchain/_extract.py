@@ -12,6 +12,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from threadline.records import invocation_parameters, tool_definitions
 from threadline.usage import Usage, usage_from_any, usage_from_langchain, usage_from_openai, with_details_from
 
 # LangChain message ``type`` -> the role a reader expects (OpenAI / GenAI convention).
@@ -187,7 +188,7 @@ def _int(value: Any) -> int | None:
 class ModelParams:
     """What a chat model or LLM run says about itself when it starts."""
 
-    __slots__ = ("provider", "model", "temperature", "max_tokens", "streamed", "name")
+    __slots__ = ("provider", "model", "temperature", "max_tokens", "streamed", "name", "tools", "invocation_parameters")
 
     def __init__(
         self,
@@ -225,6 +226,16 @@ class ModelParams:
         if name is None and isinstance(params.get("_type"), str):
             name = params["_type"]
         self.name = name or "chat_model"
+        self.tools = tool_definitions(params.get("tools") or params.get("functions"))
+        settings = invocation_parameters(params, _NOT_PARAMETERS) or {}
+        for key, value in (("temperature", self.temperature), ("max_tokens", self.max_tokens)):
+            if value is not None and key not in settings:  # known from LangChain's ls_* metadata only
+                settings[key] = value
+        self.invocation_parameters = settings or None
+
+
+# Invocation parameters that are no setting of the call: its tools (recorded apart) and LangChain's own.
+_NOT_PARAMETERS = frozenset({"tools", "functions", "_type", "messages", "stream", "streaming"})
 
 
 class ModelResult:
@@ -265,7 +276,8 @@ class ModelResult:
             # an integration left out of ``usage_metadata`` (langchain-mistralai drops cached tokens).
             raw_usage = usage_from_openai(raw) if "token_usage" in llm_output else usage_from_any(raw)
             usage = with_details_from(usage, raw_usage)
-        self.outputs: Any = (outputs[0] if len(outputs) == 1 else outputs) if outputs else None
+        # Chat output is a list of messages (as the input is); a completion's text is itself.
+        self.outputs: Any = outputs or None
         if not chat and outputs and all(isinstance(o, str) for o in outputs):
             self.outputs = outputs[0] if len(outputs) == 1 else outputs
         self.usage = usage

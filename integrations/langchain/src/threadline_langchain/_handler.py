@@ -162,7 +162,7 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
         kind = SpanKind.AGENT if name in AGENT_CHAIN_NAMES else SpanKind.CHAIN
         record = Run(
             name=name,
-            integration=self.integration,
+            integration=self.integration_for(parent),
             run_id=str(run_id),
             inputs=None if kwargs.get("defers_inputs") or inputs == _STREAMED_INPUT else self._content(parent, inputs),
             session_hints=metadata or None,
@@ -225,7 +225,7 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
             params = ex.ModelParams(serialized, metadata, kwargs.get("invocation_params"), kwargs.get("name"))
             record = ModelCall(
                 name=params.name,
-                integration=self.integration,
+                integration=self.integration_for(parent),
                 run_id=str(run_id),
                 inputs=self._content(parent, prompts, _prompt_view if operation == sc.OP_CHAT else _text_view),
                 session_hints=metadata or None,
@@ -236,6 +236,8 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
                 temperature=params.temperature,
                 max_tokens=params.max_tokens,
                 streamed=params.streamed or slot is not None,
+                tools=params.tools,
+                invocation_parameters=params.invocation_parameters,
             )
             return record, None
 
@@ -273,8 +275,12 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
             return
         entry.emitter.first_token(handle)
         record = handle.record
-        if isinstance(record, ModelCall) and not record.streamed:
-            record.attributes[sc.STREAMED] = True
+        if isinstance(record, ModelCall):
+            record.streamed = True
+
+    def integration_for(self, parent: RunEntry | None) -> str:
+        """The ``threadline.integration`` label of a run under ``parent``."""
+        return self.integration
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Close a model span with its output, usage, response model and finish reasons."""
@@ -345,7 +351,7 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
         description = ser.get("description")
         record = ToolCall(
             name=name,
-            integration=self.integration,
+            integration=self.integration_for(parent),
             run_id=str(run_id),
             inputs=self._content(parent, input_str if inputs is None else inputs, _as_is),
             session_hints=metadata or None,
@@ -410,7 +416,7 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
         source = md.get("ls_vector_store_provider") or md.get("ls_retriever_name")
         record = Retrieval(
             name=run_name(serialized, kwargs, "retriever"),
-            integration=self.integration,
+            integration=self.integration_for(parent),
             run_id=str(run_id),
             inputs=self._content(parent, query, _as_is),
             session_hints=metadata or None,

@@ -150,6 +150,10 @@ class ThreadlineGraphCallbackHandler(ThreadlineCallbackHandler, GraphCallbackHan
     graph_events = True
     integration = "langgraph"
 
+    def integration_for(self, parent: RunEntry | None) -> str:
+        """``langgraph`` inside a graph; a model, tool or chain run outside any graph is LangChain's."""
+        return self.integration if _enclosing_graph(parent) is not None else ThreadlineCallbackHandler.integration
+
     # -- classifying chain runs -----------------------------------------------------------------------
     def _chain_record(
         self,

@@ -104,8 +104,10 @@ class SupportDeskModel(BaseChatModel):
         }
 
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
-        """Accept tools the way real chat models do (the script knows which to call)."""
-        return self.bind(tools=[getattr(t, "name", str(t)) for t in tools], **kwargs)
+        """Bind tools the way ``ChatOpenAI`` does, as OpenAI tool schemas (the script knows which to call)."""
+        from langchain_core.utils.function_calling import convert_to_openai_tool
+
+        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
 
     def _reply(self, messages: Sequence[BaseMessage]) -> AIMessage:
         last = messages[-1]

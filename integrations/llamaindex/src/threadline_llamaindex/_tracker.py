@@ -155,6 +155,7 @@ class Tracker:
         self._entries: dict[str, _Entry] = {}
         self._pending: dict[str, _Entry] = {}  # exited with a stream, waiting for its end
         self._streams: dict[str, _Entry] = {}  # the pending ones that are LLM streams
+        self._reranks: dict[str, Any] = {}  # dispatcher span id -> the open reranker span inside it
         self._gen_codes: frozenset[CodeType] | None = None
         self._events: dict[str, Callable[[_Entry, Any], None]] = {
             "LLMChatInProgressEvent": self._on_progress,
@@ -260,7 +261,11 @@ class Tracker:
     # -- events ------------------------------------------------------------------------------------
     def on_event(self, event: Any) -> None:
         """Route a dispatcher event to the span it belongs to (by ``event.span_id``)."""
-        handler = self._events.get(type(event).__name__)
+        kind = type(event).__name__
+        if kind in ("ReRankStartEvent", "ReRankEndEvent"):
+            self._on_rerank(event, start=kind == "ReRankStartEvent")
+            return
+        handler = self._events.get(kind)
         if handler is None:
             return
         span_id = getattr(event, "span_id", None)
@@ -287,6 +292,38 @@ class Tracker:
         self._apply_response(entry, getattr(event, "response", None), current_emitter().content.capture)
         if entry.pending:
             self._finish(entry, end_reason="completed")
+
+    def _on_rerank(self, event: Any, *, start: bool) -> None:
+        """A reranker's start or end event: rerankers have no dispatcher span of their own.
+
+        The span opens under the innermost open threadline span and is paired
+        with its end by the dispatcher span the events were sent in.
+        """
+        emitter = current_emitter()
+        key = getattr(event, "span_id", None) or ""
+        old = self._reranks.pop(key, None)
+        capture = emitter.content.capture
+        if not start:
+            if old is not None:
+                if capture:
+                    old.record.outputs = _documents(getattr(event, "nodes", None))
+                emitter.end(old)
+            return
+        if old is not None:
+            emitter.end(old)
+        given = None
+        if capture:
+            given = {"query": ex.query_text(getattr(event, "query", None)), "documents": _documents(event.nodes)}
+            if isinstance(getattr(event, "model_name", None), str):
+                given["model"] = event.model_name
+            if isinstance(getattr(event, "top_n", None), int):
+                given["top_k"] = event.top_n
+        name = getattr(event, "model_name", None) or "rerank"
+        record = Run(name=f"rerank {name}", integration=INTEGRATION, inputs=given, run_kind=SpanKind.RERANKER)
+        if len(self._reranks) < 1024:  # an end event that never comes must not grow the map forever
+            self._reranks[key] = emitter.start(record)
+        else:
+            emitter.end(emitter.start(record))
 
     def _on_exception(self, entry: _Entry, event: Any) -> None:
         if not entry.pending:
@@ -715,6 +752,9 @@ class Tracker:
             entry = self._entries.pop(id_, None)
             self._pending.pop(id_, None)
             self._streams.pop(id_, None)
+            rerank = self._reranks.pop(id_, None)
+        if rerank is not None:  # its end event never came: it ends with the span it ran in
+            current_emitter().end(rerank)
         return entry
 
     def _finish(

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from threadline import semconv as sc
-from threadline.records import ModelCall, Outcome
+from threadline.records import ModelCall, Outcome, invocation_parameters, tool_definitions
 from threadline.usage import usage_from_openai
 from threadline.usage import value_of as get  # obj[key] or obj.key; fields of SDK pydantic models
 
@@ -51,6 +51,24 @@ def _int(value: Any) -> int | None:
 
 
 # --- requests -------------------------------------------------------------------------
+# Request fields that are no setting of the call: its content, tools (recorded apart), model and stream.
+_NOT_PARAMETERS = frozenset(
+    {
+        "messages",
+        "input",
+        "prompt",
+        "instructions",
+        "tools",
+        "functions",
+        "model",
+        "stream",
+        "stream_options",
+        "metadata",
+        "user",
+    }
+)
+
+
 def fill_request(record: ModelCall, route: str, body: Mapping[str, Any], capture: bool) -> None:
     """Model, sampling settings and (when content is captured) the input of a request."""
     model = body.get("model")
@@ -62,8 +80,10 @@ def fill_request(record: ModelCall, route: str, body: Mapping[str, Any], capture
     else:
         max_tokens = body.get("max_completion_tokens")
         record.max_tokens = _int(max_tokens if max_tokens is not None else body.get("max_tokens"))
+    record.invocation_parameters = invocation_parameters(body, _NOT_PARAMETERS)
     if not capture:
         return
+    record.tools = tool_definitions(body.get("tools") or body.get("functions"))
     if route == CHAT:
         record.inputs = body.get("messages")
     elif route == RESPONSES:
