@@ -184,6 +184,29 @@ def readable(value: str | None, *, last_only: bool) -> str | None:
     return value
 
 
+def turn_input_text(turn: queries.Turn) -> str | None:
+    """A turn's input to show, unless it only repeats what the human answered (a resume's input is the answer)."""
+    text = readable(turn.input, last_only=False)
+    if text is not None and turn.is_resume and turn.resume_value is not None:
+        if _normalised(text) == _normalised(turn.resume_value):
+            return None
+    return text
+
+
+def turn_output_text(turn: queries.Turn) -> str | None:
+    """A turn's output to show; an interrupted turn's output is what it asked the human, shown as the interrupt."""
+    if turn.outcome == "interrupted" and turn.interrupts:
+        return None
+    return readable(turn.output, last_only=True)
+
+
+def _normalised(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text.strip()
+
+
 def _preview(text: str, full: bool) -> str:
     if full or len(text) <= PREVIEW_CHARS:
         return text
@@ -342,6 +365,13 @@ def traces_table(traces: Sequence[queries.TraceSummary]) -> Table:
     return table
 
 
+def _cost_split(item: Any) -> str:
+    """`` (input $x, output $y)`` when the cost's split is known, else nothing."""
+    if item.cost_input_usd is None and item.cost_output_usd is None:
+        return ""
+    return f" (input {fmt_cost(item.cost_input_usd)}, output {fmt_cost(item.cost_output_usd)})"
+
+
 def session_header(s: queries.SessionSummary) -> Text:
     """A few lines summing up a session above its replay."""
     text = Text()
@@ -362,9 +392,20 @@ def session_header(s: queries.SessionSummary) -> Text:
         who.append("models: " + ", ".join(s.models))
     if who:
         text.append("\n  " + " · ".join(who))
+    labels = []
+    if s.environment:
+        labels.append(f"environment: {s.environment}")
+    if s.tags:
+        labels.append("tags: " + ", ".join(s.tags))
+    if labels:
+        text.append("\n  " + " · ".join(labels))
     usage = _usage_text(s)
     if usage:
-        text.append("\n  " + usage)
+        text.append("\n  " + usage + _cost_split(s))
+    if len(s.model_usage) > 1 or (s.model_usage and s.model_usage[0].model not in s.models):
+        for m in s.model_usage:
+            calls = f"{m.calls} call{'s' if m.calls != 1 else ''}"
+            text.append(f"\n    {m.model or '(unknown model)'}: {calls} · {_usage_text(m)}{_cost_split(m)}")
     if s.ttft_median_ms is not None:
         text.append(f"\n  time to first token (median): {fmt_duration(s.ttft_median_ms)}")
     return text
@@ -415,7 +456,7 @@ def turn_block(turn: queries.Turn, *, full: bool = False, first_ns: int | None =
     if turn.is_resume:
         value = turn.resume_value if turn.resume_value is not None else "(no value recorded)"
         grid.add("resumed with:", _preview(value, full), "cyan")
-    user_input = readable(turn.input, last_only=False)
+    user_input = turn_input_text(turn)
     if user_input is not None:
         grid.add("input:", _preview(user_input, full))
     if turn.error and turn.outcome != "interrupted":
@@ -425,7 +466,7 @@ def turn_block(turn: queries.Turn, *, full: bool = False, first_ns: int | None =
         grid.add("interrupted:", _preview(payload, full), "yellow")
     if turn.outcome == "interrupted" and not turn.interrupts:
         grid.add("interrupted:", "(no payload recorded)", "yellow")
-    output = readable(turn.output, last_only=True)
+    output = turn_output_text(turn)
     if output is not None:
         grid.add("output:", _preview(output, full))
     usage = _usage_text(turn)

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from threadline import semconv as sc
-from threadline.cli import fmt_cost, fmt_duration, fmt_tokens, readable
+from threadline.cli import fmt_cost, fmt_duration, fmt_tokens, turn_input_text, turn_output_text
 from threadline.store.queries import SpanRow, TraceDetail, Turn
 from threadline.store.scores import Score
 
@@ -125,8 +125,8 @@ def timeline(turns: Sequence[Turn]) -> list[TurnView]:
     views = [
         TurnView(
             turn=t,
-            input_text=_input_text(t),
-            output_text=readable(t.output, last_only=True),
+            input_text=turn_input_text(t),
+            output_text=turn_output_text(t),
             bar_pct=_pct(t.duration_ms or 0.0, longest),
         )
         for t in turns
@@ -144,22 +144,6 @@ def timeline(turns: Sequence[Turn]) -> list[TurnView]:
             v.unmatched_resume = True
     _lay_rails(views, pairs)
     return views
-
-
-def _input_text(turn: Turn) -> str | None:
-    """The turn's input, unless it only repeats what the human answered (a resume's input is the answer)."""
-    text = readable(turn.input, last_only=False)
-    if text is not None and turn.is_resume and turn.resume_value is not None:
-        if _normalised(text) == _normalised(turn.resume_value):
-            return None
-    return text
-
-
-def _normalised(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text.strip()
 
 
 def _pct(value: float, whole: float) -> float:
