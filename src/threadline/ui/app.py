@@ -37,7 +37,7 @@ from starlette.staticfiles import StaticFiles
 
 from threadline.store import queries
 from threadline.store.schema import StoreError, StoreNotFoundError, resolve_path
-from threadline.ui import views
+from threadline.ui import explore, views
 from threadline.ui.store import check_store, reading
 
 __all__ = ["ALLOWED_HOSTS", "PAGE_SIZES", "create_app"]
@@ -276,6 +276,7 @@ def create_app(db: str | os.PathLike[str] | None = None) -> Starlette:
         Route("/", pages.sessions, methods=["GET"], name="sessions"),
         Route("/sessions/{session_id:path}", pages.session, methods=["GET"], name="session"),
         Route("/traces/{trace_id}", pages.trace, methods=["GET"], name="trace"),
+        *explore.routes(pages),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     return Starlette(
