@@ -183,6 +183,8 @@ def add_commands(sub: argparse._SubParsersAction, add_db: object) -> None:
     add_db(p)  # type: ignore[operator]
     p.add_argument("--since", metavar="TIME", help="traces that started since (default: all): -7d, 2026-05-01")
     p.add_argument("--until", metavar="TIME", help="ISO time or relative, as --since")
-    p.add_argument("--by", choices=("day", "hour", "model"), default="day", help="one row per day (default), hour or model")
+    p.add_argument(
+        "--by", choices=("day", "hour", "model"), default="day", help="one row per day (default), hour or model"
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_stats)

@@ -109,9 +109,7 @@ def page_traces(
     where = _where(params, filters)
     direction = "DESC" if order_by.startswith("-") else "ASC"
     select = TRACE_SELECT.replace("FROM traces AS t", ", t.environment, t.total_tokens\nFROM traces AS t")
-    sql = (
-        select + where + f"ORDER BY ({column}) IS NULL, {column} {direction}, t.trace_id LIMIT :limit OFFSET :offset"
-    )
+    sql = select + where + f"ORDER BY ({column}) IS NULL, {column} {direction}, t.trace_id LIMIT :limit OFFSET :offset"
     count_sql = f"SELECT count(*) FROM (SELECT 1 FROM traces AS t {where} LIMIT :cap)"
     with reading(db) as conn:
         rows = fetch(conn, sql, params)

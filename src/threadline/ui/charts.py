@@ -59,7 +59,8 @@ def _frame(labels: Sequence[str], top: float, fmt: Callable[[float], str], title
     for i in range(5):
         y = TOP + plot_h - plot_h * i / 4
         out.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        out.append(f'<text class="axis" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(fmt(top * i / 4))}</text>')
+        tick = escape(fmt(top * i / 4))
+        out.append(f'<text class="axis" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{tick}</text>')
     n = max(len(labels), 1)
     every = max(1, math.ceil(n / 8))
     for i, label in enumerate(labels):
@@ -116,7 +117,9 @@ def lines(labels: Sequence[str], series: Sequence[Series], fmt: Callable[[float]
             y = TOP + plot_h - plot_h * value / top
             runs[-1].append(f"{x:.1f},{y:.1f}")
             tip = f"{labels[i]} · {s.name}: {fmt(value)}"
-            out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{s.color}"><title>{escape(tip)}</title></circle>')
+            out.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{s.color}"><title>{escape(tip)}</title></circle>'
+            )
         dash = ' stroke-dasharray="5 3"' if s.dashed else ""
         for run in runs:
             if len(run) > 1:
