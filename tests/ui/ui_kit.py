@@ -45,6 +45,8 @@ RESUME_VALUE = "yes, refund it"
 ANSWER_4 = "Refunded 40 EUR to order 1234."
 SALES_QUESTION = "Which plan fits a team of 12?"
 SALES_ANSWER = "The Team plan: up to 20 seats."
+# Captured text as an attacker would write it: terminal escapes, a bell, Rich markup, HTML.
+HOSTILE = "\x1b[31mred\x07 [bold]markup[/bold] <script>alert(1)</script> refund?\nnext line"
 
 
 def price(model: str, provider: str, **tokens: int) -> float:
