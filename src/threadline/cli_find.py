@@ -93,11 +93,12 @@ def stats_table(stats: store_stats.Stats) -> Table:
 
     table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 2, 0, 0), show_edge=False)
     if stats.by == "model":
-        for name in ("Model", "In", "Out", "Total", "Cost"):
+        for name in ("Model", "Calls", "In", "Out", "Total", "Cost"):
             table.add_column(name, justify="left" if name == "Model" else "right", no_wrap=True)
         for m in stats.models:
             table.add_row(
                 safe(m.model),
+                f"{m.calls:,}",
                 fmt_tokens(m.input_tokens),
                 fmt_tokens(m.output_tokens),
                 fmt_tokens(m.total_tokens),
@@ -105,14 +106,10 @@ def stats_table(stats: store_stats.Stats) -> Table:
             )
         return table
     when = "%Y-%m-%d %H:00" if stats.by == "hour" else "%Y-%m-%d"
-    for name in ("Start", "Traces", "Errors", "Int", "Tokens", "Cost", "p50", "p95", "TTFT p50", "TTFT p95", "Models"):
-        table.add_column(name, justify="left" if name in ("Start", "Models") else "right", no_wrap=name != "Models")
+    for name in ("Start", "Traces", "Errors", "Int", "Tokens", "Cost", "p50", "p95", "TTFT p50", "TTFT p95"):
+        table.add_column(name, justify="left" if name == "Start" else "right", no_wrap=True)
 
     def row(label: str, b: store_stats.Bucket) -> list[Any]:
-        models = ", ".join(
-            f"{safe(m.model)} {fmt_cost(m.cost_usd) if m.cost_usd is not None else fmt_tokens(m.total_tokens)}"
-            for m in sorted(b.models.values(), key=lambda m: -(m.cost_usd or 0.0))
-        )
         return [
             label,
             str(b.traces),
@@ -124,7 +121,6 @@ def stats_table(stats: store_stats.Stats) -> Table:
             fmt_duration(b.latency_p95_ms),
             fmt_duration(b.ttft_p50_ms),
             fmt_duration(b.ttft_p95_ms),
-            models or "-",
         ]
 
     from datetime import datetime
@@ -160,7 +156,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     console.print(
         Text(
             "p50 / p95: turn (trace) duration.  TTFT: time to first token of streamed calls.  "
-            "Days are local; cost only where the model had a known price.",
+            "Days are local; cost only where the model had a known price; --by model splits it by model.",
             style="dim",
         )
     )

@@ -71,23 +71,9 @@ def test_bad_query_syntax_is_a_clear_error(support: ui_kit.Support, query: str) 
     assert "quotes" in message or "empty" in message
 
 
-def _hostile_turn(db: Path, *, capture: bool) -> None:
-    threadline.instrument(exporter=SQLiteSpanExporter(db), integrations=[], capture_content=capture)
-    emitter = current_emitter()
-    with threadline.session("hostile", user_id="mallory"):
-        root = emitter.start(Run(name="graph", run_kind=SpanKind.GRAPH, inputs=ui_kit.HOSTILE))
-        call = emitter.start(ModelCall(name="chat", provider="openai", request_model="gpt-4o-mini"), parent=root)
-        call.record.outputs = "a refund was never promised"
-        emitter.end(call)
-        root.record.outputs = "done"
-        emitter.end(root)
-    threadline.flush()
-    threadline.uninstrument()
-
-
 def test_nothing_is_indexed_when_content_capture_is_off(tmp_path: Path) -> None:
     db = tmp_path / "traces.db"
-    _hostile_turn(db, capture=False)
+    ui_kit.record_hostile(db, capture=False)
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM spans").fetchone()[0] == 2  # the spans are stored ...
     assert _rows(db) == 0  # ... and nothing of their (uncaptured) content is indexed
@@ -96,7 +82,7 @@ def test_nothing_is_indexed_when_content_capture_is_off(tmp_path: Path) -> None:
 
 def test_snippets_carry_no_control_characters(tmp_path: Path) -> None:
     db = tmp_path / "traces.db"
-    _hostile_turn(db, capture=True)
+    ui_kit.record_hostile(db, capture=True)
     (hit,) = search.search(db, "alert")
     text = "".join(t for t, _ in hit.snippet)
     assert "\x1b" not in text and "\x07" not in text and "\n" not in text

@@ -192,6 +192,22 @@ def add_turn(db: Path, session_id: str, text: str) -> None:
     threadline.flush()
 
 
+def record_hostile(db: Path, *, capture: bool = True) -> str:
+    """One trace in session ``hostile`` whose input is :data:`HOSTILE` (and a reply mentioning a refund); its id."""
+    threadline.instrument(exporter=SQLiteSpanExporter(db), integrations=[], capture_content=capture)
+    emitter = current_emitter()
+    with threadline.session("hostile", user_id="mallory"):
+        root = emitter.start(Run(name="graph", run_kind=SpanKind.GRAPH, inputs=HOSTILE))
+        call = emitter.start(ModelCall(name="chat", provider="openai", request_model="gpt-4o-mini"), parent=root)
+        call.record.outputs = "a refund was never promised"
+        emitter.end(call)
+        root.record.outputs = "done"
+        emitter.end(root)
+    threadline.flush()
+    threadline.uninstrument()
+    return _hex(root)
+
+
 _BULK_COLUMNS = (
     "trace_id", "span_id", "parent_span_id", "name", "kind", "span_kind", "start_ns", "end_ns", "status_code",
     "outcome", "session_id", "user_id", "model", "provider", "input_tokens", "output_tokens", "cost_usd",

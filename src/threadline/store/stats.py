@@ -29,14 +29,16 @@ class ModelTotals:
     """One model's calls in a bucket (or the whole window): tokens and cost."""
 
     model: str
+    calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0
     cost_usd: float | None = None
 
     def add(self, entry: Sequence[Any]) -> None:
-        """Add one ``model_usage`` entry ([in, out, cache read, cache write, reasoning, total, cost, ...])."""
-        tokens_in, tokens_out, total, cost = entry[0] or 0, entry[1] or 0, entry[5], entry[6]
+        """Add one ``model_usage`` entry ([calls, in, out, cache read, cache write, reasoning, total, cost, ...])."""
+        self.calls += entry[0] or 0
+        tokens_in, tokens_out, total, cost = entry[1] or 0, entry[2] or 0, entry[6], entry[7]
         self.input_tokens += tokens_in
         self.output_tokens += tokens_out
         self.total_tokens += total if total is not None else tokens_in + tokens_out
@@ -186,7 +188,7 @@ def usage_stats(db: Db, since: TimeArg = None, until: TimeArg = None, by: str = 
         total.interrupted += b.interrupted
         for m in b.models.values():
             mine = per_model.setdefault(m.model, ModelTotals(m.model))
-            mine.add([m.input_tokens, m.output_tokens, None, None, None, m.total_tokens, m.cost_usd])
+            mine.add([m.calls, m.input_tokens, m.output_tokens, None, None, None, m.total_tokens, m.cost_usd])
     total.models = per_model
     total.latency_p50_ms, total.latency_p95_ms = _p50_p95([v for vs in latencies.values() for v in vs])
     total.ttft_p50_ms, total.ttft_p95_ms = _p50_p95([v for vs in ttfts.values() for v in vs])
