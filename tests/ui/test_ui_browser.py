@@ -113,3 +113,68 @@ def test_browse_sessions_to_an_interrupted_turn_and_its_trace(tmp_path: Path) ->
     for name in ("ui-sessions.png", "ui-session.png", "ui-trace.png"):
         assert (ARTIFACTS / name).stat().st_size > 10_000
     shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_search_open_a_hit_and_see_the_dashboard(tmp_path: Path) -> None:
+    support = ui_kit.record_support(tmp_path / "traces.db")
+    ARTIFACTS.mkdir(exist_ok=True)
+    requests: list[str] = []
+    problems: list[str] = []
+
+    with UIServer(support.db) as server, sync_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1400, "height": 900},
+        )
+        try:
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+
+            page.goto(server.url + "/")
+            page.locator("form.search-form input[name=q]").fill("refund")
+            page.locator("form.search-form button").click()
+            page.wait_for_url("**/search?q=refund")
+            hits = page.locator("li.hit")
+            assert hits.count() == 2
+            assert hits.first.locator("mark").first.inner_text() == "refund"
+            page.screenshot(path=str(ARTIFACTS / "ui-search.png"), full_page=True)
+
+            hits.nth(1).locator("a.hit-link").click()  # the turn that paused to ask for the refund
+            page.wait_for_url(f"**/traces/{support.trace_ids['turn3']}")
+            assert page.locator(".page-head .badge").first.inner_text() == "interrupted"
+
+            page.goto(server.url + "/sessions/support-1")
+            page.locator("form.search-form input[name=q]").fill('"order 1234"')
+            page.locator("form.search-form button").click()
+            page.wait_for_url("**/search?**session=support-1**")
+            assert page.locator("li.hit").count() == 3
+
+            page.locator("form.search-form input[name=q]").fill("order 1234?")
+            page.locator("form.search-form button").click()
+            assert "double quotes" in page.locator("#search-problem").inner_text()
+
+            page.locator("header.topbar nav a", has_text="Traces").click()
+            page.wait_for_url("**/traces")
+            assert page.locator("table.traces tbody tr").count() == 6
+
+            page.locator("header.topbar nav a", has_text="Dashboard").click()
+            page.wait_for_url("**/dashboard")
+            for chart in ("#chart-cost", "#chart-tokens", "#chart-traces", "#chart-latency"):
+                box = page.locator(f"{chart} svg").bounding_box()
+                assert box is not None and box["width"] > 300 and box["height"] > 80
+            assert page.locator("#chart-cost rect").count() == 3  # one segment per model
+            page.screenshot(path=str(ARTIFACTS / "ui-dashboard.png"), full_page=True)
+        finally:
+            context.close()
+
+    assert requests and all(url.startswith(server.url + "/") for url in requests), requests
+    # The bad query's page is a 400 (as intended), which Chromium logs; nothing else may be logged.
+    assert problems == ["Failed to load resource: the server responded with a status of 400 (Bad Request)"]
+    for name in ("ui-search.png", "ui-dashboard.png"):
+        assert (ARTIFACTS / name).stat().st_size > 10_000

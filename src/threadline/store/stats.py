@@ -9,6 +9,7 @@ time to first token each streamed model call's.
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -140,8 +141,9 @@ def _local_offset_ns() -> int:
 def usage_stats(db: Db, since: TimeArg = None, until: TimeArg = None, by: str = "day") -> Stats:
     """Per-``by`` (``day`` or ``hour``, local time) buckets of the traces that started in the window.
 
-    Empty buckets between the first and the last are included (a chart's gaps
-    are real), up to :data:`MAX_BUCKETS`.
+    Empty buckets are included (a chart's gaps are real): every bucket of the
+    window from ``since`` to ``until`` (or now), else from the first trace to
+    the last, up to :data:`MAX_BUCKETS`.
     """
     import json
 
@@ -171,9 +173,12 @@ def usage_stats(db: Db, since: TimeArg = None, until: TimeArg = None, by: str = 
             (b.models.get(model) or b.models.setdefault(model, ModelTotals(model))).add(json.loads(entry))
         for start, value in fetch(conn, _TTFT_SQL, params):
             ttfts.setdefault(bucket_of(start), []).append(float(value))
-    if buckets:
-        first, last = min(buckets), max(buckets)
-        if (last - first) // width < MAX_BUCKETS:
+    if buckets or params["since"] is not None:
+        # The whole window when one is given (a chart shows quiet days as quiet), else first to last trace.
+        first = bucket_of(params["since"]) if params["since"] is not None else min(buckets)
+        last = bucket_of(params["until"] if params["until"] is not None else time.time_ns())
+        last = max(last, *buckets) if buckets else last
+        if first <= last and (last - first) // width < MAX_BUCKETS:
             for key in range(first, last + 1, width):
                 buckets.setdefault(key, Bucket(key))
     ordered = [buckets[k] for k in sorted(buckets)]

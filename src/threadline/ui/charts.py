@@ -20,7 +20,7 @@ __all__ = ["PALETTE", "Series", "bars", "color_for", "lines", "nice_max"]
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f")
 OTHER_COLOR = "#bab0ac"
 WIDTH, HEIGHT = 640, 200
-LEFT, RIGHT, TOP, BOTTOM = 64, 12, 10, 28
+LEFT, RIGHT, TOP, BOTTOM = 72, 12, 10, 30
 
 
 @dataclass(frozen=True)
@@ -71,11 +71,20 @@ def _frame(labels: Sequence[str], top: float, fmt: Callable[[float], str], title
 
 
 def bars(
-    labels: Sequence[str], series: Sequence[Series], fmt: Callable[[float], str], title: str, unit: str = ""
+    labels: Sequence[str],
+    series: Sequence[Series],
+    fmt: Callable[[float], str],
+    title: str,
+    *,
+    integer: bool = False,
 ) -> Markup:
-    """Stacked bars: per bucket (``labels``), the series' values on top of one another."""
+    """Stacked bars: per bucket (``labels``), the series' values on top of one another.
+
+    ``integer``: the values are counts, so the axis ticks are whole numbers.
+    """
     totals = [sum(s.values[i] or 0.0 for s in series) for i in range(len(labels))]
-    top = nice_max(max(totals, default=0.0))
+    highest = max(totals, default=0.0)
+    top = max(4.0, 4.0 * math.ceil(nice_max(highest) / 4)) if integer else nice_max(highest)
     out = _frame(labels, top, fmt, title)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     n = max(len(labels), 1)
@@ -90,7 +99,7 @@ def bars(
                 continue
             h = plot_h * value / top
             y = TOP + plot_h - plot_h * (base + value) / top
-            tip = f"{label} · {s.name}: {fmt(value)}{unit}"
+            tip = f"{label} · {s.name}: {fmt(value)}"
             out.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" height="{max(h, 0.5):.1f}" fill="{s.color}">'
                 f"<title>{escape(tip)}</title></rect>"

@@ -239,7 +239,7 @@ def _charts(result: stats.Stats) -> dict[str, Any]:
         "legend": legend,
         "cost_chart": charts.bars(labels, per_model("cost_usd"), _money, "Cost per bucket by model"),
         "tokens_chart": charts.bars(labels, per_model("total_tokens"), _count, "Tokens per bucket by model"),
-        "traces_chart": charts.bars(labels, counts, _count, "Traces per bucket by outcome"),
+        "traces_chart": charts.bars(labels, counts, _count, "Traces per bucket by outcome", integer=True),
         "traces_legend": [(s.name, s.color) for s in counts],
         "latency_chart": charts.lines(labels, latency, lambda v: views.fmt_duration(v), "Turn latency and TTFT"),
         "latency_legend": [(s.name, s.color, s.dashed) for s in latency],
