@@ -42,7 +42,7 @@ def test_quick_run_writes_markdown_and_json(tmp_path: Path) -> None:
     rows = data["rows"]
     assert rows
     for row in rows:
-        assert row["kind"] in {"overhead", "throughput", "memory"}
+        assert row["kind"] in {"overhead", "throughput", "memory", "store"}
         if row["note"].startswith("skipped"):
             continue
         if row["kind"] == "overhead":
@@ -52,6 +52,8 @@ def test_quick_run_writes_markdown_and_json(tmp_path: Path) -> None:
                 assert row["variant"] in md
         elif row["kind"] == "throughput":
             assert row["metrics"]["spans_per_s"] > 0
+        elif row["kind"] == "store":
+            assert row["metrics"]["value"] > 0 and row["variant"] in md
         else:
             assert row["metrics"]["turns"] > 0
 
@@ -62,7 +64,7 @@ def test_list_names_every_workload() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     listed = {line.split()[0] for line in proc.stdout.splitlines() if line.strip()}
-    assert listed == {"langgraph", "hitl", "openai", "llamaindex", "export", "memory"}
+    assert listed == {"langgraph", "hitl", "openai", "llamaindex", "export", "store", "memory"}
 
 
 def test_instruction_counter_children_run_every_variant() -> None:
