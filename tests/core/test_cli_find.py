@@ -13,26 +13,10 @@ from threadline.store import stats
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "ui"))
 import ui_kit  # noqa: E402
+from ui_kit import support_fixture  # noqa: E402, F401 - the `support` fixture
 
-WIDTH = 100
-
-
-@pytest.fixture
-def support(tmp_path: Path) -> ui_kit.Support:
-    return ui_kit.record_support(tmp_path / "traces.db")
-
-
-@pytest.fixture(autouse=True)
-def _plain_terminal(monkeypatch) -> None:
-    monkeypatch.setenv("COLUMNS", str(WIDTH))
-    monkeypatch.delenv("FORCE_COLOR", raising=False)
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
+sys.path.insert(0, str(Path(__file__).parent))
+from test_cli import WIDTH, _plain_terminal, run  # noqa: E402, F401 - _plain_terminal is an autouse fixture
 
 # --- search -------------------------------------------------------------------------------------
 

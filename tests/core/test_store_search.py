@@ -18,11 +18,7 @@ from threadline.store.search import SearchSyntaxError
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "ui"))
 import ui_kit  # noqa: E402
-
-
-@pytest.fixture
-def support(tmp_path: Path) -> ui_kit.Support:
-    return ui_kit.record_support(tmp_path / "traces.db")
+from ui_kit import support_fixture  # noqa: E402, F401 - the `support` fixture
 
 
 def _rows(db: Path) -> int:

@@ -9,9 +9,12 @@ browser makes must stay on the local server, and the page must log no error
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -115,13 +118,13 @@ def test_browse_sessions_to_an_interrupted_turn_and_its_trace(tmp_path: Path) ->
     shutil.rmtree(profile, ignore_errors=True)
 
 
-def test_search_open_a_hit_and_see_the_dashboard(tmp_path: Path) -> None:
-    support = ui_kit.record_support(tmp_path / "traces.db")
+@contextlib.contextmanager
+def browsing(db: Path, tmp_path: Path) -> Iterator[tuple[Any, Any, list[str], list[str]]]:
+    """(server, page, requests made, errors logged) of a headless Chromium on the web view over ``db``."""
     ARTIFACTS.mkdir(exist_ok=True)
     requests: list[str] = []
     problems: list[str] = []
-
-    with UIServer(support.db) as server, sync_api.sync_playwright() as playwright:
+    with UIServer(db) as server, sync_api.sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"),
             executable_path=str(CHROMIUM),
@@ -135,43 +138,48 @@ def test_search_open_a_hit_and_see_the_dashboard(tmp_path: Path) -> None:
             page.on("request", lambda r: requests.append(r.url))
             page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: problems.append(str(e)))
-
-            page.goto(server.url + "/")
-            page.locator("form.search-form input[name=q]").fill("refund")
-            page.locator("form.search-form button").click()
-            page.wait_for_url("**/search?q=refund")
-            hits = page.locator("li.hit")
-            assert hits.count() == 2
-            assert hits.first.locator("mark").first.inner_text() == "refund"
-            page.screenshot(path=str(ARTIFACTS / "ui-search.png"), full_page=True)
-
-            hits.nth(1).locator("a.hit-link").click()  # the turn that paused to ask for the refund
-            page.wait_for_url(f"**/traces/{support.trace_ids['turn3']}")
-            assert page.locator(".page-head .badge").first.inner_text() == "interrupted"
-
-            page.goto(server.url + "/sessions/support-1")
-            page.locator("form.search-form input[name=q]").fill('"order 1234"')
-            page.locator("form.search-form button").click()
-            page.wait_for_url("**/search?**session=support-1**")
-            assert page.locator("li.hit").count() == 3
-
-            page.locator("form.search-form input[name=q]").fill("order 1234?")
-            page.locator("form.search-form button").click()
-            assert "double quotes" in page.locator("#search-problem").inner_text()
-
-            page.locator("header.topbar nav a", has_text="Traces").click()
-            page.wait_for_url("**/traces")
-            assert page.locator("table.traces tbody tr").count() == 6
-
-            page.locator("header.topbar nav a", has_text="Dashboard").click()
-            page.wait_for_url("**/dashboard")
-            for chart in ("#chart-cost", "#chart-tokens", "#chart-traces", "#chart-latency"):
-                box = page.locator(f"{chart} svg").bounding_box()
-                assert box is not None and box["width"] > 300 and box["height"] > 80
-            assert page.locator("#chart-cost rect").count() == 3  # one segment per model
-            page.screenshot(path=str(ARTIFACTS / "ui-dashboard.png"), full_page=True)
+            yield server, page, requests, problems
         finally:
             context.close()
+
+
+def test_search_open_a_hit_and_see_the_dashboard(tmp_path: Path) -> None:
+    support = ui_kit.record_support(tmp_path / "traces.db")
+    with browsing(support.db, tmp_path) as (server, page, requests, problems):
+        page.goto(server.url + "/")
+        page.locator("form.search-form input[name=q]").fill("refund")
+        page.locator("form.search-form button").click()
+        page.wait_for_url("**/search?q=refund")
+        hits = page.locator("li.hit")
+        assert hits.count() == 2
+        assert hits.first.locator("mark").first.inner_text() == "refund"
+        page.screenshot(path=str(ARTIFACTS / "ui-search.png"), full_page=True)
+
+        hits.nth(1).locator("a.hit-link").click()  # the turn that paused to ask for the refund
+        page.wait_for_url(f"**/traces/{support.trace_ids['turn3']}")
+        assert page.locator(".page-head .badge").first.inner_text() == "interrupted"
+
+        page.goto(server.url + "/sessions/support-1")
+        page.locator("form.search-form input[name=q]").fill('"order 1234"')
+        page.locator("form.search-form button").click()
+        page.wait_for_url("**/search?**session=support-1**")
+        assert page.locator("li.hit").count() == 3
+
+        page.locator("form.search-form input[name=q]").fill("order 1234?")
+        page.locator("form.search-form button").click()
+        assert "double quotes" in page.locator("#search-problem").inner_text()
+
+        page.locator("header.topbar nav a", has_text="Traces").click()
+        page.wait_for_url("**/traces")
+        assert page.locator("table.traces tbody tr").count() == 6
+
+        page.locator("header.topbar nav a", has_text="Dashboard").click()
+        page.wait_for_url("**/dashboard")
+        for chart in ("#chart-cost", "#chart-tokens", "#chart-traces", "#chart-latency"):
+            box = page.locator(f"{chart} svg").bounding_box()
+            assert box is not None and box["width"] > 300 and box["height"] > 80
+        assert page.locator("#chart-cost rect").count() == 3  # one segment per model, all on today's bar
+        page.screenshot(path=str(ARTIFACTS / "ui-dashboard.png"), full_page=True)
 
     assert requests and all(url.startswith(server.url + "/") for url in requests), requests
     # The bad query's page is a 400 (as intended), which Chromium logs; nothing else may be logged.

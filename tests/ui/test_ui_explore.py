@@ -9,36 +9,18 @@ import pytest
 
 pytest.importorskip("starlette", reason="the ui extra is not installed (pip install 'threadline[ui]')")
 
-from starlette.testclient import TestClient
-
 from threadline.cli import fmt_cost
 
 sys.path.insert(0, str(Path(__file__).parent))
 import ui_kit
-from ui_kit import parse
-
-
-@pytest.fixture
-def support(tmp_path: Path) -> ui_kit.Support:
-    return ui_kit.record_support(tmp_path / "traces.db")
-
-
-def client(db: Path) -> TestClient:
-    from threadline.ui import create_app
-
-    return TestClient(create_app(db), base_url="http://127.0.0.1")
+from ui_kit import client, parse, support_fixture, table_rows  # noqa: F401 - the `support` fixture
 
 
 def trace_rows(html: str) -> list[dict[str, str]]:
-    """The traces table as ``{column heading: cell text}`` rows, with the row's outcome attribute."""
-    table = parse(html).find("table", "traces")
-    headings = [th.text().rstrip("▲▼ ") for th in table.find_all("th")]
-    rows = []
-    for tr in table.find("tbody").find_all("tr"):
-        row = dict(zip(headings, [td.text() for td in tr.find_all("td")], strict=True))
-        row["href"] = tr.find("a").attrs["href"]
-        rows.append(row)
-    return rows
+    """The traces table as ``{column heading: cell text}`` rows, each with its trace link as ``href``."""
+    rows = table_rows(html, "traces")
+    links = [tr.find("a").attrs["href"] for tr in parse(html).find("table", "traces").find("tbody").find_all("tr")]
+    return [{**row, "href": href} for row, href in zip(rows, links, strict=True)]
 
 
 # --- search ---------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from genai_prices import Usage as PriceUsage
 from genai_prices import calc_price
 
@@ -181,6 +182,21 @@ def record_support(db: Path) -> Support:
     return out
 
 
+@pytest.fixture(name="support")
+def support_fixture(tmp_path: Path) -> Support:
+    """A store holding :func:`record_support`'s scenario (import it into a test module to use it)."""
+    return record_support(tmp_path / "traces.db")
+
+
+def client(db: Path) -> object:
+    """A test client of the web view over ``db``, as a browser on 127.0.0.1 would send requests."""
+    from starlette.testclient import TestClient
+
+    from threadline.ui import create_app
+
+    return TestClient(create_app(db), base_url="http://127.0.0.1")
+
+
 def add_turn(db: Path, session_id: str, text: str) -> None:
     """One more traced turn in ``session_id``, written through the core (as a running app would)."""
     threadline.instrument(exporter=SQLiteSpanExporter(db), integrations=[])
@@ -332,8 +348,13 @@ def parse(html: str) -> Node:
 
 def session_rows(html: str) -> list[dict[str, str]]:
     """The sessions table as ``{column heading: cell text}`` rows."""
+    return table_rows(html, "sessions")
+
+
+def table_rows(html: str, cls: str) -> list[dict[str, str]]:
+    """The first table of class ``cls`` as ``{column heading: cell text}`` rows (``[]`` without one)."""
     page = parse(html)
-    tables = page.find_all("table", "sessions")
+    tables = page.find_all("table", cls)
     if not tables:
         return []
     headings = [th.text().rstrip("▲▼ ") for th in tables[0].find_all("th")]

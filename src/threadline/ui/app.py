@@ -1,10 +1,12 @@
-"""The web view's Starlette application: three read-only pages over the store.
+"""The web view's Starlette application: read-only pages over the store.
 
 =========================  =====================================================
 ``GET /``                  the sessions table: sortable, filtered by user and
                            time, paginated in SQL
 ``GET /sessions/{id}``     a session's conversation as a timeline of turns
 ``GET /traces/{id}``       a trace's span tree as a waterfall
+``GET /search``            full-text search; ``/traces`` the traces table;
+                           ``/dashboard`` charts (:mod:`threadline.ui.explore`)
 ``GET /static/...``        the stylesheet and icon (no network assets, no JS)
 =========================  =====================================================
 
