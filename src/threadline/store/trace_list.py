@@ -109,7 +109,10 @@ def page_traces(
     where = _where(params, filters)
     direction = "DESC" if order_by.startswith("-") else "ASC"
     select = TRACE_SELECT.replace("FROM traces AS t", ", t.environment, t.total_tokens\nFROM traces AS t")
-    sql = select + where + f"ORDER BY ({column}) IS NULL, {column} {direction}, t.trace_id LIMIT :limit OFFSET :offset"
+    # Start times are never NULL: sorted by them, the start-time index (which ends with the trace id) gives the order.
+    nulls_last = "" if column == "t.start_ns" else f"({column}) IS NULL, "
+    order = f"ORDER BY {nulls_last}{column} {direction}, t.trace_id {direction}"
+    sql = select + where + order + " LIMIT :limit OFFSET :offset"
     count_sql = f"SELECT count(*) FROM (SELECT 1 FROM traces AS t {where} LIMIT :cap)"
     with reading(db) as conn:
         rows = fetch(conn, sql, params)
