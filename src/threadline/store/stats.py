@@ -117,20 +117,23 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return float(statistics.quantiles(ordered, n=100, method="inclusive")[round(q * 100) - 1])
 
 
-_TRACES_SQL = """
-SELECT start_ns, end_ns, outcome, interrupted FROM traces
-WHERE (:since IS NULL OR start_ns >= :since) AND (:until IS NULL OR start_ns <= :until)
-"""
-_MODELS_SQL = """
-SELECT t.start_ns, m.key, m.value FROM traces AS t, json_each(t.model_usage) AS m
-WHERE (:since IS NULL OR t.start_ns >= :since) AND (:until IS NULL OR t.start_ns <= :until)
-  AND t.model_usage IS NOT NULL
-"""
-_TTFT_SQL = """
-SELECT t.start_ns, f.value FROM traces AS t, json_each(t.ttfts) AS f
-WHERE (:since IS NULL OR t.start_ns >= :since) AND (:until IS NULL OR t.start_ns <= :until)
-  AND t.ttfts IS NOT NULL AND t.ttfts != '[]'
-"""
+_TRACES_SQL = "SELECT start_ns, end_ns, outcome, interrupted FROM traces AS t WHERE {window}"
+_MODELS_SQL = (
+    "SELECT t.start_ns, m.key, m.value FROM traces AS t, json_each(t.model_usage) AS m "
+    "WHERE {window} AND t.model_usage IS NOT NULL"
+)
+_TTFT_SQL = (
+    "SELECT t.start_ns, f.value FROM traces AS t, json_each(t.ttfts) AS f "
+    "WHERE {window} AND t.ttfts IS NOT NULL AND t.ttfts != '[]'"
+)
+
+
+def _window(params: dict[str, int | None]) -> str:
+    """The WHERE terms of the window, written out (a ``:since IS NULL OR ...`` term would hide the index)."""
+    terms = ["t.start_ns >= :since"] if params["since"] is not None else []
+    if params["until"] is not None:
+        terms.append("t.start_ns <= :until")
+    return " AND ".join(terms) or "1"
 
 
 def _local_offset_ns() -> int:
@@ -159,8 +162,9 @@ def usage_stats(db: Db, since: TimeArg = None, until: TimeArg = None, by: str = 
     buckets: dict[int, Bucket] = {}
     latencies: dict[int, list[float]] = {}
     ttfts: dict[int, list[float]] = {}
+    window = _window(params)
     with reading(db) as conn:
-        for start, end, outcome, interrupted in fetch(conn, _TRACES_SQL, params):
+        for start, end, outcome, interrupted in fetch(conn, _TRACES_SQL.format(window=window), params):
             key = bucket_of(start)
             b = buckets.get(key) or buckets.setdefault(key, Bucket(key))
             b.traces += 1
@@ -168,10 +172,10 @@ def usage_stats(db: Db, since: TimeArg = None, until: TimeArg = None, by: str = 
             b.interrupted += bool(interrupted)
             if end is not None:
                 latencies.setdefault(key, []).append((end - start) / 1e6)
-        for start, model, entry in fetch(conn, _MODELS_SQL, params):
+        for start, model, entry in fetch(conn, _MODELS_SQL.format(window=window), params):
             b = buckets[bucket_of(start)]
             (b.models.get(model) or b.models.setdefault(model, ModelTotals(model))).add(json.loads(entry))
-        for start, value in fetch(conn, _TTFT_SQL, params):
+        for start, value in fetch(conn, _TTFT_SQL.format(window=window), params):
             ttfts.setdefault(bucket_of(start), []).append(float(value))
     if buckets or params["since"] is not None:
         # The whole window when one is given (a chart shows quiet days as quiet), else first to last trace.
