@@ -12,7 +12,7 @@ import threadline
 from threadline.exporters.sqlite import SQLiteSpanExporter
 from threadline.integration import current_emitter
 from threadline.records import ModelCall, Run, SpanKind
-from threadline.store import lifecycle, open_store, search
+from threadline.store import lifecycle, open_store, rollups, search
 from threadline.store.schema import SPAN_COLUMNS
 from threadline.store.search import SearchSyntaxError
 
@@ -161,7 +161,21 @@ def test_a_rolled_back_batch_is_indexed_when_written_again(tmp_path: Path) -> No
     indexer.rolled_back()
     conn.execute("BEGIN")
     conn.execute(insert, row)
+    rollups.refresh(conn, [row[0]])  # as the exporter does
     indexer.index(conn, [(row, None)])
     conn.execute("COMMIT")
     conn.close()
     assert [h.trace_id for h in search.search(db, "refund")] == ["a" * 32]
+
+
+@pytest.mark.parametrize("window_traces", [1, 5000])  # a window too big to bound first, and one bounded first
+def test_a_window_bounded_or_not_finds_the_same(support: ui_kit.Support, monkeypatch, window_traces: int) -> None:
+    monkeypatch.setattr(search, "WINDOW_TRACES", window_traces)
+    ids = support.trace_ids
+    since = support.base_ns + 100 * ui_kit.S  # turn 3 (120 s), the job (200 s), turn 4 (305 s)
+    assert [h.trace_id for h in search.search(support.db, "1234", since=since)] == [ids["turn4"], ids["turn3"]]
+    until = support.base_ns + 90 * ui_kit.S
+    assert [h.trace_id for h in search.search(support.db, "1234", until=until)] == [ids["turn2"]]
+    found = search.search(support.db, "1234", session_id="support-1", since=since, until=until)
+    assert found == []
+    assert [h.trace_id for h in search.search(support.db, "plan", session_id="sales-2", until=until)] == [ids["sales"]]

@@ -249,13 +249,13 @@ def _parts(snippet: str) -> tuple[tuple[str, bool], ...]:
 
 
 _SEARCH_SQL = f"""
-SELECT s.trace_id, s.span_id, s.name, s.session_id, s.start_ns,
+SELECT s.trace_id, s.span_id, s.name, s.session_id, t.start_ns,
        snippet(search, 0, '{_START}', '{_END}', '…', {SNIPPET_TOKENS})
-FROM search JOIN spans AS s ON s.rowid = search.rowid
-WHERE search MATCH :query
-  AND (:session_id IS NULL OR s.session_id = :session_id)
-  AND (:since IS NULL OR s.start_ns >= :since)
-  AND (:until IS NULL OR s.start_ns <= :until)
+FROM search JOIN spans AS s ON s.rowid = search.rowid JOIN traces AS t ON t.trace_id = s.trace_id
+WHERE search MATCH :query {{rowids}}
+  AND (:session_id IS NULL OR t.session_id = :session_id)
+  AND (:since IS NULL OR t.start_ns >= :since)
+  AND (:until IS NULL OR t.start_ns <= :until)
 ORDER BY search.rowid DESC
 """
 
@@ -268,9 +268,61 @@ def _friendly(exc: sqlite3.OperationalError, query: str) -> SearchSyntaxError:
     )
 
 
+# A session's spans, or those of the traces that started in a window, lie between two rowids: the search
+# reads only that part of the index (a word common to every session would otherwise be read to its oldest match).
+_SESSION_ROWIDS = """
+SELECT min(s.rowid), max(s.rowid) FROM traces AS t JOIN spans AS s ON s.trace_id = t.trace_id
+WHERE t.session_id = ?
+"""
+WINDOW_TRACES = 5000
+"""Up to this many traces in a ``since`` / ``until`` window, the window's rowid range is worked out first."""
+
+
+def _window_rowids(conn: sqlite3.Connection, params: dict[str, Any]) -> tuple[int | None, int | None] | None:
+    """(lowest, highest) rowid of the spans of the window's traces; ``(None, None)`` when the window is too big."""
+    terms = [f"start_ns {op} :{name}" for name, op in (("since", ">="), ("until", "<=")) if params[name] is not None]
+    sql = f"SELECT trace_id FROM traces WHERE {' AND '.join(terms)} LIMIT {WINDOW_TRACES + 1}"
+    traces = [r[0] for r in fetch(conn, sql, params)]
+    if not traces:
+        return None
+    if len(traces) > WINDOW_TRACES:
+        return None, None
+    lo, hi = None, None
+    for i in range(0, len(traces), 500):
+        chunk = traces[i : i + 500]
+        marks = ", ".join("?" for _ in chunk)
+        low, high = fetch(conn, f"SELECT min(rowid), max(rowid) FROM spans WHERE trace_id IN ({marks})", chunk)[0]
+        if low is not None:
+            lo = low if lo is None else min(lo, low)
+            hi = high if hi is None else max(hi, high)
+    return (lo, hi) if lo is not None else None
+
+
+def _bounds(conn: sqlite3.Connection, params: dict[str, Any]) -> tuple[int | None, int | None] | None:
+    """The rowid range that can hold matches (``None`` ends: unbounded); ``None`` when nothing can match."""
+    lo, hi = None, None
+    if params["session_id"] is not None:
+        lo, hi = fetch(conn, _SESSION_ROWIDS, (params["session_id"],))[0]
+        if lo is None:
+            return None
+    if params["since"] is not None or params["until"] is not None:
+        window = _window_rowids(conn, params)
+        if window is None:
+            return None
+        if window[0] is not None:
+            lo = window[0] if lo is None else max(lo, window[0])
+            hi = window[1] if hi is None else min(hi, window[1])
+    return lo, hi
+
+
 def _rows(conn: sqlite3.Connection, params: dict[str, Any], query: str) -> Iterator[tuple[Any, ...]]:
+    bounds = _bounds(conn, params)
+    if bounds is None or (bounds[0] is not None and bounds[0] > bounds[1]):
+        return
+    params["lo"], params["hi"] = bounds
+    rowids = "AND search.rowid BETWEEN :lo AND :hi" if bounds[0] is not None else ""
     try:
-        cursor = conn.execute(_SEARCH_SQL, params)
+        cursor = conn.execute(_SEARCH_SQL.format(rowids=rowids), params)
         yield from cursor
     except sqlite3.OperationalError as exc:
         text = str(exc).lower()
@@ -290,8 +342,8 @@ def search(
 ) -> list[SearchHit]:
     """Traces whose captured text matches ``query`` (FTS5 syntax), newest first, at most ``limit``.
 
-    ``session_id`` searches within one session; ``since`` / ``until`` keep spans
-    that started in the window. Raises :class:`SearchSyntaxError` for a query
+    ``session_id`` searches within one session; ``since`` / ``until`` keep
+    traces that started in the window. Raises :class:`SearchSyntaxError` for a query
     FTS5 cannot parse (or an empty one).
     """
     if not query.strip():
