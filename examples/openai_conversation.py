@@ -1,6 +1,6 @@
 """A support conversation on the OpenAI Responses API, traced by threadline as one session.
 
-    pip install -r requirements-dev.txt
+    ./dev sync && . .venv/bin/activate            # from the repository root
     OPENAI_API_KEY=sk-... python examples/openai_conversation.py
     threadline sessions            # the CLI reads the store (.threadline/traces.db)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from threadline import _runtime, plugins
+from threadline import _runtime, plugins, sigterm
 from threadline.cost import ModelRate
 from threadline.integration import Integration
 from threadline.observe import observe
@@ -72,6 +72,8 @@ def instrument(
     session_keys: Sequence[str] | None = None,
     max_content_chars: int | None = None,
     retention: str | float | timedelta | None = None,
+    capture_exception_text: bool | None = None,
+    flush_on_sigterm: bool | None = None,
 ) -> Instrumentation:
     """Trace every installed integration (or those named) with one call.
 
@@ -97,6 +99,15 @@ def instrument(
         retention: for the default store, how long to keep sessions
             (``"30d"``, ``"12h"``, a ``timedelta``); older ones are pruned in the
             background. Default ``$THREADLINE_RETENTION``, else keep everything.
+        capture_exception_text: record exception messages and stack traces
+            (they often quote prompts, completions and tool arguments). By
+            default they follow ``capture_content``: off, an error keeps its
+            type and a fixed note. Captured, they go through ``redact`` and
+            have API-key and bearer-token shaped strings masked.
+        flush_on_sigterm: when SIGTERM has its default action, export pending
+            spans on SIGTERM (within 5 s) before the process ends as it would
+            have; never replaces a handler the application set. Default on,
+            or ``$THREADLINE_FLUSH_ON_SIGTERM`` (``0`` turns it off).
 
     Calling it again is safe: integrations are patched once, and the new
     settings and exporter take effect.
@@ -112,8 +123,13 @@ def instrument(
         session_id_from=session_id_from,
         prices=prices,
         retention=retention,
+        capture_exception_text=capture_exception_text,
     )
     emitter = _runtime.configure(exporter, tracer_provider=tracer_provider, settings=settings)
+    if sigterm.enabled(flush_on_sigterm):
+        sigterm.install(_runtime.at_exit)
+    else:
+        sigterm.uninstall()
     done: list[str] = []
     for integration in selected:
         existing = _runtime.state.integrations.get(integration.name)
@@ -129,7 +145,12 @@ def instrument(
 
 
 def uninstrument(integrations: Iterable[str] | None = None) -> None:
-    """Stop tracing the named integrations (all by default) and restore them."""
+    """Stop tracing the named integrations (all by default) and restore them.
+
+    With all of them, SIGTERM gets its default action back (if threadline had set its handler).
+    """
+    if integrations is None:
+        sigterm.uninstall()
     names = list(integrations) if integrations is not None else list(_runtime.state.integrations)
     for name in names:
         integration = _runtime.state.integrations.pop(name, None)

@@ -35,6 +35,7 @@ class Settings:
     prices: Mapping[str, ModelRate | Mapping[str, float]] | None = None
     retention: Any = None
     """How long the default SQLite store keeps sessions (see :class:`SQLiteSpanExporter`)."""
+    capture_exception_text: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def map_session_id(self, raw: Any) -> Any:
@@ -58,6 +59,7 @@ class _State:
         self.emitter: Emitter | None = None
         self.integrations: dict[str, Any] = {}
         self.atexit_registered = False
+        self.exited = False  # the exit flush ran: later exit hooks and signals do nothing
         self.exporters: list[Any] = []  # what the owned provider exports to, as the user passed them
 
 
@@ -73,7 +75,7 @@ def build_emitter(tracer: Any, s: Settings) -> Emitter:
     """An emitter for ``tracer`` configured by ``s``."""
     return Emitter(
         tracer,
-        content=ContentPolicy(s.capture_content, s.redact, s.max_content_chars),
+        content=ContentPolicy(s.capture_content, s.redact, s.max_content_chars, s.capture_exception_text),
         prices=Prices(s.prices),
         session_keys=s.session_keys,
         user_keys=s.user_keys,
@@ -106,7 +108,7 @@ def configure(
                 tracer_provider = state.provider
             else:
                 # Not shut down by the SDK's own atexit hook, which waits 30 s per hung exporter:
-                # threadline's (_at_exit) flushes and stops it within EXIT_TIMEOUT_S.
+                # threadline's (at_exit) flushes and stops it within EXIT_TIMEOUT_S.
                 tracer_provider = TracerProvider(shutdown_on_exit=False)
                 exporters = list(requested)
                 state.exporters = list(requested)
@@ -127,7 +129,7 @@ def configure(
         state.settings = s
         state.emitter = build_emitter(tracer_provider.get_tracer(TRACER_NAME), s)
         if not state.atexit_registered:
-            atexit.register(_at_exit)
+            _register_exit_hooks()
             state.atexit_registered = True
         return state.emitter
 
@@ -224,10 +226,12 @@ def shutdown(timeout: float = 30.0) -> None:
 
 def _flush_and_stop(provider: Any, owned: bool, timeout: float) -> bool:
     def stop() -> bool:
-        flushed = provider.force_flush(int(timeout * 1000))
         if owned:
+            # Shutting down exports what is queued and stops taking spans; force_flush first would
+            # chase the spans other threads keep ending, until the timeout.
             provider.shutdown()
-        return bool(flushed)
+            return True
+        return bool(provider.force_flush(int(timeout * 1000)))
 
     return _bounded(stop, timeout, "shutdown")
 
@@ -236,12 +240,39 @@ def _flush_and_stop(provider: Any, owned: bool, timeout: float) -> bool:
 EXIT_TIMEOUT_S = 10.0
 
 
-def _at_exit() -> None:
-    # The state is kept: spans started by later exit handlers must not configure a new pipeline.
-    provider = state.provider
-    if provider is None:
+def _register_exit_hooks() -> None:
+    atexit.register(at_exit)
+    # threading runs its own exit hooks (newest first) when the main thread ends, before atexit
+    # handlers; concurrent.futures registers one at import that makes every executor refuse new
+    # work. Exporting after it would let daemon threads still running frameworks (LangGraph
+    # submits each step to an executor) run into "cannot schedule new futures after interpreter
+    # shutdown" while the main thread waits on the export. So export before it, when we can.
+    import concurrent.futures.thread  # noqa: F401 - its hook must be registered before ours
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:
         return
     try:
-        _flush_and_stop(provider, state.owns_provider, EXIT_TIMEOUT_S)
+        register(_before_executors_stop)
+    except RuntimeError:  # already shutting down
+        pass
+
+
+def _before_executors_stop() -> None:
+    main = threading.main_thread()
+    if any(t is not main and not t.daemon and t.is_alive() for t in threading.enumerate()):
+        return  # threads that still run get joined after this: the atexit hook exports their spans
+    at_exit()
+
+
+def at_exit(timeout: float | None = None) -> None:
+    """Export what is pending and stop, once (at exit, or on SIGTERM), within ``timeout`` (:data:`EXIT_TIMEOUT_S`)."""
+    # The state is kept: spans started by later exit handlers must not configure a new pipeline.
+    provider = state.provider
+    if provider is None or state.exited:
+        return
+    state.exited = True
+    try:
+        _flush_and_stop(provider, state.owns_provider, EXIT_TIMEOUT_S if timeout is None else timeout)
     except Exception:  # noqa: BLE001
         pass

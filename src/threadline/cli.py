@@ -36,7 +36,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from threadline import cli_find, cli_lifecycle
+from threadline import cli_find, cli_lifecycle, inputs
+from threadline.safe_text import inert_console, json_text
 from threadline.store import queries
 from threadline.store.schema import StoreError, StoreNotFoundError, resolve_path
 
@@ -188,11 +189,14 @@ def _preview(text: str, full: bool) -> str:
 
 
 def make_console(file: Any = None) -> Console:
-    """A console that writes plain text (no colour, 100 columns) when not on a terminal."""
+    """A console that writes plain text (no colour, 100 columns) when not on a terminal.
+
+    Stored text is never read as markup and loses its control characters (see :mod:`threadline.safe_text`).
+    """
     stream = file if file is not None else sys.stdout
     is_tty = bool(getattr(stream, "isatty", lambda: False)())
     width = None if is_tty or os.environ.get("COLUMNS") else DEFAULT_WIDTH
-    return Console(file=file, width=width, highlight=False, emoji=False, soft_wrap=False)
+    return inert_console(file=file, width=width, soft_wrap=False)
 
 
 WIDE_TABLE = 140  # from this many columns the sessions table gives users, models and last trace their own columns
@@ -475,9 +479,17 @@ def _time_arg(value: str | None, flag: str) -> datetime | None:
     if value is None:
         return None
     try:
-        return queries.parse_time(value)
+        return inputs.time(value, flag)
     except ValueError as exc:
-        raise CliError(f"{flag}: {exc}") from None
+        raise CliError(str(exc)) from None
+
+
+def _count(text: str) -> int:
+    """The argparse ``type`` of row counts (``--limit``, ``--offset``): :func:`threadline.inputs.count`."""
+    try:
+        return inputs.count(text, "", default=0)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _store(args: argparse.Namespace) -> Path:
@@ -485,7 +497,7 @@ def _store(args: argparse.Namespace) -> Path:
 
 
 def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.write(json_text(json.dumps(data, indent=2, ensure_ascii=False, default=str)) + "\n")
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
@@ -574,7 +586,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not found:
         raise CliError(
             f"the demo needs {DEMO_MODULE} (the threadline-langgraph integration); install it with "
-            "`pip install -r requirements-dev.txt` or `pip install -e integrations/langgraph`"
+            "`./dev demo` from the repository root or `pip install -e integrations/langgraph`"
         )
     import threadline
     from threadline.exporters.sqlite import SQLiteSpanExporter
@@ -618,8 +630,8 @@ def _add_window(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", metavar="U", help="only where this user id appears")
     parser.add_argument("--since", metavar="TIME", help="ISO time (local unless zoned) or relative: -1h, 30m, 2d")
     parser.add_argument("--until", metavar="TIME", help="ISO time or relative, as --since")
-    parser.add_argument("--limit", type=int, default=50, metavar="N", help="at most N rows (default 50)")
-    parser.add_argument("--offset", type=int, default=0, metavar="N", help="skip the first N rows")
+    parser.add_argument("--limit", type=_count, default=50, metavar="N", help="at most N rows (default 50)")
+    parser.add_argument("--offset", type=_count, default=0, metavar="N", help="skip the first N rows")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 

@@ -12,26 +12,22 @@ printed as inert :class:`rich.text.Text` with control characters escaped.
 from __future__ import annotations
 
 import argparse
-import re
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
+from threadline.safe_text import clean
 from threadline.store import search as store_search
 from threadline.store import stats as store_stats
 from threadline.store.schema import resolve_path
 
 __all__ = ["add_commands", "hits_table", "safe", "stats_table"]
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
 
 def safe(text: str | None) -> str:
-    """``text`` with every control character shown as an escape (``\\x1b``), so it cannot drive the terminal."""
-    if text is None:
-        return "-"
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """``text`` made inert for a terminal (:func:`threadline.safe_text.clean`); ``-`` for ``None``."""
+    return "-" if text is None else clean(text)
 
 
 def hits_table(hits: list[store_search.SearchHit]) -> Table:
@@ -165,13 +161,15 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction, add_db: object) -> None:
     """Add ``search`` and ``stats`` to the CLI's subparsers (``add_db`` adds the ``--db`` option)."""
+    from threadline.cli import _count as count  # the CLI's row-count reader (cli imports this module)
+
     p = sub.add_parser("search", help="traces whose captured inputs, outputs, tool calls or interrupts match")
     p.add_argument("query", metavar="QUERY", help='words (all must match), "a phrase", OR, NOT, prefix*')
     add_db(p)  # type: ignore[operator]
     p.add_argument("--session", metavar="ID", help="search within this session")
     p.add_argument("--since", metavar="TIME", help="spans that started since: ISO time or relative (-1h, 2d)")
     p.add_argument("--until", metavar="TIME", help="ISO time or relative, as --since")
-    p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N traces, newest first (default 50)")
+    p.add_argument("--limit", type=count, default=50, metavar="N", help="at most N traces, newest first (default 50)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_search)
 

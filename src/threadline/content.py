@@ -3,6 +3,8 @@
 Applies, in order: the content switch, the user's redaction hook, a safe JSON
 rendering (cycles, non-serialisable objects, bytes, pydantic models and
 framework messages all render), and the size cap with a truncation marker.
+Exception messages and stack traces are captured values too (they quote
+completions, tool arguments, request bodies): see :meth:`ContentPolicy.error_text`.
 """
 
 from __future__ import annotations
@@ -10,12 +12,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import traceback
 from collections.abc import Callable
 from typing import Any
+
+from threadline.masking import mask
 
 logger = logging.getLogger("threadline")
 
 TRUNCATION_MARKER = "...[truncated by threadline]"
+# What an exception's message becomes when its text is not captured.
+ERROR_TEXT_NOT_CAPTURED = "(message not captured: content capture is off)"
+ERROR_TEXT_DROPPED = "(no message recorded)"  # the redact hook dropped it, or str() raised
+REDACTION_FAILED = "<redaction failed>"
 DEFAULT_MAX_CHARS = 16_384
 _MAX_DEPTH = 12
 _MAX_ITEMS = 200
@@ -111,17 +120,20 @@ def truncate(text: str, max_chars: int) -> tuple[str, bool]:
 class ContentPolicy:
     """Whether and how content is captured; one per :func:`threadline.instrument` call."""
 
-    __slots__ = ("capture", "redact", "max_chars")
+    __slots__ = ("capture", "redact", "max_chars", "capture_errors")
 
     def __init__(
         self,
         capture: bool = True,
         redact: Callable[[Any], Any] | None = None,
         max_chars: int = DEFAULT_MAX_CHARS,
+        capture_errors: bool | None = None,
     ) -> None:
         self.capture = capture
         self.redact = redact
         self.max_chars = max_chars
+        # Exception messages and stack traces follow the content switch unless set on their own.
+        self.capture_errors = capture if capture_errors is None else capture_errors
 
     def text(self, value: Any) -> tuple[str | None, bool]:
         """The attribute text for a captured value, and whether it was cut.
@@ -132,11 +144,42 @@ class ContentPolicy:
         if not self.capture or value is None:
             return None, False
         if self.redact is not None:
-            try:
-                value = self.redact(value)
-            except Exception:  # noqa: BLE001
-                logger.warning("threadline: the redact hook raised; the value was dropped", exc_info=True)
-                return "<redaction failed>", False
-            if value is None:
-                return None, False
+            value = self._redact(value)
+            if value is None or value is REDACTION_FAILED:
+                return value, False
         return truncate(render(value), self.max_chars)
+
+    def error_text(self, error: BaseException) -> tuple[str, str | None]:
+        """The message and stack trace to record for ``error``.
+
+        A fixed note and no stack trace unless exception text is captured
+        (``capture_errors``, which follows ``capture`` by default). Captured,
+        each has key- and token-shaped strings masked, goes through the
+        redaction hook like any captured value, and is capped.
+        """
+        if not self.capture_errors:
+            return ERROR_TEXT_NOT_CAPTURED, None
+        message = self._error_part(lambda: str(error))
+        stack = self._error_part(lambda: "".join(traceback.format_exception(type(error), error, error.__traceback__)))
+        return (message if message is not None else ERROR_TEXT_DROPPED), stack
+
+    def _error_part(self, build: Callable[[], str]) -> str | None:
+        try:
+            value: Any = mask(build())  # an exception's __str__ is user code and may raise
+        except Exception:  # noqa: BLE001
+            return None
+        if self.redact is not None:
+            value = self._redact(value)
+            if value is None or value is REDACTION_FAILED:
+                return value
+            value = mask(render(value))
+        return truncate(value, self.max_chars)[0]
+
+    def _redact(self, value: Any) -> Any:
+        """The redaction hook's result for ``value``; :data:`REDACTION_FAILED` when it raised."""
+        assert self.redact is not None
+        try:
+            return self.redact(value)
+        except Exception:  # noqa: BLE001
+            logger.warning("threadline: the redact hook raised; the value was dropped", exc_info=True)
+            return REDACTION_FAILED

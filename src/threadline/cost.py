@@ -41,12 +41,17 @@ _PROVIDER_IDS: dict[str, str] = {
 
 @dataclass(frozen=True, slots=True)
 class ModelRate:
-    """A user's price for one model, in USD per million tokens."""
+    """A user's price for one model, in USD per million tokens.
+
+    ``cache_write`` prices cache writes (five-minute writes, on Anthropic);
+    ``cache_write_1h`` prices one-hour writes, which otherwise cost ``cache_write``.
+    """
 
     input: float
     output: float
     cache_read: float | None = None
     cache_write: float | None = None
+    cache_write_1h: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +133,7 @@ class Prices:
                 output=prices.get("output_mtok"),
                 cache_read=prices.get("cache_read_mtok"),
                 cache_write=prices.get("cache_write_mtok"),
+                cache_write_1h=prices.get("cache_write_1h_mtok"),
             )
         except Exception:  # noqa: BLE001 - LookupError, or the library missing
             if model not in self._warned:
@@ -166,12 +172,18 @@ def _undated(model: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _RateTable:
-    """genai-prices' per-million-token prices for one model; each a Decimal or tiered."""
+    """genai-prices' per-million-token prices for one model; each a Decimal or tiered.
+
+    As in genai-prices' unit tree, ``cache_write_1h`` prices the one-hour part
+    of the cache writes and ``cache_write`` the rest; a missing rate falls back
+    to its parent's (one-hour writes to cache writes, cache writes to input).
+    """
 
     input: Any
     output: Any
     cache_read: Any
     cache_write: Any
+    cache_write_1h: Any = None
 
 
 def _unit_price(price: Any, total_input: int) -> Decimal:
@@ -192,25 +204,51 @@ def _cost_from_table(table: _RateTable, usage: Usage) -> Cost:
     in_rate = _unit_price(table.input, total_in)
     read_rate = _unit_price(table.cache_read, total_in) if table.cache_read is not None else in_rate
     write_rate = _unit_price(table.cache_write, total_in) if table.cache_write is not None else in_rate
-    return _cost(usage, in_rate, _unit_price(table.output, total_in), read_rate, write_rate)
+    write_1h_rate = _unit_price(table.cache_write_1h, total_in) if table.cache_write_1h is not None else write_rate
+    return _cost(usage, _Rates(in_rate, _unit_price(table.output, total_in), read_rate, write_rate, write_1h_rate))
 
 
-def _cost(usage: Usage, in_rate: Decimal, out_rate: Decimal, read_rate: Decimal, write_rate: Decimal) -> Cost:
+@dataclass(frozen=True, slots=True)
+class _Rates:
+    """USD per million tokens of each kind, for one call."""
+
+    input: Decimal
+    output: Decimal
+    cache_read: Decimal
+    cache_write: Decimal
+    cache_write_1h: Decimal
+
+
+def _cost(usage: Usage, rates: _Rates) -> Cost:
     per = Decimal(1_000_000)
     read = usage.cache_read_tokens or 0
     write = usage.cache_write_tokens or 0
+    write_1h = min(usage.cache_write_1h_tokens or 0, write)
     uncached = max(0, (usage.input_tokens or 0) - read - write)
-    in_cost = uncached * in_rate + read * read_rate + write * write_rate
-    out_cost = (usage.output_tokens or 0) * out_rate
+    in_cost = (
+        uncached * rates.input
+        + read * rates.cache_read
+        + (write - write_1h) * rates.cache_write
+        + write_1h * rates.cache_write_1h
+    )
+    out_cost = (usage.output_tokens or 0) * rates.output
     return Cost(input=float(in_cost / per), output=float(out_cost / per))
 
 
 def _cost_from_rate(rate: ModelRate, usage: Usage) -> Cost:
-    in_rate = Decimal(str(rate.input))
+    in_rate = _decimal(rate.input)
+    write_rate = _decimal(rate.cache_write, in_rate)
     return _cost(
         usage,
-        in_rate,
-        Decimal(str(rate.output)),
-        Decimal(str(rate.cache_read)) if rate.cache_read is not None else in_rate,
-        Decimal(str(rate.cache_write)) if rate.cache_write is not None else in_rate,
+        _Rates(
+            in_rate,
+            _decimal(rate.output),
+            _decimal(rate.cache_read, in_rate),
+            write_rate,
+            _decimal(rate.cache_write_1h, write_rate),
+        ),
     )
+
+
+def _decimal(value: float | None, default: Decimal = Decimal(0)) -> Decimal:
+    return default if value is None else Decimal(str(value))

@@ -351,9 +351,7 @@ class Emitter:
         if record.outcome is Outcome.ERROR:
             err = record.error
             if err is not None:
-                span.record_exception(err)
-                span.set_attribute(sc.ERROR_TYPE, type(err).__qualname__)
-                span.set_status(Status(StatusCode.ERROR, f"{type(err).__name__}: {err}"[:500]))
+                _error_attributes(span, err, self.content)
             else:
                 span.set_status(Status(StatusCode.ERROR))
         span.end(end_time=end_ns)
@@ -502,6 +500,8 @@ def _usage_attributes(usage: Any, attrs: dict[str, Any]) -> None:
     if usage.cache_write_tokens is not None:
         attrs[sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cache_write_tokens
         attrs[sc.OI_LLM_TOKEN_COUNT_CACHE_WRITE] = usage.cache_write_tokens
+        if usage.cache_write_1h_tokens:
+            attrs[sc.USAGE_CACHE_CREATION_1H] = usage.cache_write_1h_tokens
     if usage.reasoning_tokens is not None:
         attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
         attrs[sc.OI_LLM_TOKEN_COUNT_REASONING] = usage.reasoning_tokens
@@ -509,6 +509,26 @@ def _usage_attributes(usage: Any, attrs: dict[str, Any]) -> None:
     if total is not None:
         attrs[sc.GEN_AI_USAGE_TOTAL_TOKENS] = total
         attrs[sc.OI_LLM_TOKEN_COUNT_TOTAL] = total
+
+
+def _error_attributes(span: Any, err: BaseException, content: ContentPolicy) -> None:
+    """Status, ``error.type`` and the ``exception`` event of a span that raised ``err``.
+
+    Not ``span.record_exception``: its message and stack trace would bypass
+    the content switch, the redaction hook and secret masking.
+    """
+    cls = type(err)
+    module = cls.__module__
+    message, stack = content.error_text(err)
+    event = {
+        sc.EXCEPTION_TYPE: cls.__qualname__ if module in (None, "builtins") else f"{module}.{cls.__qualname__}",
+        sc.EXCEPTION_MESSAGE: message,
+    }
+    if stack is not None:
+        event[sc.EXCEPTION_STACKTRACE] = stack
+    span.add_event(sc.EVENT_EXCEPTION, event)
+    span.set_attribute(sc.ERROR_TYPE, cls.__qualname__)
+    span.set_status(Status(StatusCode.ERROR, f"{cls.__name__}: {message}"[:500]))
 
 
 def _session_attributes(info: SessionInfo, attrs: dict[str, Any]) -> None:

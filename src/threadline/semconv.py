@@ -57,6 +57,9 @@ GEN_AI_AGENT_NAME: Final = "gen_ai.agent.name"
 GEN_AI_DATA_SOURCE_ID: Final = "gen_ai.data_source.id"
 GEN_AI_EMBEDDINGS_DIMENSION_COUNT: Final = "gen_ai.embeddings.dimension.count"
 ERROR_TYPE: Final = "error.type"
+EXCEPTION_TYPE: Final = "exception.type"
+EXCEPTION_MESSAGE: Final = "exception.message"
+EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
 HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
 SERVER_ADDRESS: Final = "server.address"
 
@@ -110,6 +113,7 @@ TIME_TO_FIRST_TOKEN: Final = "threadline.time_to_first_token_ms"
 STREAMED: Final = "threadline.streamed"
 RETRIES: Final = "threadline.retries"
 USAGE_COUNTED_IN: Final = "threadline.usage.counted_in_span"
+USAGE_CACHE_CREATION_1H: Final = "threadline.usage.cache_creation_1h.input_tokens"  # part of cache_creation
 COST_INPUT: Final = "threadline.cost.input"
 COST_OUTPUT: Final = "threadline.cost.output"
 TRUNCATED: Final = "threadline.truncated"
@@ -139,6 +143,7 @@ OUTCOME_CANCELLED: Final = "cancelled"
 EVENT_INTERRUPT: Final = "threadline.interrupt"
 EVENT_RESUME: Final = "threadline.resume"
 EVENT_FIRST_TOKEN: Final = "gen_ai.first_token"
+EVENT_EXCEPTION: Final = "exception"
 
 # --- mirrors ----------------------------------------------------------------------
 # Names that repeat another name's value for another vocabulary: mirror -> the

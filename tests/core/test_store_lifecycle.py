@@ -147,3 +147,22 @@ def test_delete_a_session_of_the_scenario_keeps_the_other(tmp_path: Path) -> Non
     assert [s.session_id for s in queries.list_sessions(scenario.db)] == ["chat-2"]
     assert len(queries.list_traces(scenario.db, limit=None)) == 2  # chat-2's and the one without a session
     assert _consistent(scenario.db)
+
+
+def test_instrument_retention_prunes_the_default_store(two_chats: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threadline
+
+    monkeypatch.setenv("THREADLINE_DB", str(two_chats))
+    threadline.instrument(integrations=[], retention="30d")
+
+    @threadline.observe(name="fresh")
+    def fresh() -> int:
+        return 1
+
+    fresh()
+    assert threadline.flush(30)
+    deadline = time.monotonic() + 60  # the prune runs on its own thread after the first export
+    while time.monotonic() < deadline and "old-chat" in {s.session_id for s in queries.list_sessions(two_chats)}:
+        time.sleep(0.05)
+    threadline.shutdown()
+    assert [s.session_id for s in queries.list_sessions(two_chats)] == ["new-chat"]

@@ -354,6 +354,10 @@ WRITER = textwrap.dedent(
             call.record.usage = Usage(input_tokens=7, output_tokens=3)
             emitter.end(call)
             emitter.end(root)
+            if i % 50 == 49:
+                # Write in rounds, not in one burst that could all land before the other process's
+                # first batch: the two writers' transactions then take turns on the lock.
+                threadline.flush()
     threadline.shutdown()
     print("done", flush=True)
     """

@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 import threadline
+from threadline import _runtime
 from threadline.exporters import _safe
 from threadline.exporters.otlp import otlp_exporter
 
@@ -59,14 +60,16 @@ class FailingExporter(SpanExporter):
 
 
 class HungExporter(SpanExporter):
-    """Blocks in ``export`` until released (a backend that never answers)."""
+    """Blocks in ``export`` until released (a backend that never answers); ``entered`` is set on the first export."""
 
     def __init__(self) -> None:
         self.release = threading.Event()
+        self.entered = threading.Event()
         self.batches: list[int] = []
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         self.batches.append(len(spans))
+        self.entered.set()
         self.release.wait()
         return SpanExportResult.SUCCESS
 
@@ -124,12 +127,17 @@ def test_a_hung_exporter_blocks_neither_the_app_nor_flush_nor_shutdown(
     hung: HungExporter, monkeypatch: pytest.MonkeyPatch, backend: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
-    # A small queue so that it fills; the batch thread wakes at 8 spans and never comes back.
-    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "64")
-    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "8")
+    # A small queue so that it fills; the batch thread wakes at BATCH spans and never comes back.
+    queue_size, batch = 64, 8
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", str(queue_size))
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", str(batch))
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "600000")
     threadline.instrument(exporter=hung, integrations=["openai"])
     client, _ = backend.clients()
+    processors = _runtime.state.provider._active_span_processor._span_processors
+    (processor,) = [p for p in processors if isinstance(p, _safe.CountingBatchSpanProcessor)]
+    sdk_queue = processor._batch_processor  # the configuration the pipeline really runs with
+    assert (sdk_queue._queue.maxlen, sdk_queue._max_export_batch_size) == (queue_size, batch)
 
     @threadline.observe(name="step")
     def step(i: int) -> int:
@@ -137,21 +145,30 @@ def test_a_hung_exporter_blocks_neither_the_app_nor_flush_nor_shutdown(
 
     results: list[Any] = []
 
-    def app() -> None:
-        results.extend(step(i) for i in range(196))
+    def first_batch() -> None:
+        results.extend(step(i) for i in range(batch))
+
+    def the_rest() -> None:
+        results.extend(step(i) for i in range(batch, 196))
         results.append(handle_turn(client, "still answering?"))  # 3 more spans: 199 in all
 
-    worker = threading.Thread(target=app, daemon=True)
-    worker.start()
-    worker.join(60)  # generous: the work itself takes milliseconds
-    assert not worker.is_alive(), "the application was blocked by a hung exporter"
+    # The batch thread takes the first BATCH spans into the export that hangs before the rest
+    # arrive (waited for as an event, not a time): from then on the queue only fills, so what is
+    # dropped is exact, however slowly the batch thread was scheduled.
+    for part in (first_batch, the_rest):
+        worker = threading.Thread(target=part, daemon=True)
+        worker.start()
+        worker.join(60)  # generous: the work itself takes milliseconds
+        assert not worker.is_alive(), "the application was blocked by a hung exporter"
+        if part is first_batch:
+            assert hung.entered.wait(60), "the batch thread never started its export"
     assert results[:196] == [i * 2 for i in range(196)]
     assert results[196] == f"{REPLY}|{REPLY}"
 
-    assert hung.batches == [8]  # the batch thread is stuck in its first export
-    # 199 spans: 8 in the stuck export, 64 in the full queue, every other one counted as dropped
-    # (one more when the batch thread takes its 8 just as a span meets the full queue: see on_end).
-    assert 199 - 8 - 64 <= _safe.dropped_spans(hung) <= 199 - 8 - 64 + 1
+    assert hung.batches == [batch]  # the batch thread is stuck in its first export
+    # 199 spans: BATCH in the stuck export, a full queue, every other one counted as dropped.
+    assert _safe.dropped_spans(hung) == 199 - batch - queue_size
+    assert len(sdk_queue._queue) == queue_size
     assert len(_lost_logs(caplog)) == 1
 
     outcome: dict[str, Any] = {}

@@ -24,7 +24,7 @@ from rel_kit import LANGCHAIN_READY, FakeOpenAI, chat_openai, find_text, needs_l
 
 import threadline
 from threadline import semconv as sc
-from threadline.content import render
+from threadline.content import ERROR_TEXT_NOT_CAPTURED, render
 from threadline.exporters.sqlite import SQLiteSpanExporter
 
 CANARY = {
@@ -339,3 +339,138 @@ def test_api_keys_authorization_headers_and_cookies_are_never_captured(tmp_path:
     assert {s.attributes[sc.INTEGRATION] for s in spans} == set(integrations)
     assert find_text(spans, SECRET.values()) == []
     assert _in_store(stored, SECRET.values()) == []
+
+
+# --- error text --------------------------------------------------------------------------------------------------
+
+ERROR_CANARY = {
+    "parser": "CANARY-PARSED-COMPLETION-e51",
+    "tool": "CANARY-TYPED-TOOLARG-6c2",
+    "structured": "CANARY-STRUCTURED-OUTPUT-0d9",
+    "node": "CANARY-NODE-ERROR-a4f",
+}
+
+
+def _raises(call: Callable[[], Any]) -> None:
+    try:
+        call()
+    except Exception:  # noqa: BLE001 - the workload's errors are the point; the app sees them unchanged
+        return
+    raise AssertionError("the call was meant to raise")
+
+
+def error_run() -> None:
+    """Errors whose messages quote content: a completion that is not JSON, a typed tool's bad argument,
+    a structured output that does not validate, and a graph node's error."""
+    from langchain_core.output_parsers import JsonOutputParser
+    from langchain_core.tools import tool
+    from pydantic import BaseModel
+
+    backend = FakeOpenAI(reply=f"Sure! {ERROR_CANARY['parser']}")
+    _raises(lambda: (chat_openai(backend) | JsonOutputParser()).invoke("give me JSON"))
+
+    @tool
+    def refund(order_id: int) -> str:
+        """Refund an order."""
+        return "refunded"
+
+    _raises(lambda: refund.invoke({"order_id": ERROR_CANARY["tool"]}))
+
+    class Order(BaseModel):
+        order_id: int
+
+    client, _ = FakeOpenAI(reply=json.dumps({"order_id": ERROR_CANARY["structured"]})).clients()
+    _raises(lambda: client.chat.completions.parse(model="gpt-4o-mini", messages=[], response_format=Order))
+
+    graph = support_graph(chat_openai(FakeOpenAI()), node_error=ValueError(f"bad state {ERROR_CANARY['node']}"))
+    _raises(lambda: graph.invoke({"messages": [("user", "hi")]}, {"configurable": {"thread_id": "chat-errors"}}))
+
+
+ERRORS = Workload(("openai", "langchain", "langgraph"), error_run, ())
+
+
+def _errored(spans: list[ReadableSpan]) -> list[ReadableSpan]:
+    return [s for s in spans if s.status is not None and s.status.status_code.name == "ERROR"]
+
+
+@needs_langgraph
+def test_with_capture_off_error_messages_and_stack_traces_are_not_exported(tmp_path: Path) -> None:
+    spans, stored = _traced(ERRORS, tmp_path, capture_content=False)
+    assert find_text(spans, ERROR_CANARY.values()) == []
+    assert _in_store(stored, ERROR_CANARY.values()) == []
+    errored = _errored(spans)
+    types = {s.attributes[sc.ERROR_TYPE] for s in errored}
+    assert {"OutputParserException", "ValidationError", "ValueError"} <= types  # every error is still there
+    for span in errored:
+        assert span.status.description.endswith(ERROR_TEXT_NOT_CAPTURED), span.status.description
+        (event,) = [e for e in span.events if e.name == "exception"]
+        assert event.attributes["exception.message"] == ERROR_TEXT_NOT_CAPTURED
+        assert "exception.stacktrace" not in event.attributes
+
+
+@needs_langgraph
+@pytest.mark.parametrize("options", [{}, {"capture_content": False, "capture_exception_text": True}])
+def test_error_text_is_exported_when_captured(options: dict[str, Any], tmp_path: Path) -> None:
+    """The control: with capture on (or exception text opted in), every planted message is exported."""
+    spans, stored = _traced(ERRORS, tmp_path, **options)
+    for label, canary in ERROR_CANARY.items():
+        assert find_text(spans, [canary]), f"the {label} error text was never captured: the scan proves nothing"
+        assert _in_store(stored, [canary]), f"the {label} error text is not in the store"
+    assert any("exception.stacktrace" in e.attributes for s in _errored(spans) for e in s.events)
+
+
+@needs_langgraph
+def test_the_redaction_hook_sees_exception_messages(tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    def redact(value: Any) -> str:
+        seen.append(render(value))
+        return "[redacted]"
+
+    spans, stored = _traced(ERRORS, tmp_path, redact=redact)
+    assert find_text(spans, ERROR_CANARY.values()) == []
+    assert _in_store(stored, ERROR_CANARY.values()) == []
+    for label, canary in ERROR_CANARY.items():
+        assert any(canary in text for text in seen), f"the hook never saw the {label} error"
+    assert {s.status.description.split(": ", 1)[1] for s in _errored(spans)} == {"[redacted]"}
+
+
+ECHOED = {
+    "openai key": "sk-proj-SECRETechoed0a1b2c3d4e5f",
+    "starred key": "sk-proj-****************************9z8y",
+    "bearer token": "eyJhbGciOiJIUzI1NiJ9.SECRETjwt.payload",
+    "client key": "3f9c2a7d81b64e0fa5c3SECRETazurekey",  # no known shape: masked because the client used it
+}
+
+
+def test_secrets_a_server_echoes_in_an_error_are_masked(tmp_path: Path) -> None:
+    def server(request: httpx.Request) -> httpx.Response:
+        message = (
+            f"Incorrect API key provided: {ECHOED['openai key']} (also {ECHOED['starred key']}); "
+            f"got header Authorization: Bearer {ECHOED['bearer token']} with key {ECHOED['client key']}."
+        )
+        body = {"error": {"message": message, "type": "invalid_request_error", "code": "invalid_api_key"}}
+        return httpx.Response(401, json=body)
+
+    def run() -> None:
+        import openai
+
+        client = openai.OpenAI(
+            api_key=ECHOED["client key"],
+            base_url="https://example-resource.openai.azure.com/openai/v1",
+            max_retries=0,
+            http_client=httpx.Client(transport=httpx.MockTransport(server)),
+        )
+        with pytest.raises(openai.AuthenticationError) as raised:
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        assert ECHOED["openai key"] in str(raised.value)  # the app's own exception is untouched
+
+    spans, stored = _traced(Workload(("openai",), run, ()), tmp_path)  # content capture on: the worst case
+    assert find_text(spans, ECHOED.values()) == []
+    assert _in_store(stored, ECHOED.values()) == []
+    (span,) = _errored(spans)
+    assert span.status.description.startswith("AuthenticationError: Error code: 401")
+    assert "Incorrect API key provided: sk-[masked]" in span.status.description  # the rest of the message is kept
+    (event,) = [e for e in span.events if e.name == "exception"]
+    assert "Bearer [masked]" in event.attributes["exception.message"]
+    assert "Incorrect API key provided" in event.attributes["exception.stacktrace"]

@@ -37,7 +37,7 @@ if not CHROMIUM.exists():
         allow_module_level=True,
     )
 pytest.importorskip("starlette", reason="the ui extra is not installed (pip install 'threadline[ui]')")
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)")
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (./dev sync)")
 
 from threadline.ui import UIServer  # noqa: E402
 

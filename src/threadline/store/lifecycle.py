@@ -145,7 +145,7 @@ def give_back_space(conn: sqlite3.Connection) -> None:
         logger.debug("threadline: could not give space back yet", exc_info=True)
 
 
-def _delete(db: Db, select_traces: str, params: tuple[Any, ...], session_filter: str | None) -> Deleted:
+def _delete(db: Db, select_traces: str, params: tuple[Any, ...]) -> Deleted:
     """Delete the traces ``select_traces`` names, in one write transaction, then give the space back."""
 
     def attempt(conn: sqlite3.Connection) -> Deleted:
@@ -172,12 +172,12 @@ def _delete(db: Db, select_traces: str, params: tuple[Any, ...], session_filter:
 def delete_session(db: Db, session_id: str) -> Deleted:
     """Delete a session (by its id, or the original id it was shortened from) with its traces and scores."""
     found = find_session_id(db, session_id) or session_id
-    return _delete(db, "SELECT trace_id FROM traces WHERE session_id = ?", (found,), found)
+    return _delete(db, "SELECT trace_id FROM traces WHERE session_id = ?", (found,))
 
 
 def delete_trace(db: Db, trace_id: str) -> Deleted:
     """Delete one trace (its full id), its scores, and its session's rollup if it was the last trace."""
-    return _delete(db, "SELECT trace_id FROM traces WHERE trace_id = ?", (trace_id.lower(),), None)
+    return _delete(db, "SELECT trace_id FROM traces WHERE trace_id = ?", (trace_id.lower(),))
 
 
 def prune(db: Db, older_than: str | float | timedelta | None = None, keep_sessions: int | None = None) -> Deleted:
@@ -210,7 +210,7 @@ def prune(db: Db, older_than: str | float | timedelta | None = None, keep_sessio
         UNION ALL
         SELECT trace_id FROM traces WHERE start_ns < ?1 AND session_id IS NULL AND coalesce(end_ns, start_ns) < ?1
     """
-    return _delete(db, select, (cutoff,), None)
+    return _delete(db, select, (cutoff,))
 
 
 def export_session(db: Db, session_id: str, out: IO[str]) -> int:

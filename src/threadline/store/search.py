@@ -61,8 +61,9 @@ SCHEMA: tuple[str, ...] = (
 
 # JSON keys whose values are structure, not words a user searches for.
 _SKIPPED_KEYS = frozenset({"role", "type", "id", "tool_call_id", "mime_type"})
-# Control characters never reach the index: snippets mark matches with \x02 / \x03.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Control and bidirectional characters (threadline.safe_text.UNSAFE, without importing Rich into the
+# writer) never reach the index: snippets mark matches with \x02 / \x03.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _SPACE = re.compile(r"\s+")
 _START, _END = "\x02", "\x03"
 SNIPPET_TOKENS = 16

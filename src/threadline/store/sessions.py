@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from threadline.store.reading import Db, TimeArg, fetch, loads, ns, order_sql, reading, strings
@@ -94,14 +95,9 @@ def _details(conn: sqlite3.Connection, sessions: list[SessionSummary]) -> list[S
         usage.setdefault(row[0], []).append(ModelUsage(*row[1:]))
     scores = score_summaries(conn, "session", params, marks)
     return [
-        _with(s, model_usage=tuple(usage.get(s.session_id, ())), scores=scores.get(s.session_id, ())) for s in sessions
+        replace(s, model_usage=tuple(usage.get(s.session_id, ())), scores=scores.get(s.session_id, ()))
+        for s in sessions
     ]
-
-
-def _with(summary: SessionSummary, **changes: Any) -> SessionSummary:
-    from dataclasses import replace
-
-    return replace(summary, **changes)
 
 
 def score_summaries(

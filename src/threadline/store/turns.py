@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from threadline import semconv as sc
@@ -79,8 +79,28 @@ def get_session(db: Db, session_id: str) -> SessionDetail | None:
             by_trace.setdefault(row[1], []).append(_TurnSpan(*row))
         plans = [_plan(trace_fields(row), by_trace.get(row[0], [])) for row in trace_rows]
         values = attribute_values(conn, set().union(*(p.rowids for p in plans)) if plans else set(), _TURN_VALUES)
+        links = fetch(conn, "SELECT trace_id, interrupt_ids, checkpoint_ids FROM traces WHERE session_id = ?", (found,))
     turns = [_turn(index, plan, values) for index, plan in enumerate(plans, start=1)]
-    return SessionDetail(summary=summaries[0], turns=turns)
+    return SessionDetail(summary=summaries[0], turns=_join_resumes(turns, links))
+
+
+def _join_resumes(turns: list[Turn], links: list[tuple[Any, ...]]) -> list[Turn]:
+    """Name the interrupts a resume answers when its process did not know them (a pause in another process).
+
+    The paused trace and the resumed one share the checkpoint the graph stopped at:
+    the resume answers the interrupts of the latest earlier paused turn with that checkpoint.
+    """
+    checkpoints = {tid: set(loads(c) or ()) for tid, _, c in links}
+    raised = {tid: [str(i) for i in loads(i) or ()] for tid, i, _ in links}
+    out: list[Turn] = []
+    for turn in turns:
+        if turn.is_resume and not turn.resume_interrupt_ids and checkpoints.get(turn.trace_id):
+            mine = checkpoints[turn.trace_id]
+            paused = [t for t in out if raised.get(t.trace_id) and checkpoints.get(t.trace_id, set()) & mine]
+            if paused:
+                turn = replace(turn, resume_interrupt_ids=tuple(raised[paused[-1].trace_id]))
+        out.append(turn)
+    return out
 
 
 def _interrupts(spans: list[_TurnSpan], values: dict[int, list[Any]]) -> tuple[InterruptInfo, ...]:

@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -37,6 +38,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from threadline import inputs
+from threadline.safe_text import clean
 from threadline.store import queries
 from threadline.store.schema import StoreError, StoreNotFoundError, resolve_path
 from threadline.ui import explore, views
@@ -107,6 +110,7 @@ def _environment() -> Environment:
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_inert,
     )
     env.filters.update(
         duration=views.fmt_duration,
@@ -120,6 +124,13 @@ def _environment() -> Environment:
     )
     env.globals.update(usage_parts=views.usage_parts, preview_chars=views.PREVIEW_CHARS)
     return env
+
+
+def _inert(value: Any) -> Any:
+    """Every ``{{ ... }}`` output loses its control characters (then autoescape escapes it)."""
+    if isinstance(value, Markup):
+        return Markup(clean(value))
+    return clean(value) if isinstance(value, str) else value
 
 
 class _Pages:
@@ -152,8 +163,8 @@ class _Pages:
         per = _int(args.get("per"), DEFAULT_PAGE_SIZE)
         if per not in PAGE_SIZES:
             per = DEFAULT_PAGE_SIZE
-        page = max(_int(args.get("page"), 1), 1)
         problems: list[str] = []
+        page = _page(args.get("page"), per, problems)
         since = _time(since_text, "since", problems)
         until = _time(until_text, "until", problems)
         filters = {"user": user or "", "since": since_text, "until": until_text}
@@ -261,10 +272,19 @@ def _time(text: str, name: str, problems: list[str]) -> Any:
     if not text:
         return None
     try:
-        return queries.parse_time(text)
+        return inputs.time(text, name)
     except ValueError as exc:
-        problems.append(f"{name}: {exc}")
+        problems.append(str(exc))
         return None
+
+
+def _page(text: str | None, per: int, problems: list[str]) -> int:
+    # 0 and below read as the first page, as before; a page past what an offset can be is a 400.
+    try:
+        return max(inputs.count(text, "page", default=1, minimum=-inputs.MAX_ROWS, maximum=inputs.MAX_ROWS // per), 1)
+    except ValueError as exc:
+        problems.append(str(exc))
+        return 1
 
 
 def create_app(db: str | os.PathLike[str] | None = None) -> Starlette:

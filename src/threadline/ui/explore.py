@@ -28,13 +28,11 @@ from starlette.routing import Route
 
 from threadline.store import queries, search, stats, trace_list
 from threadline.store.schema import StoreError
-from threadline.ui import charts, views
+from threadline.ui import app, charts, views  # app: its query-string readers (app imports this module)
 from threadline.ui.store import reading
 
 __all__ = ["DASHBOARD_WINDOWS", "routes"]
 
-PAGE_SIZES = (25, 50, 100, 200)
-DEFAULT_PAGE_SIZE = 50
 SEARCH_LIMIT = 100
 DASHBOARD_WINDOWS = (("24 hours", "-24h", "hour"), ("7 days", "-7d", "day"), ("30 days", "-30d", "day"),
                      ("90 days", "-90d", "day"))  # fmt: skip
@@ -65,23 +63,6 @@ class Pages(Protocol):
     def store_problem(self, exc: StoreError) -> Response: ...
 
 
-def _int(text: str | None, default: int) -> int:
-    try:
-        return int(text) if text else default
-    except ValueError:
-        return default
-
-
-def _time(text: str, name: str, problems: list[str]) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return queries.parse_time(text)
-    except ValueError as exc:
-        problems.append(f"{name}: {exc}")
-        return None
-
-
 def _url(path: str, params: dict[str, Any]) -> str:
     kept = {k: v for k, v in params.items() if v not in (None, "")}
     return path + ("?" + urlencode(kept) if kept else "")
@@ -97,7 +78,7 @@ class _Handlers:
         session_id = (args.get("session") or "").strip() or None
         since_text = (args.get("since") or "").strip()
         problems: list[str] = []
-        since = _time(since_text, "since", problems)
+        since = app._time(since_text, "since", problems)
         context: dict[str, Any] = {"q": query, "session": session_id, "since": since_text, "hits": None}
         if problems:
             return self.pages.render("search.html", status=400, problems=problems, **context)
@@ -123,13 +104,13 @@ class _Handlers:
         sort = args.get("sort") or "-start"
         if sort.lstrip("-") not in trace_list.TRACE_ORDER_KEYS:
             sort = "-start"
-        per = _int(args.get("per"), DEFAULT_PAGE_SIZE)
-        if per not in PAGE_SIZES:
-            per = DEFAULT_PAGE_SIZE
-        page = max(_int(args.get("page"), 1), 1)
+        per = app._int(args.get("per"), app.DEFAULT_PAGE_SIZE)
+        if per not in app.PAGE_SIZES:
+            per = app.DEFAULT_PAGE_SIZE
         problems: list[str] = []
-        since = _time(filters["since"], "since", problems)
-        until = _time(filters["until"], "until", problems)
+        page = app._page(args.get("page"), per, problems)
+        since = app._time(filters["since"], "since", problems)
+        until = app._time(filters["until"], "until", problems)
         if filters["outcome"] and filters["outcome"] not in trace_list.OUTCOMES:
             problems.append(f"outcome: use one of {', '.join(trace_list.OUTCOMES)}")
 
@@ -137,7 +118,7 @@ class _Handlers:
             params: dict[str, Any] = {**filters, "sort": sort, "per": per, "page": page, **changes}
             if params.get("sort") == "-start":
                 params.pop("sort")
-            if params.get("per") == DEFAULT_PAGE_SIZE:
+            if params.get("per") == app.DEFAULT_PAGE_SIZE:
                 params.pop("per")
             if params.get("page") == 1:
                 params.pop("page")
@@ -152,7 +133,7 @@ class _Handlers:
             "sort": sort,
             "per": per,
             "page": page,
-            "page_sizes": PAGE_SIZES,
+            "page_sizes": app.PAGE_SIZES,
             "outcomes": trace_list.OUTCOMES,
             "columns": TRACE_COLUMNS,
             "link": link,

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from threadline.usage import Usage, usage_from_any, usage_from_langchain, usage_from_openai
+from threadline.usage import Usage, usage_from_any, usage_from_langchain, usage_from_openai, with_details_from
 
 # LangChain message ``type`` -> the role a reader expects (OpenAI / GenAI convention).
 _ROLES = {
@@ -39,6 +39,9 @@ _PROVIDERS = {
     "bedrock": "aws.bedrock",
     "amazon_bedrock": "aws.bedrock",
     "bedrock_converse": "aws.bedrock",
+    "anthropic-bedrock": "aws.bedrock",
+    "anthropic-mantle": "aws.bedrock",
+    "openai-mantle": "aws.bedrock",
     "google_genai": "gcp.gemini",
     "google": "gcp.gemini",
     "google_vertexai": "gcp.vertex_ai",
@@ -256,10 +259,12 @@ class ModelResult:
             model = model or _str(meta.get("model_name")) or _str(meta.get("model")) or _str(info.get("model_name"))
             response_id = response_id or _str(meta.get("id"))
             provider = provider or _str(meta.get("model_provider"))
-        if usage is None:
-            raw = llm_output.get("token_usage") or llm_output.get("usage")
-            if raw:
-                usage = usage_from_openai(raw) if "token_usage" in llm_output else usage_from_any(raw)
+        raw = llm_output.get("token_usage") or llm_output.get("usage")
+        if raw and (usage is None or usage.cache_read_tokens is None or usage.reasoning_tokens is None):
+            # The provider's own usage: the whole usage when the message had none, else the details
+            # an integration left out of ``usage_metadata`` (langchain-mistralai drops cached tokens).
+            raw_usage = usage_from_openai(raw) if "token_usage" in llm_output else usage_from_any(raw)
+            usage = with_details_from(usage, raw_usage)
         self.outputs: Any = (outputs[0] if len(outputs) == 1 else outputs) if outputs else None
         if not chat and outputs and all(isinstance(o, str) for o in outputs):
             self.outputs = outputs[0] if len(outputs) == 1 else outputs

@@ -17,6 +17,7 @@ from threadline import semconv as sc
 from threadline.emitter import Emitter, SpanHandle
 from threadline.guard import failed
 from threadline.integration import current_emitter
+from threadline.masking import remember
 from threadline.records import ModelCall, Outcome, Run, SpanKind
 from threadline.sessions import validate_id
 from threadline_openai import _extract as ex
@@ -78,10 +79,24 @@ def _env_flag(name: str, default: bool) -> bool:
 class Call:
     """The state of one instrumented API call between its start and its end."""
 
-    __slots__ = ("emitter", "handle", "record", "route", "chain", "user", "store", "ended", "creates_conversation")
+    __slots__ = (
+        "emitter",
+        "handle",
+        "record",
+        "route",
+        "chain",
+        "user",
+        "store",
+        "ended",
+        "creates_conversation",
+        "client",
+    )
 
-    def __init__(self, emitter: Emitter, handle: SpanHandle, route: str | None, user: Any, store: bool) -> None:
+    def __init__(
+        self, emitter: Emitter, handle: SpanHandle, route: str | None, user: Any, store: bool, client: Any = None
+    ) -> None:
         self.emitter = emitter
+        self.client = client  # for its API key, masked in error text
         self.handle = handle
         self.record = handle.record
         self.route = route  # None for an endpoint we do not model
@@ -130,6 +145,7 @@ class Call:
         record = self.record
         if stream_reason is not None and isinstance(record, ModelCall):
             record.stream_end_reason = stream_reason
+        remember(getattr(self.client, "api_key", None))  # a server may echo it in the error message
         status = getattr(exc, "status_code", None)
         if isinstance(status, int):
             record.attributes[sc.HTTP_RESPONSE_STATUS_CODE] = status
@@ -248,7 +264,7 @@ def _begin(client: Any, options: Any, stream: bool) -> Call:
         if host:
             record.attributes[sc.SERVER_ADDRESS] = host
     handle = emitter.start(record, use_current=True)
-    call = Call(emitter, handle, route, user, body.get("store") is not False)
+    call = Call(emitter, handle, route, user, body.get("store") is not False, client)
     call.chain = chain
     call.creates_conversation = route is None and method == "post" and url == "/conversations"
     return call

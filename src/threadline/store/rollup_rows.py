@@ -1,0 +1,284 @@
+"""Rollup rows computed from their inputs (no database): a trace's from its spans, a session's from its traces.
+
+Definitions (as the read API documents them):
+
+* a trace's *root* is its span with no parent in the store (the earliest, if
+  several); its *session* is the session id on a root, else on any span;
+* a trace is *interrupted* when its root's outcome is ``interrupted`` (or, for
+  a root threadline did not build, when any span was interrupted); it is an
+  *error* when a span has error status and it is not interrupted;
+* tokens and cost are sums over the spans that carry them (``None`` when no
+  span does, never a made-up 0); models and time to first token come from each
+  call's own span, not from a framework wrapper whose usage is counted in a
+  nested SDK span.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from threadline import semconv as sc
+
+__all__ = [
+    "SESSION_COLUMNS",
+    "SESSION_INPUT",
+    "TRACE_COLUMNS",
+    "TRACE_INPUT",
+    "USAGE_FIELDS",
+    "dumps",
+    "loads",
+    "session_row",
+    "trace_row",
+]
+
+# The span columns a trace rollup is computed from (promoted columns only: never the attribute JSON).
+TRACE_INPUT: tuple[str, ...] = (
+    "span_id",
+    "parent_span_id",
+    "name",
+    "start_ns",
+    "end_ns",
+    "status_code",
+    "outcome",
+    "session_id",
+    "user_id",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "cost_usd",
+    "cost_input_usd",
+    "cost_output_usd",
+    "usage_counted_in",
+    "ttft_ms",
+    "is_resume",
+    "interrupt_ids",
+    "resume_interrupt_ids",
+    "environment",
+    "session_original_id",
+    "session_meta",
+    "checkpoint_id",
+)
+(_SPAN, _PARENT, _NAME, _START, _END, _STATUS, _OUTCOME, _SESSION, _USER, _MODEL, _IN, _OUT, _CREAD, _CWRITE,
+ _REASON, _TOTAL, _COST, _COST_IN, _COST_OUT, _COUNTED_IN, _TTFT, _RESUME, _INTERRUPTS, _RESUME_IDS, _ENV,
+ _ORIGINAL, _SESSION_META, _CHECKPOINT) = range(len(TRACE_INPUT))  # fmt: skip
+
+# Usage kinds in the order of a model_usage entry, with the span column each sums.
+_USAGE = (_IN, _OUT, _CREAD, _CWRITE, _REASON, _TOTAL, _COST, _COST_IN, _COST_OUT)
+USAGE_FIELDS: tuple[str, ...] = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "cost_usd",
+    "cost_input_usd",
+    "cost_output_usd",
+)
+
+TRACE_COLUMNS: tuple[str, ...] = (
+    "trace_id",
+    "session_id",
+    "root_span_id",
+    "root_name",
+    "root_outcome",
+    "start_ns",
+    "end_ns",
+    "spans",
+    "error_spans",
+    "interrupted",
+    "outcome",
+    "is_resume",
+    "users",
+    "models",
+    *USAGE_FIELDS,
+    "ttfts",
+    "model_usage",
+    "environment",
+    "tags",
+    "metadata",
+    "original_id",
+    "interrupt_ids",
+    "resume_interrupt_ids",
+    "checkpoint_ids",
+)
+SESSION_COLUMNS: tuple[str, ...] = (
+    "session_id",
+    "first_start_ns",
+    "last_end_ns",
+    "active_ns",
+    "traces",
+    "errors",
+    "interrupted",
+    "users",
+    "models",
+    *USAGE_FIELDS,
+    "ttft_median_ms",
+    "environment",
+    "tags",
+    "metadata",
+    "original_id",
+    "ttfts",
+)
+
+
+SESSION_INPUT = (
+    "start_ns",
+    "end_ns",
+    "error_spans",
+    "interrupted",
+    "users",
+    "models",
+    *USAGE_FIELDS,
+    "ttfts",
+    "model_usage",
+    "environment",
+    "tags",
+    "metadata",
+    "original_id",
+)
+
+
+def dumps(value: Any) -> str | None:
+    """Compact JSON of ``value``; ``None`` for an empty or missing one."""
+    if not value:
+        return None
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def loads(text: str | None) -> Any:
+    """The value of stored JSON; ``None`` for none."""
+    return json.loads(text) if text else None
+
+
+def _sum(rows: Sequence[Sequence[Any]], index: int) -> Any:
+    values = [r[index] for r in rows if r[index] is not None]
+    return sum(values) if values else None
+
+
+def _ids(text: str | None) -> list[str]:
+    value = loads(text)
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def trace_row(trace_id: str, spans: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
+    """The ``traces`` row of one trace from its spans' :data:`TRACE_INPUT` columns (in any order)."""
+    spans = sorted(spans, key=lambda s: (s[_START], s[_SPAN]))
+    ids = {s[_SPAN] for s in spans}
+    roots = [s for s in spans if s[_PARENT] is None or s[_PARENT] not in ids]
+    root = roots[0] if roots else None
+    root_sessions = [s[_SESSION] for s in roots if s[_SESSION] is not None]
+    any_sessions = [s[_SESSION] for s in spans if s[_SESSION] is not None]
+    session = max(root_sessions) if root_sessions else (max(any_sessions) if any_sessions else None)
+    root_outcome = root[_OUTCOME] if root is not None else None
+    any_interrupted = any(s[_OUTCOME] == sc.OUTCOME_INTERRUPTED for s in spans)
+    interrupted = root_outcome == sc.OUTCOME_INTERRUPTED or (root_outcome is None and any_interrupted)
+    error_spans = sum(1 for s in spans if s[_STATUS] == "ERROR")
+    is_resume = any(s[_RESUME] for s in spans)
+    if interrupted:
+        outcome = sc.OUTCOME_INTERRUPTED
+    elif error_spans:
+        outcome = sc.OUTCOME_ERROR
+    elif root_outcome == sc.OUTCOME_CANCELLED:
+        outcome = sc.OUTCOME_CANCELLED
+    elif is_resume:
+        outcome = "resumed"
+    else:
+        outcome = sc.OUTCOME_OK
+    calls = [s for s in spans if s[_COUNTED_IN] is None]
+    model_usage: dict[str, list[Any]] = {}
+    for s in calls:
+        if s[_MODEL] is None or all(s[i] is None for i in _USAGE):
+            continue
+        entry = model_usage.setdefault(s[_MODEL], [0] + [None] * len(_USAGE))
+        entry[0] += 1
+        for k, i in enumerate(_USAGE, start=1):
+            if s[i] is not None:
+                entry[k] = s[i] if entry[k] is None else entry[k] + s[i]
+    tags: set[str] = set()
+    metadata: dict[str, Any] = {}
+    for s in spans:
+        meta = loads(s[_SESSION_META])
+        if meta:
+            tags.update(str(t) for t in meta[0] or ())
+            metadata.update(meta[1] or {})
+    envs = [s[_ENV] for s in ([root] if root is not None else []) + spans if s[_ENV] is not None]
+    originals = [s[_ORIGINAL] for s in spans if s[_ORIGINAL] is not None]
+    return (
+        trace_id,
+        session,
+        root[_SPAN] if root is not None else None,
+        root[_NAME] if root is not None else None,
+        root_outcome,
+        min(s[_START] for s in spans),
+        max((s[_END] for s in spans if s[_END] is not None), default=None),
+        len(spans),
+        error_spans,
+        int(interrupted),
+        outcome,
+        int(is_resume),
+        dumps(sorted({s[_USER] for s in spans if s[_USER] is not None})),
+        dumps(sorted({s[_MODEL] for s in calls if s[_MODEL] is not None})),
+        *(_sum(spans, i) for i in _USAGE),
+        dumps(sorted(s[_TTFT] for s in calls if s[_TTFT] is not None)),
+        dumps(model_usage),
+        envs[0] if envs else None,
+        dumps(sorted(tags)),
+        dumps(metadata),
+        originals[0] if originals else None,
+        dumps(_unique(i for s in spans for i in _ids(s[_INTERRUPTS]))),
+        dumps(_unique(i for s in spans for i in _ids(s[_RESUME_IDS]))),
+        dumps(_unique(s[_CHECKPOINT] for s in spans if s[_CHECKPOINT] is not None)),
+    )
+
+
+def session_row(session_id: str, traces: Sequence[Sequence[Any]]) -> tuple[tuple[Any, ...], dict[str, list[Any]]]:
+    """The ``sessions`` row of one session and its usage per model, from its traces (by start time)."""
+    start, end, errors, interrupted, users, models = range(6)
+    usage = range(6, 6 + len(USAGE_FIELDS))
+    ttfts, model_usage, env, tags, metadata, original = range(6 + len(USAGE_FIELDS), 12 + len(USAGE_FIELDS))
+    first = min(t[start] for t in traces)
+    last = max((t[end] for t in traces if t[end] is not None), default=None)
+    all_ttfts = sorted(v for t in traces for v in loads(t[ttfts]) or ())
+    per_model: dict[str, list[Any]] = {}
+    for t in traces:
+        for model, entry in (loads(t[model_usage]) or {}).items():
+            mine = per_model.setdefault(model, [0] + [None] * len(USAGE_FIELDS))
+            for k, value in enumerate(entry):
+                if value is not None:
+                    mine[k] = value if mine[k] is None else mine[k] + value
+    latest_env = [t[env] for t in traces if t[env] is not None]
+    latest_meta = [t[metadata] for t in traces if t[metadata] is not None]
+    originals = [t[original] for t in traces if t[original] is not None]
+    row = (
+        session_id,
+        first,
+        last,
+        last if last is not None else first,
+        len(traces),
+        sum(1 for t in traces if t[errors] and not t[interrupted]),
+        sum(t[interrupted] for t in traces),
+        dumps(sorted({u for t in traces for u in loads(t[users]) or ()})),
+        dumps(sorted({m for t in traces for m in loads(t[models]) or ()})),
+        *(_sum(traces, i) for i in usage),
+        statistics.median(all_ttfts) if all_ttfts else None,
+        latest_env[-1] if latest_env else None,
+        dumps(sorted({g for t in traces for g in loads(t[tags]) or ()})),
+        latest_meta[-1] if latest_meta else None,
+        originals[0] if originals else None,
+        dumps(all_ttfts),
+    )
+    return row, per_model
