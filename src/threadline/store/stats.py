@@ -117,13 +117,29 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return float(statistics.quantiles(ordered, n=100, method="inclusive")[round(q * 100) - 1])
 
 
-_TRACES_SQL = "SELECT start_ns, end_ns, outcome, interrupted FROM traces AS t WHERE {window}"
+# A trace's bucket (its local day or hour, as Unix ns), computed by SQLite so that it can group.
+_BUCKET = "((t.start_ns + :offset) / :width * :width - :offset)"
+_TRACES_SQL = (
+    f"SELECT {_BUCKET} AS b, count(*), sum(t.outcome = 'error'), sum(t.interrupted != 0) "
+    "FROM traces AS t WHERE {window} GROUP BY b"
+)
+_DURATIONS_SQL = f"SELECT {_BUCKET}, t.end_ns - t.start_ns FROM traces AS t WHERE {{window}} AND t.end_ns IS NOT NULL"
+
+
+def _entry(i: int) -> str:
+    return f"json_extract(m.value, '$[{i}]')"
+
+
+# model_usage entries: [calls, in, out, cache read, cache write, reasoning, total, cost, input cost, output cost].
 _MODELS_SQL = (
-    "SELECT t.start_ns, m.key, m.value FROM traces AS t, json_each(t.model_usage) AS m "
-    "WHERE {window} AND t.model_usage IS NOT NULL"
+    f"SELECT {_BUCKET} AS b, m.key, coalesce(sum({_entry(0)}), 0), coalesce(sum({_entry(1)}), 0), "
+    f"coalesce(sum({_entry(2)}), 0), "
+    f"coalesce(sum(coalesce({_entry(6)}, coalesce({_entry(1)}, 0) + coalesce({_entry(2)}, 0))), 0), "
+    f"sum({_entry(7)}) "
+    "FROM traces AS t, json_each(t.model_usage) AS m WHERE {window} AND t.model_usage IS NOT NULL GROUP BY b, m.key"
 )
 _TTFT_SQL = (
-    "SELECT t.start_ns, f.value FROM traces AS t, json_each(t.ttfts) AS f "
+    f"SELECT {_BUCKET}, f.value FROM traces AS t, json_each(t.ttfts) AS f "
     "WHERE {window} AND t.ttfts IS NOT NULL AND t.ttfts != '[]'"
 )
 
@@ -148,13 +164,11 @@ def usage_stats(db: Db, since: TimeArg = None, until: TimeArg = None, by: str = 
     window from ``since`` to ``until`` (or now), else from the first trace to
     the last, up to :data:`MAX_BUCKETS`.
     """
-    import json
-
     width = BUCKETS.get(by)
     if width is None:
         raise ValueError(f"cannot group by {by!r}; use one of {sorted(BUCKETS)}")
     offset = _local_offset_ns()
-    params = {"since": ns(since), "until": ns(until)}
+    params: dict[str, Any] = {"since": ns(since), "until": ns(until), "offset": offset, "width": width}
 
     def bucket_of(start: int) -> int:
         return (start + offset) // width * width - offset
@@ -163,20 +177,17 @@ def usage_stats(db: Db, since: TimeArg = None, until: TimeArg = None, by: str = 
     latencies: dict[int, list[float]] = {}
     ttfts: dict[int, list[float]] = {}
     window = _window(params)
-    with reading(db) as conn:
-        for start, end, outcome, interrupted in fetch(conn, _TRACES_SQL.format(window=window), params):
-            key = bucket_of(start)
-            b = buckets.get(key) or buckets.setdefault(key, Bucket(key))
-            b.traces += 1
-            b.errors += outcome == "error"
-            b.interrupted += bool(interrupted)
-            if end is not None:
-                latencies.setdefault(key, []).append((end - start) / 1e6)
-        for start, model, entry in fetch(conn, _MODELS_SQL.format(window=window), params):
-            b = buckets[bucket_of(start)]
-            (b.models.get(model) or b.models.setdefault(model, ModelTotals(model))).add(json.loads(entry))
-        for start, value in fetch(conn, _TTFT_SQL.format(window=window), params):
-            ttfts.setdefault(bucket_of(start), []).append(float(value))
+    with reading(db) as conn:  # each query reads the covering index traces_stats (store.trace_list.SCHEMA)
+        for key, traces, errors, interrupted in fetch(conn, _TRACES_SQL.format(window=window), params):
+            buckets[key] = Bucket(key, traces=traces, errors=errors or 0, interrupted=interrupted or 0)
+        for key, duration in fetch(conn, _DURATIONS_SQL.format(window=window), params):
+            latencies.setdefault(key, []).append(duration / 1e6)
+        for key, model, calls, tokens_in, tokens_out, total, cost in fetch(
+            conn, _MODELS_SQL.format(window=window), params
+        ):
+            buckets[key].models[model] = ModelTotals(model, calls, tokens_in, tokens_out, total, cost)
+        for key, value in fetch(conn, _TTFT_SQL.format(window=window), params):
+            ttfts.setdefault(key, []).append(float(value))
     if buckets or params["since"] is not None:
         # The whole window when one is given (a chart shows quiet days as quiet), else first to last trace.
         first = bucket_of(params["since"]) if params["since"] is not None else min(buckets)

@@ -22,6 +22,8 @@ COUNT_CAP = 10_000
 SCHEMA: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS traces_outcome ON traces (outcome, start_ns)",
     "CREATE INDEX IF NOT EXISTS traces_environment ON traces (environment, start_ns) WHERE environment IS NOT NULL",
+    # Covering what store.stats reads over a window, so that a month of traces is read from a narrow index.
+    "CREATE INDEX IF NOT EXISTS traces_stats ON traces (start_ns, end_ns, outcome, interrupted, model_usage, ttfts)",
 )
 
 _ORDER = {
