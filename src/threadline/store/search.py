@@ -29,6 +29,7 @@ from threadline import semconv as sc
 from threadline.store.content import restore
 from threadline.store.reading import Db, TimeArg, fetch, ns, reading
 from threadline.store.results import _iso
+from threadline.store.schema import SPAN_COLUMNS
 
 __all__ = [
     "INDEXED_ATTRIBUTES",
@@ -53,6 +54,7 @@ INDEXED_ATTRIBUTES: tuple[str, ...] = (
     sc.RESUME_VALUE,
 )
 _QUOTED_NAMES = tuple(f'"{name}"' for name in INDEXED_ATTRIBUTES)
+_SESSION_AT, _ATTRIBUTES_AT = SPAN_COLUMNS.index("session_id"), SPAN_COLUMNS.index("attributes")
 
 SCHEMA: tuple[str, ...] = (
     # rowid = the span's rowid in ``spans``; ``text`` = its searchable text.
@@ -160,15 +162,12 @@ class Indexer:
 
     def index(self, conn: sqlite3.Connection, encoded: Sequence[tuple[Sequence[Any], Any]]) -> None:
         """Index a batch just inserted into ``spans`` (exporter rows, in :data:`SPAN_COLUMNS` order)."""
-        from threadline.store.schema import SPAN_COLUMNS
-
         self._fresh = []
         if len(self._seen) > self._MAX_SEEN:
             self._seen.clear()
-        attributes_at, session_at = SPAN_COLUMNS.index("attributes"), SPAN_COLUMNS.index("session_id")
         docs = []
         for row, pending in encoded:
-            text = self.span_text(row[session_at] or row[0], row[attributes_at], pending)
+            text = self.span_text(row[_SESSION_AT] or row[0], row[_ATTRIBUTES_AT], pending)
             if text:
                 docs.append((row[0], row[1], text))
         for trace_id, span_id, text in docs:
