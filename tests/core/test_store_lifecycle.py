@@ -166,3 +166,17 @@ def test_instrument_retention_prunes_the_default_store(two_chats: Path, monkeypa
         time.sleep(0.05)
     threadline.shutdown()
     assert [s.session_id for s in queries.list_sessions(two_chats)] == ["new-chat"]
+
+
+def test_export_escapes_terminal_controls_and_keeps_the_data(tmp_path: Path) -> None:
+    db = tmp_path / "traces.db"
+    hostile = "\x1b]52;c;cGF3bmVk\x07 \u202e evil \x9b31m"
+    exporter = SQLiteSpanExporter(db)
+    attrs = {sc.SESSION_ID: "chat-x", sc.OI_INPUT_VALUE: hostile}
+    exporter.export([synthetic_span(7, 1, start_ns=time.time_ns(), name="turn", attributes=attrs)])
+    exporter.shutdown()
+    out = tmp_path / "chat-x.jsonl"
+    assert main(["export", "session", "chat-x", "--db", str(db), "-o", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert not any(c in text for c in ("\x1b", "\x07", "\u202e", "\x9b"))
+    assert json.loads(text)["attributes"][sc.OI_INPUT_VALUE] == hostile

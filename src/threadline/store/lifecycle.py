@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO, Any
 
+from threadline.safe_text import json_text
 from threadline.store import rollups, search
 from threadline.store.reading import Db, fetch
 from threadline.store.schema import open_store, retry_locked
@@ -227,7 +228,8 @@ def export_session(db: Db, session_id: str, out: IO[str]) -> int:
             for span in trace_spans(conn, trace_id):
                 record = span.to_dict()
                 record.pop("depth", None)
-                out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+                # Stored text is hostile: terminal and bidirectional controls go out as \u escapes.
+                out.write(json_text(json.dumps(record, ensure_ascii=False, default=str)) + "\n")
                 written += 1
     return written
 
