@@ -7,7 +7,8 @@ the growing message history, a tool, usage and cost: 10 spans a turn), then
 cloned per session with new ids, times and message texts, in batches of 64 (the
 batch size threadline gives local exporters).
 
-Reported, one row each (the issue's table): ``threadline sessions`` and
+Reported, one row each (the issue's table, and full-text search: a word in
+every session, a rare one, and a search within one session): ``threadline sessions`` and
 ``--since -1h`` (matching nothing) beyond the CLI's own start-up, the web view's
 sessions page alone and 4 at once, one session in the CLI and the web view,
 bytes per span, the cost of turn 100 of a long conversation, and the export
@@ -51,6 +52,10 @@ TARGETS = {  # measure -> (target text, limit, unit)
     "turn_100_bytes": ("≤ 4,096 B", 4096.0),
     "turn_100_agent_bytes": ("O(turns): ≈ early turns", 0.0),
     "export_spans_per_s": ("≥ 20,000 spans/s", -20_000.0),
+    "search_word_ms": ("≤ 100 ms", 100.0),
+    "search_rare_ms": ("≤ 100 ms", 100.0),
+    "search_session_ms": ("≤ 100 ms", 100.0),
+    "search_since_ms": ("≤ 100 ms", 100.0),
 }
 
 
@@ -257,6 +262,18 @@ def _read_ms(db: Path, runs: int) -> float:
     return statistics.median(times[1:])
 
 
+def _search_ms(db: Path, query: str, runs: int, **filters: Any) -> tuple[float, int]:
+    """Median time of one full-text search (50 newest matching traces) in a warm process; (ms, hits)."""
+    from threadline.store import search
+
+    times, found = [], 0
+    for _ in range(runs + 1):
+        t0 = time.perf_counter()
+        found = len(search.search(db, query, **filters))
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times[1:]), found
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -376,6 +393,12 @@ def run(cfg: Config) -> list[Row]:
     since_ms = _inprocess_ms(["sessions", "--since=-1h", "--db", str(db)], runs)
     session_cli = _inprocess_ms(["session", session_id, "--db", str(db)], runs)
     single, four, one = _ui(db, session_id, runs)
+    word_ms, word_hits = _search_ms(db, "ships", runs)  # in every session's final replies
+    rare_ms, rare_hits = _search_ms(db, session_id.removeprefix("bench-"), runs)  # one session's own number
+    with sqlite3.connect(db) as conn:  # the oldest session: its spans are furthest from the newest matches
+        oldest = conn.execute("SELECT session_id FROM sessions ORDER BY active_ns LIMIT 1").fetchone()[0]
+    in_session_ms, in_session_hits = _search_ms(db, "order", runs, session_id=oldest)
+    since_ms, since_hits = _search_ms(db, "order", runs, since=time.time_ns() - 3600 * S)
     turn_100, turn_1 = turn_100_bytes(work, chatbot=True)
     agent_100, agent_1 = turn_100_bytes(work, chatbot=False)
     measured = {
@@ -390,6 +413,13 @@ def run(cfg: Config) -> list[Row]:
         "ui_page_4_ms": (four, "4 concurrent GET /"),
         "session_cli_ms": (session_cli, "in a warm process; 10 turns"),
         "session_ui_ms": (one, "GET /sessions/ID"),
+        "search_word_ms": (word_ms, f"search('ships'): a word in every session; the newest {word_hits} traces"),
+        "search_rare_ms": (rare_ms, f"search(one session's number): {rare_hits} traces"),
+        "search_session_ms": (
+            in_session_ms,
+            f"search('order', session_id=the oldest session): {in_session_hits} traces",
+        ),
+        "search_since_ms": (since_ms, f"search('order', since=-1h): {since_hits} traces (none started since)"),
         "bytes_per_span": (size / spans, f"{spans:,} spans in {size / 1e6:,.0f} MB (rollups and content included)"),
         "turn_100_bytes": (turn_100, f"chatbot (3 spans a turn), turns 91-110; turns 2-11: {turn_1:,.0f} B"),
         "turn_100_agent_bytes": (

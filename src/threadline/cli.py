@@ -7,6 +7,8 @@
     threadline trace ID [--json]                            # one trace's span tree
     threadline traces [--session ID] [--json]               # recent traces
     threadline annotate ID --score helpful=1 [--comment C]  # score a session or a trace
+    threadline search "refund" [--session ID] [--json]      # traces whose captured text matches
+    threadline stats [--since -7d] [--by day|hour|model]    # cost, tokens, errors, latency over time
     threadline demo                                         # run the LangGraph demo into the store
     threadline ui [--port N]                                # the local web view (needs threadline[ui])
 
@@ -35,7 +37,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from threadline import cli_lifecycle, inputs
+from threadline import cli_find, cli_lifecycle, inputs
 from threadline import semconv as sc
 from threadline.safe_text import clean, inert_console, json_text
 from threadline.scores import parse_value
@@ -894,6 +896,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     cli_lifecycle.add_commands(sub, _add_db)
+    cli_find.add_commands(sub, _add_db)
 
     # `threadline ui` parses its own options (threadline.ui.run_cli); listed here for --help.
     sub.add_parser("ui", help="the local web view of the store (127.0.0.1 only; needs threadline[ui])", add_help=False)

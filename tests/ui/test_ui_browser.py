@@ -3,8 +3,9 @@
 Opens the sessions page, clicks a session, checks the interrupted and resumed
 turns and the rail that pairs them, opens the resumed turn's trace and one of
 its spans; then adds a score with the annotate form and sees it listed on the session page and in
-the sessions table. Screenshots go to ``test-artifacts/ui-*.png``. Every request the
-browser makes must stay on the local server, and the page must log no error
+the sessions table; then searches, opens a hit, and draws the dashboard. Screenshots go to
+``test-artifacts/ui-*.png``. Every request the browser makes must stay on the local server, and the
+page must log no error
 (a Content-Security-Policy violation would).
 """
 
@@ -58,8 +59,9 @@ class Browser:
 
 
 @contextlib.contextmanager
-def browse(db: Path, profile: Path, **options: Any) -> Iterator[Browser]:
-    """Serve ``db`` and open a headless Chromium page on it; afterwards, check it stayed local and error-free."""
+def browse(db: Path, profile: Path, *, expected_problems: tuple[str, ...] = (), **options: Any) -> Iterator[Browser]:
+    """Serve ``db`` and open a headless Chromium page on it; afterwards, check it stayed local and error-free
+    (but for ``expected_problems``, the console errors a test provokes on purpose)."""
     ARTIFACTS.mkdir(exist_ok=True)
     with UIServer(db, **options) as server, sync_api.sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
@@ -80,7 +82,7 @@ def browse(db: Path, profile: Path, **options: Any) -> Iterator[Browser]:
         finally:
             context.close()
     assert b.requests and all(url.startswith(server.url + "/") for url in b.requests), b.requests
-    assert b.problems == []
+    assert b.problems == list(expected_problems)
     shutil.rmtree(profile, ignore_errors=True)
 
 
@@ -161,3 +163,48 @@ def test_annotate_a_session_in_the_browser_and_see_the_score_listed(tmp_path: Pa
         page.wait_for_url(server.url + "/")
         scores = page.locator("table.sessions tbody tr", has_text="support-1").locator("td.scores")
         assert scores.inner_text() == "helpful 1"
+
+
+def test_search_open_a_hit_and_see_the_dashboard(tmp_path: Path) -> None:
+    support = ui_kit.record_support(tmp_path / "traces.db")
+    # The bad query's page is a 400 (as intended), which Chromium logs; nothing else may be logged.
+    bad_query = "Failed to load resource: the server responded with a status of 400 (Bad Request)"
+    with browse(support.db, tmp_path / "chromium-profile", expected_problems=(bad_query,)) as b:
+        page, server = b.page, b.server
+        page.goto(server.url + "/")
+        page.locator("form.search-form input[name=q]").fill("refund")
+        page.locator("form.search-form button").click()
+        page.wait_for_url("**/search?q=refund")
+        hits = page.locator("li.hit")
+        assert hits.count() == 2
+        assert hits.first.locator("mark").first.inner_text() == "refund"
+        page.screenshot(path=str(ARTIFACTS / "ui-search.png"), full_page=True)
+
+        hits.nth(1).locator("a.hit-link").click()  # the turn that paused to ask for the refund
+        page.wait_for_url(f"**/traces/{support.trace_ids['turn3']}")
+        assert page.locator(".page-head .badge").first.inner_text() == "interrupted"
+
+        page.goto(server.url + "/sessions/support-1")
+        page.locator("form.search-form input[name=q]").fill('"order 1234"')
+        page.locator("form.search-form button").click()
+        page.wait_for_url("**/search?**session=support-1**")
+        assert page.locator("li.hit").count() == 3
+
+        page.locator("form.search-form input[name=q]").fill("order 1234?")
+        page.locator("form.search-form button").click()
+        assert "double quotes" in page.locator("#search-problem").inner_text()
+
+        page.locator("header.topbar nav a", has_text="Traces").click()
+        page.wait_for_url("**/traces")
+        assert page.locator("table.traces tbody tr").count() == 6
+
+        page.locator("header.topbar nav a", has_text="Dashboard").click()
+        page.wait_for_url("**/dashboard")
+        for chart in ("#chart-cost", "#chart-tokens", "#chart-traces", "#chart-latency"):
+            box = page.locator(f"{chart} svg").bounding_box()
+            assert box is not None and box["width"] > 300 and box["height"] > 80
+        assert page.locator("#chart-cost rect").count() == 3  # one segment per model, all on today's bar
+        page.screenshot(path=str(ARTIFACTS / "ui-dashboard.png"), full_page=True)
+
+    for name in ("ui-search.png", "ui-dashboard.png"):
+        assert (ARTIFACTS / name).stat().st_size > 10_000

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from genai_prices import Usage as PriceUsage
 from genai_prices import calc_price
 
@@ -45,6 +46,8 @@ RESUME_VALUE = "yes, refund it"
 ANSWER_4 = "Refunded 40 EUR to order 1234."
 SALES_QUESTION = "Which plan fits a team of 12?"
 SALES_ANSWER = "The Team plan: up to 20 seats."
+# Captured text as an attacker would write it: terminal escapes, a bell, Rich markup, HTML.
+HOSTILE = "\x1b[31mred\x07 [bold]markup[/bold] <script>alert(1)</script> refund?\nnext line"
 
 
 def price(model: str, provider: str, **tokens: int) -> float:
@@ -179,6 +182,21 @@ def record_support(db: Path) -> Support:
     return out
 
 
+@pytest.fixture(name="support")
+def support_fixture(tmp_path: Path) -> Support:
+    """A store holding :func:`record_support`'s scenario (import it into a test module to use it)."""
+    return record_support(tmp_path / "traces.db")
+
+
+def client(db: Path) -> object:
+    """A test client of the web view over ``db``, as a browser on 127.0.0.1 would send requests."""
+    from starlette.testclient import TestClient
+
+    from threadline.ui import create_app
+
+    return TestClient(create_app(db), base_url="http://127.0.0.1")
+
+
 def add_turn(db: Path, session_id: str, text: str) -> None:
     """One more traced turn in ``session_id``, written through the core (as a running app would)."""
     threadline.instrument(exporter=SQLiteSpanExporter(db), integrations=[])
@@ -188,6 +206,22 @@ def add_turn(db: Path, session_id: str, text: str) -> None:
         root.record.outputs = "ok"
         emitter.end(root)
     threadline.flush()
+
+
+def record_hostile(db: Path, *, capture: bool = True) -> str:
+    """One trace in session ``hostile`` whose input is :data:`HOSTILE` (and a reply mentioning a refund); its id."""
+    threadline.instrument(exporter=SQLiteSpanExporter(db), integrations=[], capture_content=capture)
+    emitter = current_emitter()
+    with threadline.session("hostile", user_id="mallory"):
+        root = emitter.start(Run(name="graph", run_kind=SpanKind.GRAPH, inputs=HOSTILE))
+        call = emitter.start(ModelCall(name="chat", provider="openai", request_model="gpt-4o-mini"), parent=root)
+        call.record.outputs = "a refund was never promised"
+        emitter.end(call)
+        root.record.outputs = "done"
+        emitter.end(root)
+    threadline.flush()
+    threadline.uninstrument()
+    return _hex(root)
 
 
 _BULK_COLUMNS = (
@@ -314,8 +348,13 @@ def parse(html: str) -> Node:
 
 def session_rows(html: str) -> list[dict[str, str]]:
     """The sessions table as ``{column heading: cell text}`` rows."""
+    return table_rows(html, "sessions")
+
+
+def table_rows(html: str, cls: str) -> list[dict[str, str]]:
+    """The first table of class ``cls`` as ``{column heading: cell text}`` rows (``[]`` without one)."""
     page = parse(html)
-    tables = page.find_all("table", "sessions")
+    tables = page.find_all("table", cls)
     if not tables:
         return []
     headings = [th.text().rstrip("▲▼ ") for th in tables[0].find_all("th")]

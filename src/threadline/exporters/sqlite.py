@@ -36,7 +36,7 @@ from opentelemetry.trace import StatusCode
 
 from threadline import semconv as sc
 from threadline.store import content as store_content
-from threadline.store import lifecycle, rollups
+from threadline.store import lifecycle, rollups, search
 from threadline.store.schema import SPAN_COLUMNS, StoreError, open_store, resolve_path, retry_locked
 from threadline.store.scores import ScoreRow, insert_rows, partition_scores
 
@@ -393,6 +393,7 @@ class SQLiteSpanExporter(SpanExporter):
         self._resources = _ResourceNames()
         self._content = store_content.ContentWriter()
         self._splitter = store_content.Splitter()
+        self._search = search.Indexer()
         if hasattr(os, "register_at_fork"):
             reinit = weakref.WeakMethod(self._after_fork_in_child)
             os.register_at_fork(after_in_child=lambda: (method := reinit()) is not None and method())
@@ -516,9 +517,11 @@ class SQLiteSpanExporter(SpanExporter):
                     conn.execute(_insert_for(shape, len(part)), [value for row in part for value in row])
             rollups.refresh(conn, {row[0] for row in rows})
             insert_rows(conn, scores)
+            self._search.index(conn, encoded)
             conn.execute("COMMIT")
         except BaseException:
             self._content.rolled_back()
+            self._search.rolled_back()
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise

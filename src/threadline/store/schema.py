@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION = "threadline"
 # PRAGMA application_id: "TLN1" as a 32-bit big-endian integer; a hint for `file(1)`-style tools.
 APPLICATION_ID = 0x544C4E31
@@ -304,8 +304,24 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
     rollups.rebuild(conn)
 
 
+def _schema_v3_additions() -> tuple[str, ...]:
+    """What v3 adds: the full-text index (store.search) and the traces page's indexes (store.trace_list)."""
+    from threadline.store import search, trace_list  # they import this module
+
+    return (*search.SCHEMA, *trace_list.SCHEMA)
+
+
+def _migrate_v2(conn: sqlite3.Connection) -> None:
+    """v2 -> v3: the full-text search index, back-filled from the stored spans; indexes for the traces page."""
+    from threadline.store import search
+
+    for statement in _schema_v3_additions():
+        conn.execute(statement)
+    search.backfill(conn)
+
+
 # MIGRATIONS[n] upgrades a version-n store to version n + 1, inside the caller's transaction.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_v1}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_v1, 2: _migrate_v2}
 
 
 def default_path() -> Path:
@@ -447,7 +463,7 @@ def _initialise(conn: sqlite3.Connection, path: Path) -> None:
             tables = _tables(conn)
             version = _check_meta(path, tables, conn)
             if version is None:
-                for statement in _SCHEMA_V2:
+                for statement in (*_SCHEMA_V2, *_schema_v3_additions()):
                     conn.execute(statement)
                 conn.executemany(
                     "INSERT INTO meta (key, value) VALUES (?, ?)",

@@ -1,4 +1,4 @@
-"""The web view's Starlette application: three pages over the store and one write route.
+"""The web view's Starlette application: pages over the store and one write route.
 
 =========================  =====================================================
 ``GET /``                  the sessions table: sortable, filtered by user and
@@ -9,6 +9,8 @@
                            those pages (same origin and a CSRF token required:
                            :mod:`threadline.ui.annotate`); absent with
                            ``read_only``
+``GET /search``            full-text search; ``/traces`` the traces table;
+                           ``/dashboard`` charts (:mod:`threadline.ui.explore`)
 ``GET /static/...``        the stylesheet and icon (no network assets, no JS)
 =========================  =====================================================
 
@@ -48,7 +50,7 @@ from threadline.store import queries
 from threadline.store import scores as score_store
 from threadline.store.results import scores_text
 from threadline.store.schema import StoreError, StoreNotFoundError, resolve_path
-from threadline.ui import views
+from threadline.ui import explore, views
 from threadline.ui.annotate import Annotator, RefusedError
 from threadline.ui.store import check_store, reading
 
@@ -380,6 +382,7 @@ def create_app(db: str | os.PathLike[str] | None = None, *, read_only: bool = Fa
         Route("/", pages.sessions, methods=["GET"], name="sessions"),
         Route("/sessions/{session_id:path}", pages.session, methods=["GET"], name="session"),
         Route("/traces/{trace_id}", pages.trace, methods=["GET"], name="trace"),
+        *explore.routes(pages),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     if not read_only:
