@@ -37,6 +37,7 @@ from opentelemetry.trace import StatusCode
 from threadline import semconv as sc
 from threadline.store import content as store_content
 from threadline.store import lifecycle, rollups
+from threadline.store.rollup_rows import TRACE_INPUT
 from threadline.store.schema import SPAN_COLUMNS, StoreError, open_store, resolve_path, retry_locked
 
 __all__ = ["SQLiteSpanExporter", "StoreError", "promoted_from_attributes", "span_row"]
@@ -335,6 +336,20 @@ def span_row(span: ReadableSpan, _resources: _ResourceNames | None = None) -> tu
     return tuple(_encode(span, _resources)[0])
 
 
+_TRACE_INPUT_OF = operator.itemgetter(*(SPAN_COLUMNS.index(name) for name in TRACE_INPUT))
+
+
+def _trace_inputs(rows: Sequence[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ...]]]:
+    """The rollup inputs of the batch's span rows, by trace (a trace with a span id twice is left out: read back)."""
+    by_trace: dict[str, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by_trace.setdefault(row[0], []).append(_TRACE_INPUT_OF(row))
+    for trace_id, inputs in list(by_trace.items()):
+        if len({s[0] for s in inputs}) != len(inputs):
+            del by_trace[trace_id]
+    return by_trace
+
+
 # Page cache of the writing connection: a large store's indexes (random trace ids) stay in memory.
 WRITER_CACHE_KIB = 16 * 1024
 
@@ -510,7 +525,7 @@ class SQLiteSpanExporter(SpanExporter):
                 for start in range(0, len(values), ROWS_PER_STATEMENT):
                     part = values[start : start + ROWS_PER_STATEMENT]
                     conn.execute(_insert_for(shape, len(part)), [value for row in part for value in row])
-            rollups.refresh(conn, {row[0] for row in rows})
+            rollups.refresh(conn, {row[0] for row in rows}, _trace_inputs(rows))
             conn.execute("COMMIT")
         except BaseException:
             self._content.rolled_back()
