@@ -29,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -200,6 +201,12 @@ def make_console(file: Any = None) -> Console:
 WIDE_TABLE = 140  # from this many columns the sessions table gives users, models and last trace their own columns
 
 
+# A box drawn in spaces, for tables of stored rows: one space between columns and, after a row that
+# ends a section, a blank line. Rich draws these once per row; padding or a row of empty cells
+# (the same text) it would lay out and render cell by cell, which is most of a 50-row table's cost.
+_SPACES = box.Box("    \n" * 8, ascii=True)
+
+
 def sessions_table(sessions: Sequence[queries.SessionSummary], width: int = WIDE_TABLE) -> Table:
     """The sessions table, laid out for a terminal ``width`` columns wide.
 
@@ -209,10 +216,10 @@ def sessions_table(sessions: Sequence[queries.SessionSummary], width: int = WIDE
     """
     wide = width >= WIDE_TABLE
     table = Table(
-        box=None,
-        header_style="bold",
+        box=_SPACES,
+        show_header=False,  # the header is the first row: a header would be followed by a (blank) rule
         pad_edge=False,
-        padding=(0, 1, 0, 0),
+        padding=0,
         show_edge=False,
         caption=(
             ("" if wide else "Under each session id: its users, then one line per model.  ")
@@ -239,9 +246,8 @@ def sessions_table(sessions: Sequence[queries.SessionSummary], width: int = WIDE
     table.add_column("Reason", justify="right", no_wrap=True)
     table.add_column("Cost", justify="right", no_wrap=True)
     table.add_column("TTFT", justify="right", no_wrap=True)
+    table.add_row(*(Text(column.header, style="bold") for column in table.columns))  # type: ignore[arg-type]
     for i, s in enumerate(sessions):
-        if i and not wide:
-            table.add_row()  # a blank line between multi-line rows
         users = ", ".join(s.users) or "-"
         models = ", ".join(s.models) or "-"
         first = _local_short(s.first_start_ns)
@@ -269,6 +275,7 @@ def sessions_table(sessions: Sequence[queries.SessionSummary], width: int = WIDE
             fmt_tokens(s.reasoning_tokens),
             fmt_cost(s.cost_usd),
             fmt_duration(s.ttft_median_ms),
+            end_section=not wide and i < len(sessions) - 1,  # a blank line between multi-line rows
         )
     return table
 
