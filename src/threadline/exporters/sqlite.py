@@ -277,6 +277,7 @@ class SQLiteSpanExporter(SpanExporter):
                 if pending:
                     row[CONTENT_INDEX] = dumps({name: writer.reference(conn, p) for name, p in pending.items()})
                 rows.append(tuple(row))
+            writer.flush(conn)
             for shape, values in group_by_shape(rows).items():
                 for start in range(0, len(values), ROWS_PER_STATEMENT):
                     part = values[start : start + ROWS_PER_STATEMENT]
