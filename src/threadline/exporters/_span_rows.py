@@ -278,7 +278,8 @@ def encode(
     pending: dict[str, store_content.Pending] | None = None
     if splitter is not None and not _CONTENT_NAMES.isdisjoint(attrs):
         for name in store_content.CONTENT_ATTRIBUTES:
-            found = splitter.split(get(name))
+            value = get(name)
+            found = splitter.split(value) if value.__class__ is str else None
             if found is not None:
                 if pending is None:
                     pending = {}
