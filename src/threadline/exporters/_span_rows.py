@@ -21,6 +21,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from threadline import semconv as sc
 from threadline.store import content as store_content
+from threadline.store.rollup_rows import compact_json
 from threadline.store.schema import SPAN_COLUMNS
 
 __all__ = [
@@ -85,21 +86,13 @@ def _finite(value: Any) -> Any:
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
-# What _ENCODER.encode() runs, built once: encode() builds it again for every value (a third of a
-# small value's cost). No circular check: attribute values are primitives and sequences of them.
-_C_ENCODE = (
-    json.encoder.c_make_encoder(None, str, json.encoder.encode_basestring, None, ":", ",", False, False, False)
-    if json.encoder.c_make_encoder is not None
-    else None
-)
+_encode = compact_json(allow_nan=False, default=str)
 
 
 def dumps(value: Any) -> str:
     """Compact JSON that SQLite's JSON functions accept (no NaN / Infinity)."""
     try:
-        if _C_ENCODE is not None:
-            return "".join(_C_ENCODE(value, 0))
-        return _ENCODER.encode(value)
+        return _encode(value)
     except ValueError:
         return _ENCODER.encode(_finite(value))
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import operator
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import groupby
 from typing import Any
 
@@ -30,6 +30,7 @@ __all__ = [
     "TRACE_COLUMNS",
     "TRACE_INPUT",
     "USAGE_FIELDS",
+    "compact_json",
     "dumps",
     "loads",
     "session_row",
@@ -148,14 +149,28 @@ SESSION_INPUT = (
 )
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+def compact_json(*, allow_nan: bool, default: Callable[[Any], Any] | None = None) -> Callable[[Any], str]:
+    """A function writing compact JSON (non-ASCII kept), as ``JSONEncoder(...).encode`` does, built once.
+
+    ``encode()`` builds its C encoder again for every value, a third of a small value's cost.
+    No circular check: what the store writes are primitives and containers of them.
+    """
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=allow_nan, default=default)
+    make = json.encoder.c_make_encoder
+    if make is None:  # no C accelerator
+        return encoder.encode
+    iterencode = make(None, encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, allow_nan)
+    return lambda value: "".join(iterencode(value, 0))
+
+
+_encode = compact_json(allow_nan=True)
 
 
 def dumps(value: Any) -> str | None:
     """Compact JSON of ``value``; ``None`` for an empty or missing one."""
     if not value:
         return None
-    return _ENCODER.encode(value)
+    return _encode(value)
 
 
 def loads(text: str | None) -> Any:
