@@ -201,9 +201,9 @@ def make_console(file: Any = None) -> Console:
 WIDE_TABLE = 140  # from this many columns the sessions table gives users, models and last trace their own columns
 
 
-# A box drawn in spaces, for tables of stored rows: one space between columns and, after a row that
-# ends a section, a blank line. Rich draws these once per row; padding or a row of empty cells
-# (the same text) it would lay out and render cell by cell, which is most of a 50-row table's cost.
+# A box drawn in spaces: one space between columns, and a blank line after a row that ends a section.
+# Rich draws a box once per row; the same text made of cell padding or a row of empty cells it measures
+# and renders cell by cell, which was most of the cost of a 50-row sessions table.
 _SPACES = box.Box("    \n" * 8, ascii=True)
 
 

@@ -171,6 +171,7 @@ class ResourceNames:
         self.name: str | None = None
 
     def get(self, resource: Any) -> str | None:
+        """The ``service.name`` of ``resource`` (``None`` without one)."""
         if resource is None:
             return None
         if resource is not self.resource:
