@@ -32,6 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -232,6 +233,12 @@ def make_console(file: Any = None) -> Console:
 WIDE_TABLE = 140  # from this many columns the sessions table gives users, models and last trace their own columns
 
 
+# A box drawn in spaces: one space between columns, and a blank line after a row that ends a section.
+# Rich draws a box once per row; the same text made of cell padding or a row of empty cells it measures
+# and renders cell by cell, which was most of the cost of a 50-row sessions table.
+_SPACES = box.Box("    \n" * 8, ascii=True)
+
+
 def sessions_table(sessions: Sequence[queries.SessionSummary], width: int = WIDE_TABLE) -> Table:
     """The sessions table, laid out for a terminal ``width`` columns wide.
 
@@ -246,10 +253,10 @@ def sessions_table(sessions: Sequence[queries.SessionSummary], width: int = WIDE
     tags_column = wide and any(s.tags for s in sessions)
     score_column = wide and any(s.scores for s in sessions)
     table = Table(
-        box=None,
-        header_style="bold",
+        box=_SPACES,
+        show_header=False,  # the header is the first row: a header would be followed by a (blank) rule
         pad_edge=False,
-        padding=(0, 1, 0, 0),
+        padding=0,
         show_edge=False,
         caption=(
             ("" if wide else "Under each session id: its users, then one line per model.  ")
@@ -282,9 +289,8 @@ def sessions_table(sessions: Sequence[queries.SessionSummary], width: int = WIDE
     table.add_column("Reason", justify="right", no_wrap=True)
     table.add_column("Cost", justify="right", no_wrap=True)
     table.add_column("TTFT", justify="right", no_wrap=True)
+    table.add_row(*(Text(column.header, style="bold") for column in table.columns))  # type: ignore[arg-type]
     for i, s in enumerate(sessions):
-        if i and not wide:
-            table.add_row()  # a blank line between multi-line rows
         users = ", ".join(s.users) or "-"
         models = ", ".join(s.models) or "-"
         first = _local_short(s.first_start_ns)
@@ -324,6 +330,7 @@ def sessions_table(sessions: Sequence[queries.SessionSummary], width: int = WIDE
             fmt_tokens(s.reasoning_tokens),
             fmt_cost(s.cost_usd),
             fmt_duration(s.ttft_median_ms),
+            end_section=not wide and i < len(sessions) - 1,  # a blank line between multi-line rows
         )
     return table
 

@@ -14,29 +14,34 @@ may write the same file at once (WAL, a busy timeout and retries on "database is
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import operator
 import os
-import re
 import sqlite3
 import threading
 import weakref
 from collections.abc import Sequence
 from datetime import timedelta
-from itertools import compress
+from itertools import compress, repeat
+from operator import is_not
 from pathlib import Path
 from typing import Any
 
-from opentelemetry.sdk.resources import SERVICE_NAME
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.trace import StatusCode
 
-from threadline import semconv as sc
+from threadline.exporters._span_rows import (
+    CONTENT_INDEX,
+    ResourceNames,
+    dumps,
+    encodable_row,
+    encode,
+    promoted_from_attributes,
+    span_row,
+)
 from threadline.store import content as store_content
 from threadline.store import lifecycle, rollups, search
+from threadline.store.rollup_rows import TRACE_INPUT
 from threadline.store.schema import SPAN_COLUMNS, StoreError, open_store, resolve_path, retry_locked
 from threadline.store.scores import ScoreRow, insert_rows, partition_scores
 
@@ -76,8 +81,9 @@ def group_by_shape(rows: Sequence[tuple[Any, ...]]) -> dict[tuple[bool, ...], li
     so leaving them out of the statement roughly doubles insert throughput.
     """
     groups: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
+    nones = repeat(None)
     for row in rows:
-        shape = tuple([v is not None for v in row])
+        shape = tuple(map(is_not, row, nones))
         values = tuple(compress(row, shape))
         group = groups.get(shape)
         if group is None:
@@ -87,253 +93,18 @@ def group_by_shape(rows: Sequence[tuple[Any, ...]]) -> dict[tuple[bool, ...], li
     return groups
 
 
-_STATUS = {StatusCode.UNSET: "UNSET", StatusCode.OK: "OK", StatusCode.ERROR: "ERROR"}
+_TRACE_INPUT_OF = operator.itemgetter(*(SPAN_COLUMNS.index(name) for name in TRACE_INPUT))
 
 
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    return value
-
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
-
-
-def _dumps(value: Any) -> str:
-    """Compact JSON that SQLite's JSON functions accept (no NaN / Infinity)."""
-    try:
-        return _ENCODER.encode(value)
-    except ValueError:
-        return _ENCODER.encode(_finite(value))
-
-
-def _int(value: Any) -> int | None:
-    if value is None or value.__class__ is int:
-        return value
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
-
-
-def _float(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _str(value: Any) -> str | None:
-    if value is None or value.__class__ is str:
-        return value
-    return str(value)
-
-
-def _json_list(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, (list, tuple)):
-        return _dumps(list(value))
-    return _dumps([value])
-
-
-_MIRROR_NAMES = frozenset(sc.MIRRORS)
-
-
-def _without_mirrors(attrs: dict[str, Any]) -> dict[str, Any]:
-    """``attrs`` without the names that only repeat another's value (see :data:`semconv.MIRRORS`).
-
-    The store keeps one copy: on a model span the mirrors are about 40 % of the
-    attribute JSON, which is most of what encoding and writing a span costs.
-    """
-    get = attrs.get
-    for mirror in attrs.keys() & _MIRROR_NAMES:
-        value = attrs[mirror]
-        for source in sc.MIRRORS[mirror]:
-            if get(source) == value:
-                del attrs[mirror]
-                break
-    return attrs
-
-
-def _copy_attributes(attributes: Any) -> dict[str, Any]:
-    if not attributes:
-        return {}
-    try:
-        copied = attributes.copy()  # BoundedAttributes.copy(): a plain dict, ~10x faster than dict(proxy)
-    except AttributeError:
-        copied = None
-    return copied if type(copied) is dict else dict(attributes)
-
-
-class _ResourceNames:
-    """``service.name`` of the last resource seen (a provider has one resource)."""
-
-    __slots__ = ("resource", "name")
-
-    def __init__(self) -> None:
-        self.resource: Any = None
-        self.name: str | None = None
-
-    def get(self, resource: Any) -> str | None:
-        if resource is None:
-            return None
-        if resource is not self.resource:
-            self.name = _str(resource.attributes.get(SERVICE_NAME))
-            self.resource = resource
-        return self.name
-
-
-def _events_json(events: Sequence[Any]) -> str | None:
-    if not events:
-        return None
-    return _dumps(
-        [{"name": e.name, "time_ns": e.timestamp, "attributes": _copy_attributes(e.attributes)} for e in events]
-    )
-
-
-def _links_json(links: Sequence[Any]) -> str | None:
-    if not links:
-        return None
-    return _dumps(
-        [
-            {
-                "trace_id": format(link.context.trace_id, "032x"),
-                "span_id": format(link.context.span_id, "016x"),
-                "attributes": _copy_attributes(link.attributes),
-            }
-            for link in links
-        ]
-    )
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _encodable(value: Any) -> Any:
-    if value.__class__ is not str or value.isascii():
-        return value
-    return _SURROGATE.sub("\ufffd", value)
-
-
-def _encodable_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``row`` with every text made encodable as UTF-8 (lone surrogates replaced)."""
-    return tuple(_encodable(v) for v in row)
-
-
-_METADATA_PREFIX_LEN = len(sc.METADATA_PREFIX)
-_is_metadata = operator.methodcaller("startswith", sc.METADATA_PREFIX)
-
-
-def _session_meta(attrs: dict[str, Any]) -> str | None:
-    """JSON ``[tags, metadata]`` of the span's ``threadline.session(...)``, or ``None`` without either."""
-    tags = attrs.get(sc.TAGS)
-    keys = list(filter(_is_metadata, attrs))  # in C: this runs for every span
-    metadata = {k[_METADATA_PREFIX_LEN:]: attrs[k] for k in keys}
-    if not tags and not metadata:
-        return None
-    if isinstance(tags, (list, tuple)):
-        tags = [str(t) for t in tags]
-    elif tags is not None:
-        tags = [str(tags)]
-    return _dumps([tags or [], metadata])
-
-
-def promoted_from_attributes(attrs: dict[str, Any]) -> tuple[Any, ...]:
-    """The span columns schema v2 added, from a span's attributes.
-
-    (environment, session original id, input cost, output cost, checkpoint id, session meta)
-    """
-    get = attrs.get
-    return (
-        _str(get(sc.DEPLOYMENT_ENVIRONMENT)),
-        _str(get(sc.SESSION_ID_ORIGINAL)),
-        _float(get(sc.COST_INPUT)),
-        _float(get(sc.COST_OUTPUT)),
-        _str(get(sc.GRAPH_CHECKPOINT_ID) or get(sc.RESUME_CHECKPOINT_ID)),
-        _session_meta(attrs),
-    )
-
-
-_CONTENT_INDEX = SPAN_COLUMNS.index("content")
-_ENVIRONMENT_INDEX = SPAN_COLUMNS.index("environment")
-
-
-def _encode(
-    span: ReadableSpan, resources: _ResourceNames | None = None, *, splitter: store_content.Splitter | None = None
-) -> tuple[list[Any], dict[str, store_content.Pending] | None]:
-    """The ``spans`` row of one finished span (its ``content`` still to resolve) and its pending message lists."""
-    ctx = span.context
-    attrs = _without_mirrors(_copy_attributes(span.attributes))
-    get = attrs.get
-    parent = span.parent
-    status = span.status
-    scope = span.instrumentation_scope
-    start = span.start_time
-    model = get(sc.GEN_AI_RESPONSE_MODEL) or get(sc.GEN_AI_REQUEST_MODEL)
-    resource = span.resource
-    pending: dict[str, store_content.Pending] | None = None
-    if splitter is not None:
-        for name in store_content.CONTENT_ATTRIBUTES:
-            found = splitter.split(get(name))
-            if found is not None:
-                if pending is None:
-                    pending = {}
-                pending[name] = found
-                del attrs[name]
-    row = [
-        format(ctx.trace_id, "032x"),
-        format(ctx.span_id, "016x"),
-        format(parent.span_id, "016x") if parent is not None else None,
-        span.name,
-        _str(get(sc.SPAN_KIND)),
-        span.kind.name,
-        start if start is not None else 0,
-        span.end_time,
-        _STATUS.get(status.status_code, "UNSET"),
-        status.description,
-        _str(get(sc.OUTCOME)),
-        _str(get(sc.SESSION_ID)),
-        _str(get(sc.USER_ID)),
-        _str(get(sc.INTEGRATION)),
-        _str(get(sc.GEN_AI_OPERATION_NAME)),
-        _str(model),
-        _str(get(sc.GEN_AI_PROVIDER_NAME)),
-        _int(get(sc.GEN_AI_USAGE_INPUT_TOKENS)),
-        _int(get(sc.GEN_AI_USAGE_OUTPUT_TOKENS)),
-        _int(get(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)),
-        _int(get(sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)),
-        _int(get(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)),
-        _int(get(sc.GEN_AI_USAGE_TOTAL_TOKENS)),
-        _float(get(sc.GEN_AI_USAGE_COST)),
-        _str(get(sc.USAGE_COUNTED_IN)),
-        _float(get(sc.TIME_TO_FIRST_TOKEN)),
-        1 if get(sc.RESUME) else 0,
-        _json_list(get(sc.INTERRUPT_IDS)),
-        _json_list(get(sc.RESUME_INTERRUPT_IDS)),
-        (resources or _ResourceNames()).get(resource),
-        scope.name if scope is not None else None,
-        *promoted_from_attributes(attrs),
-        None,  # content: filled in by the write transaction
-        _dumps(attrs),
-        _events_json(span.events),
-        _links_json(span.links),
-    ]
-    if row[_ENVIRONMENT_INDEX] is None and resource is not None:
-        row[_ENVIRONMENT_INDEX] = _str(resource.attributes.get(sc.DEPLOYMENT_ENVIRONMENT))
-    return row, pending
-
-
-def span_row(span: ReadableSpan, _resources: _ResourceNames | None = None) -> tuple[Any, ...]:
-    """The ``spans`` row of one finished span, in :data:`SPAN_COLUMNS` order (content kept inline)."""
-    return tuple(_encode(span, _resources)[0])
+def _trace_inputs(rows: Sequence[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ...]]]:
+    """The rollup inputs of the batch's span rows, by trace (a trace with a span id twice is left out: read back)."""
+    by_trace: dict[str, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by_trace.setdefault(row[0], []).append(_TRACE_INPUT_OF(row))
+    for trace_id, inputs in list(by_trace.items()):
+        if len({s[0] for s in inputs}) != len(inputs):
+            del by_trace[trace_id]
+    return by_trace
 
 
 # Page cache of the writing connection: a large store's indexes (random trace ids) stay in memory.
@@ -390,7 +161,7 @@ class SQLiteSpanExporter(SpanExporter):
         self._pid = os.getpid()
         self._closed = False
         self._stale: list[sqlite3.Connection] = []
-        self._resources = _ResourceNames()
+        self._resources = ResourceNames()
         self._content = store_content.ContentWriter()
         self._splitter = store_content.Splitter()
         self._search = search.Indexer()
@@ -441,7 +212,7 @@ class SQLiteSpanExporter(SpanExporter):
         encoded: list[tuple[list[Any], dict[str, store_content.Pending] | None]] = []
         for span in spans:
             try:
-                encoded.append(_encode(span, self._resources, splitter=self._splitter))
+                encoded.append(encode(span, self._resources, splitter=self._splitter))
             except Exception:
                 logger.warning("threadline: could not encode span %r for the store; skipped", span.name, exc_info=True)
         with self._lock:
@@ -454,7 +225,7 @@ class SQLiteSpanExporter(SpanExporter):
                 except UnicodeEncodeError:
                     # Text with a lone surrogate (from a lenient decoder) cannot be stored as UTF-8:
                     # store it with U+FFFD in its place rather than lose the whole batch.
-                    clean = [(list(_encodable_row(tuple(row))), None) for row, _ in self._inline(encoded, spans)]
+                    clean = [(list(encodable_row(tuple(row))), None) for row, _ in self._inline(encoded, spans)]
                     retry_locked(lambda: self._write(conn, clean, scores))
             except sqlite3.OperationalError as exc:
                 self._failed(exc, len(encoded))
@@ -492,7 +263,7 @@ class SQLiteSpanExporter(SpanExporter):
         out: list[tuple[list[Any], None]] = []
         for span in spans:
             try:
-                out.append((_encode(span, self._resources)[0], None))
+                out.append((encode(span, self._resources)[0], None))
             except Exception:  # noqa: BLE001 - already logged by export()
                 continue
         return out
@@ -509,13 +280,14 @@ class SQLiteSpanExporter(SpanExporter):
             rows = []
             for row, pending in encoded:
                 if pending:
-                    row[_CONTENT_INDEX] = _dumps({name: writer.reference(conn, p) for name, p in pending.items()})
+                    row[CONTENT_INDEX] = dumps({name: writer.reference(conn, p) for name, p in pending.items()})
                 rows.append(tuple(row))
+            writer.flush(conn)
             for shape, values in group_by_shape(rows).items():
                 for start in range(0, len(values), ROWS_PER_STATEMENT):
                     part = values[start : start + ROWS_PER_STATEMENT]
                     conn.execute(_insert_for(shape, len(part)), [value for row in part for value in row])
-            rollups.refresh(conn, {row[0] for row in rows})
+            rollups.refresh(conn, {row[0] for row in rows}, _trace_inputs(rows))
             insert_rows(conn, scores)
             self._search.index(conn, encoded)
             conn.execute("COMMIT")

@@ -127,17 +127,18 @@ def split(text: Any) -> Pending | None:
 
 _MESSAGE_SQL = ("INSERT OR IGNORE INTO messages (hash, text) VALUES (?, ?)", "SELECT id FROM messages WHERE hash = ?")
 _CELL_SQL = (
-    "INSERT OR IGNORE INTO message_lists (parent, message) VALUES (?, ?)",
+    "INSERT OR IGNORE INTO message_lists (id, parent, message) VALUES (?, ?, ?)",
     "SELECT id FROM message_lists WHERE parent = ? AND message = ?",
 )
+_CELLS_PER_STATEMENT = 300
 
 
-def _insert_or_find(conn: sqlite3.Connection, sql: tuple[str, str], values: Any, key: Any) -> int:
-    """The id of the row ``values`` (inserted when new: one statement in the common case)."""
+def _insert_or_find(conn: sqlite3.Connection, sql: tuple[str, str], values: Any, key: Any) -> tuple[int, bool]:
+    """The id of the row ``values`` and whether it is new (inserted: one statement in the common case)."""
     cursor = conn.execute(sql[0], values)
     if cursor.rowcount == 1:
-        return int(cursor.lastrowid)  # type: ignore[arg-type]
-    return int(conn.execute(sql[1], key).fetchone()[0])
+        return int(cursor.lastrowid), True  # type: ignore[arg-type]
+    return int(conn.execute(sql[1], key).fetchone()[0]), False
 
 
 def _hash(text: str) -> bytes:
@@ -162,6 +163,12 @@ class ContentWriter:
         self._fresh_messages: list[bytes] = []
         self._fresh_cells: list[tuple[int, int]] = []
         self._generation = 0  # list ids remembered in a Splitter's boxes are valid for this generation only
+        # This transaction's new rows: a cell whose parent or message is new is new too, so it is
+        # given the next id and written with the others by flush(), not looked up one by one.
+        self._new_messages: set[int] = set()
+        self._new_cells: set[int] = set()
+        self._queued: list[tuple[int, int, int]] = []
+        self._next_cell: int | None = None
 
     def begin(self, conn: sqlite3.Connection) -> None:
         """Call at the start of each write transaction."""
@@ -171,6 +178,17 @@ class ContentWriter:
             self.forget()
             self._epoch = epoch
         self._fresh_messages, self._fresh_cells = [], []
+        self._new_messages, self._new_cells, self._queued, self._next_cell = set(), set(), [], None
+
+    def flush(self, conn: sqlite3.Connection) -> None:
+        """Write the cells :meth:`list_id` queued; call before the transaction commits."""
+        queued, self._queued = self._queued, []
+        for start in range(0, len(queued), _CELLS_PER_STATEMENT):
+            part = queued[start : start + _CELLS_PER_STATEMENT]
+            marks = ", ".join(["(?, ?, ?)"] * len(part))
+            conn.execute(
+                f"INSERT INTO message_lists (id, parent, message) VALUES {marks}", [v for c in part for v in c]
+            )
 
     def forget(self) -> None:
         """Drop every cached id."""
@@ -195,7 +213,9 @@ class ContentWriter:
         key = _hash(text)
         found = self._messages.get(key)
         if found is None:
-            found = _insert_or_find(conn, _MESSAGE_SQL, (key, text), (key,))
+            found, new = _insert_or_find(conn, _MESSAGE_SQL, (key, text), (key,))
+            if new:
+                self._new_messages.add(found)
             self._messages[key] = found
             self._fresh_messages.append(key)
         self._by_text[text] = found  # type: ignore[assignment]
@@ -213,13 +233,27 @@ class ContentWriter:
             cell = (parent, self._message(conn, text))
             found = self._cells.get(cell)
             if found is None:
-                found = _insert_or_find(conn, _CELL_SQL, cell, cell)
-                self._cells[cell] = found
+                found = self._cells[cell] = self._cell(conn, cell)
                 self._fresh_cells.append(cell)
-            parent = found  # type: ignore[assignment]
+            parent = found
         if hint is not None:
             hint[0][:] = [self._generation, parent]
         return parent
+
+    def _cell(self, conn: sqlite3.Connection, cell: tuple[int, int]) -> int:
+        """The id of a list cell not in the cache: queued when certainly new, else inserted or found."""
+        if self._next_cell is None:
+            self._next_cell = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM message_lists").fetchone()[0]
+        found = self._next_cell
+        if cell[0] in self._new_cells or cell[1] in self._new_messages:
+            self._queued.append((found, *cell))
+        else:
+            found, new = _insert_or_find(conn, _CELL_SQL, (found, *cell), cell)
+            if not new:
+                return found
+        self._next_cell += 1
+        self._new_cells.add(found)
+        return found
 
     def reference(self, conn: sqlite3.Connection, pending: Pending) -> list[Any]:
         """The JSON-ready reference kept in the span's ``content`` column for one split value."""

@@ -16,8 +16,10 @@ Definitions (as the read API documents them):
 from __future__ import annotations
 
 import json
+import operator
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import groupby
 from typing import Any
 
 from threadline import semconv as sc
@@ -28,6 +30,7 @@ __all__ = [
     "TRACE_COLUMNS",
     "TRACE_INPUT",
     "USAGE_FIELDS",
+    "compact_json",
     "dumps",
     "loads",
     "session_row",
@@ -146,11 +149,28 @@ SESSION_INPUT = (
 )
 
 
+def compact_json(*, allow_nan: bool, default: Callable[[Any], Any] | None = None) -> Callable[[Any], str]:
+    """A function writing compact JSON (non-ASCII kept), as ``JSONEncoder(...).encode`` does, built once.
+
+    ``encode()`` builds its C encoder again for every value, a third of a small value's cost.
+    No circular check: what the store writes are primitives and containers of them.
+    """
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=allow_nan, default=default)
+    make = json.encoder.c_make_encoder
+    if make is None:  # no C accelerator
+        return encoder.encode
+    iterencode = make(None, encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, allow_nan)
+    return lambda value: "".join(iterencode(value, 0))
+
+
+_encode = compact_json(allow_nan=True)
+
+
 def dumps(value: Any) -> str | None:
     """Compact JSON of ``value``; ``None`` for an empty or missing one."""
     if not value:
         return None
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _encode(value)
 
 
 def loads(text: str | None) -> Any:
@@ -163,6 +183,15 @@ def _sum(rows: Sequence[Sequence[Any]], index: int) -> Any:
     return sum(values) if values else None
 
 
+def _column_sum(column: Sequence[Any]) -> Any:
+    values = [v for v in column if v is not None]
+    return sum(values) if values else None
+
+
+def _first(column: Iterable[Any]) -> Any:
+    return next((v for v in column if v is not None), None)
+
+
 def _ids(text: str | None) -> list[str]:
     value = loads(text)
     if value is None:
@@ -170,35 +199,23 @@ def _ids(text: str | None) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
-def _unique(items: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(items))
+def _unique_ids(texts: Sequence[str | None]) -> str | None:
+    """The ids of JSON id lists (first occurrence first), as JSON."""
+    return dumps(list(dict.fromkeys(i for text in texts if text is not None for i in _ids(text))))
 
 
-def trace_row(trace_id: str, spans: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
-    """The ``traces`` row of one trace from its spans' :data:`TRACE_INPUT` columns (in any order)."""
-    spans = sorted(spans, key=lambda s: (s[_START], s[_SPAN]))
-    ids = {s[_SPAN] for s in spans}
-    roots = [s for s in spans if s[_PARENT] is None or s[_PARENT] not in ids]
-    root = roots[0] if roots else None
-    root_sessions = [s[_SESSION] for s in roots if s[_SESSION] is not None]
-    any_sessions = [s[_SESSION] for s in spans if s[_SESSION] is not None]
-    session = max(root_sessions) if root_sessions else (max(any_sessions) if any_sessions else None)
-    root_outcome = root[_OUTCOME] if root is not None else None
-    any_interrupted = any(s[_OUTCOME] == sc.OUTCOME_INTERRUPTED for s in spans)
-    interrupted = root_outcome == sc.OUTCOME_INTERRUPTED or (root_outcome is None and any_interrupted)
-    error_spans = sum(1 for s in spans if s[_STATUS] == "ERROR")
-    is_resume = any(s[_RESUME] for s in spans)
+def _outcome(root_outcome: str | None, interrupted: bool, error_spans: int, is_resume: bool) -> str:
     if interrupted:
-        outcome = sc.OUTCOME_INTERRUPTED
-    elif error_spans:
-        outcome = sc.OUTCOME_ERROR
-    elif root_outcome == sc.OUTCOME_CANCELLED:
-        outcome = sc.OUTCOME_CANCELLED
-    elif is_resume:
-        outcome = "resumed"
-    else:
-        outcome = sc.OUTCOME_OK
-    calls = [s for s in spans if s[_COUNTED_IN] is None]
+        return sc.OUTCOME_INTERRUPTED
+    if error_spans:
+        return sc.OUTCOME_ERROR
+    if root_outcome == sc.OUTCOME_CANCELLED:
+        return sc.OUTCOME_CANCELLED
+    return "resumed" if is_resume else sc.OUTCOME_OK
+
+
+def _model_usage(calls: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
+    """Calls and usage per model (in the order of the calls)."""
     model_usage: dict[str, list[Any]] = {}
     for s in calls:
         if s[_MODEL] is None or all(s[i] is None for i in _USAGE):
@@ -208,41 +225,72 @@ def trace_row(trace_id: str, spans: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
         for k, i in enumerate(_USAGE, start=1):
             if s[i] is not None:
                 entry[k] = s[i] if entry[k] is None else entry[k] + s[i]
+    return model_usage
+
+
+def _tags_and_metadata(texts: Sequence[str | None]) -> tuple[set[str], dict[str, Any]]:
+    """Tags (all) and metadata (later spans win) of the spans' session meta, in span order."""
     tags: set[str] = set()
     metadata: dict[str, Any] = {}
-    for s in spans:
-        meta = loads(s[_SESSION_META])
+    for text, _ in groupby(texts):  # the spans of a session scope repeat one text: parse it once
+        meta = loads(text)
         if meta:
             tags.update(str(t) for t in meta[0] or ())
             metadata.update(meta[1] or {})
-    envs = [s[_ENV] for s in ([root] if root is not None else []) + spans if s[_ENV] is not None]
-    originals = [s[_ORIGINAL] for s in spans if s[_ORIGINAL] is not None]
+    return tags, metadata
+
+
+_ORDER = operator.itemgetter(_START, _SPAN)
+
+
+def trace_row(trace_id: str, spans: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
+    """The ``traces`` row of one trace from its spans' :data:`TRACE_INPUT` columns (in any order)."""
+    spans = sorted(spans, key=_ORDER)
+    columns = list(zip(*spans, strict=True))
+    ids = set(columns[_SPAN])
+    roots = [s for s in spans if s[_PARENT] is None or s[_PARENT] not in ids]
+    root = roots[0] if roots else None
+    root_sessions = [s[_SESSION] for s in roots if s[_SESSION] is not None]
+    session = max(root_sessions) if root_sessions else max(_present(columns[_SESSION]), default=None)
+    root_outcome = root[_OUTCOME] if root is not None else None
+    interrupted = root_outcome == sc.OUTCOME_INTERRUPTED or (
+        root_outcome is None and sc.OUTCOME_INTERRUPTED in columns[_OUTCOME]
+    )
+    error_spans = columns[_STATUS].count("ERROR")
+    is_resume = any(columns[_RESUME])
+    calls = [s for s in spans if s[_COUNTED_IN] is None]
+    tags, metadata = _tags_and_metadata(columns[_SESSION_META])
     return (
         trace_id,
         session,
         root[_SPAN] if root is not None else None,
         root[_NAME] if root is not None else None,
         root_outcome,
-        min(s[_START] for s in spans),
-        max((s[_END] for s in spans if s[_END] is not None), default=None),
+        min(columns[_START]),
+        max(_present(columns[_END]), default=None),
         len(spans),
         error_spans,
         int(interrupted),
-        outcome,
+        _outcome(root_outcome, interrupted, error_spans, is_resume),
         int(is_resume),
-        dumps(sorted({s[_USER] for s in spans if s[_USER] is not None})),
-        dumps(sorted({s[_MODEL] for s in calls if s[_MODEL] is not None})),
-        *(_sum(spans, i) for i in _USAGE),
-        dumps(sorted(s[_TTFT] for s in calls if s[_TTFT] is not None)),
-        dumps(model_usage),
-        envs[0] if envs else None,
+        dumps(sorted(_present(set(columns[_USER])))),
+        dumps(sorted(_present({s[_MODEL] for s in calls}))),
+        *(_column_sum(columns[i]) for i in _USAGE),
+        dumps(sorted(_present([s[_TTFT] for s in calls]))),
+        dumps(_model_usage(calls)),
+        root[_ENV] if root is not None and root[_ENV] is not None else _first(columns[_ENV]),
         dumps(sorted(tags)),
         dumps(metadata),
-        originals[0] if originals else None,
-        dumps(_unique(i for s in spans for i in _ids(s[_INTERRUPTS]))),
-        dumps(_unique(i for s in spans for i in _ids(s[_RESUME_IDS]))),
-        dumps(_unique(s[_CHECKPOINT] for s in spans if s[_CHECKPOINT] is not None)),
+        _first(columns[_ORIGINAL]),
+        _unique_ids(columns[_INTERRUPTS]),
+        _unique_ids(columns[_RESUME_IDS]),
+        dumps(list(dict.fromkeys(_present(columns[_CHECKPOINT])))),
     )
+
+
+def _present(values: Iterable[Any]) -> list[Any]:
+    """``values`` without ``None``."""
+    return [v for v in values if v is not None]
 
 
 def session_row(session_id: str, traces: Sequence[Sequence[Any]]) -> tuple[tuple[Any, ...], dict[str, list[Any]]]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import statistics
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from threadline.store.rollup_rows import (
@@ -85,13 +85,19 @@ def refresh_sessions(conn: sqlite3.Connection, session_ids: Iterable[str | None]
         conn.executemany(_UPSERT_MODEL, [(session_id, model, *entry) for model, entry in per_model.items()])
 
 
-def refresh(conn: sqlite3.Connection, trace_ids: Iterable[str]) -> None:
+def refresh(
+    conn: sqlite3.Connection, trace_ids: Iterable[str], written: Mapping[str, Sequence[Sequence[Any]]] | None = None
+) -> None:
     """Recompute the rollups of ``trace_ids`` and update the sessions they belong (or belonged) to.
 
     Call inside the write transaction that changed those traces' spans. A trace
     is recomputed from its spans; its session is updated by the difference between
     the trace's old and new rollup (so a long session costs no more per batch than a
     short one), or recomputed from its traces when a trace left it.
+
+    ``written``: the :data:`TRACE_INPUT` rows of the spans this transaction inserted, by
+    trace id (each span once). A trace that had no rollup row has no other spans in the
+    store, so its rollup is computed from these rows instead of reading them back.
     """
     ids = sorted(set(trace_ids))
     changed: dict[str, list[tuple[Any, Any]]] = {}
@@ -100,9 +106,7 @@ def refresh(conn: sqlite3.Connection, trace_ids: Iterable[str]) -> None:
         chunk = ids[start : start + 400]
         marks = ", ".join("?" * len(chunk))
         old = {r[0]: r for r in conn.execute(f"SELECT {_TRACE_LIST} FROM traces WHERE trace_id IN ({marks})", chunk)}
-        spans: dict[str, list[Any]] = {trace_id: [] for trace_id in chunk}
-        for row in conn.execute(f"SELECT trace_id, {_SPAN_LIST} FROM spans WHERE trace_id IN ({marks})", chunk):
-            spans[row[0]].append(row[1:])
+        spans = _trace_spans(conn, chunk, old, written or {})
         rows = [trace_row(trace_id, found) for trace_id, found in spans.items() if found]
         conn.executemany(_UPSERT_TRACE, rows)
         for row in rows:
@@ -120,6 +124,25 @@ def refresh(conn: sqlite3.Connection, trace_ids: Iterable[str]) -> None:
             _update_session(conn, session_id, pairs)
 
 
+def _trace_spans(
+    conn: sqlite3.Connection, chunk: list[str], old: Mapping[str, Any], written: Mapping[str, Sequence[Sequence[Any]]]
+) -> dict[str, Sequence[Sequence[Any]]]:
+    """The :data:`TRACE_INPUT` rows of each trace of ``chunk``: a new trace's from ``written``, others read back."""
+    spans: dict[str, Sequence[Sequence[Any]]] = {}
+    stored: dict[str, list[Any]] = {}
+    for trace_id in chunk:
+        mine = written.get(trace_id)
+        if mine is not None and trace_id not in old:
+            spans[trace_id] = mine
+        else:
+            spans[trace_id] = stored[trace_id] = []
+    if stored:
+        marks = ", ".join("?" * len(stored))
+        for row in conn.execute(f"SELECT trace_id, {_SPAN_LIST} FROM spans WHERE trace_id IN ({marks})", list(stored)):
+            stored[row[0]].append(row[1:])
+    return spans
+
+
 _TRACE_LIST = ", ".join(TRACE_COLUMNS)
 _SPAN_LIST = ", ".join(TRACE_INPUT)
 _S = {name: i for i, name in enumerate(SESSION_COLUMNS)}
@@ -131,9 +154,12 @@ def _is_error(trace: Sequence[Any] | None) -> int:
 
 
 def _union(stored: str | None, traces: Iterable[Sequence[Any]], column: str) -> str | None:
+    texts = {t[_T[column]] for t in traces} - {None, stored}
+    if not texts:  # nothing new (the common case: a session's traces repeat its users and models)
+        return stored
     found = set(loads(stored) or ())
-    for trace in traces:
-        found.update(loads(trace[_T[column]]) or ())
+    for text in texts:
+        found.update(loads(text) or ())
     return dumps(sorted(found))
 
 
@@ -171,6 +197,23 @@ def _update_session(conn: sqlite3.Connection, session_id: str, pairs: list[tuple
             if before is not None or after is not None:
                 value = (value or 0) + (after or 0) - (before or 0)
         row[_S[field]] = value
+    if any(n[_T["ttfts"]] is not None or (o is not None and o[_T["ttfts"]] is not None) for o, n in pairs):
+        _update_ttfts(row, pairs)
+    for column in ("environment", "metadata"):
+        if any(n[_T[column]] is not None for n in new):
+            row[_S[column]] = _latest(conn, session_id, column)
+    if row[_S["original_id"]] is None:
+        row[_S["original_id"]] = next((n[_T["original_id"]] for n in new if n[_T["original_id"]]), None)
+    _update_changed(conn, row, current)
+    if row[_S["users"]] != current[_S["users"]]:
+        conn.executemany(
+            "INSERT OR IGNORE INTO session_users (user_id, session_id) VALUES (?, ?)",
+            [(u, session_id) for u in loads(row[_S["users"]]) or ()],
+        )
+    _update_models(conn, session_id, pairs)
+
+
+def _update_ttfts(row: list[Any], pairs: list[tuple[Any, Any]]) -> None:
     ttfts = loads(row[_S["ttfts"]]) or []
     for o, n in pairs:
         for value in (loads(o[_T["ttfts"]]) or ()) if o else ():
@@ -179,18 +222,21 @@ def _update_session(conn: sqlite3.Connection, session_id: str, pairs: list[tuple
     ttfts.sort()
     row[_S["ttfts"]] = dumps(ttfts)
     row[_S["ttft_median_ms"]] = statistics.median(ttfts) if ttfts else None
-    for column in ("environment", "metadata"):
-        if any(n[_T[column]] is not None for n in new):
-            row[_S[column]] = _latest(conn, session_id, column)
-    if row[_S["original_id"]] is None:
-        row[_S["original_id"]] = next((n[_T["original_id"]] for n in new if n[_T["original_id"]]), None)
-    conn.execute(_UPSERT_SESSION, row)
-    if row[_S["users"]] != current[_S["users"]]:
-        conn.executemany(
-            "INSERT OR IGNORE INTO session_users (user_id, session_id) VALUES (?, ?)",
-            [(u, session_id) for u in loads(row[_S["users"]]) or ()],
-        )
-    _update_models(conn, session_id, pairs)
+
+
+_update_by_columns: dict[tuple[int, ...], str] = {}
+
+
+def _update_changed(conn: sqlite3.Connection, row: Sequence[Any], current: Sequence[Any]) -> None:
+    """Write the session's ``row`` over ``current``, only the columns that changed (their indexes alone are touched)."""
+    changed = tuple(i for i in range(1, len(row)) if row[i] != current[i])
+    if not changed:
+        return
+    sql = _update_by_columns.get(changed)
+    if sql is None:
+        assignments = ", ".join(f"{SESSION_COLUMNS[i]} = ?" for i in changed)
+        sql = _update_by_columns[changed] = f"UPDATE sessions SET {assignments} WHERE session_id = ?"  # noqa: S608
+    conn.execute(sql, [row[i] for i in changed] + [row[0]])
 
 
 def _update_models(conn: sqlite3.Connection, session_id: str, pairs: list[tuple[Any, Any]]) -> None:

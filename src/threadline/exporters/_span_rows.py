@@ -1,0 +1,319 @@
+"""A finished span as a row of the store's ``spans`` table (encoded on the batch processor's thread).
+
+The promoted columns (session, usage, cost, outcome, environment ...) are read
+from the span's attributes once here, so that the store's readers and its
+rollups never parse the attribute JSON. Captured message lists are found (not
+yet stored): the write transaction turns them into references (:mod:`threadline.store.content`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.sdk.resources import SERVICE_NAME
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind, StatusCode
+
+from threadline import semconv as sc
+from threadline.store import content as store_content
+from threadline.store.rollup_rows import compact_json
+from threadline.store.schema import SPAN_COLUMNS
+
+__all__ = [
+    "CONTENT_INDEX",
+    "ResourceNames",
+    "dumps",
+    "encodable_row",
+    "encode",
+    "promoted_from_attributes",
+    "span_row",
+]
+
+
+def _status(code: StatusCode) -> str:
+    # By identity: an enum member's hash and name are Python-level calls.
+    return "ERROR" if code is StatusCode.ERROR else ("OK" if code is StatusCode.OK else "UNSET")
+
+
+_KIND_NAMES = {id(kind): kind.name for kind in SpanKind}  # by identity, as above
+
+
+def _call_columns(get: Any) -> tuple[Any, ...]:
+    """The usage columns of a model call: tokens by kind, cost, where it is counted, time to first token."""
+    return (
+        _int(get(sc.GEN_AI_USAGE_INPUT_TOKENS)),
+        _int(get(sc.GEN_AI_USAGE_OUTPUT_TOKENS)),
+        _int(get(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)),
+        _int(get(sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)),
+        _int(get(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)),
+        _int(get(sc.GEN_AI_USAGE_TOTAL_TOKENS)),
+        _float(get(sc.GEN_AI_USAGE_COST)),
+        _str(get(sc.USAGE_COUNTED_IN)),
+        _float(get(sc.TIME_TO_FIRST_TOKEN)),
+    )
+
+
+# The attributes _call_columns reads: a span with none of them (most spans) skips it.
+_CALL_NAMES = frozenset(
+    (
+        sc.GEN_AI_USAGE_INPUT_TOKENS,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS,
+        sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+        sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+        sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+        sc.GEN_AI_USAGE_TOTAL_TOKENS,
+        sc.GEN_AI_USAGE_COST,
+        sc.USAGE_COUNTED_IN,
+        sc.TIME_TO_FIRST_TOKEN,
+    )
+)
+_NO_CALL = (None,) * len(_CALL_NAMES)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
+_encode = compact_json(allow_nan=False, default=str)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON that SQLite's JSON functions accept (no NaN / Infinity)."""
+    try:
+        return _encode(value)
+    except ValueError:
+        return _ENCODER.encode(_finite(value))
+
+
+def _int(value: Any) -> int | None:
+    if value is None or value.__class__ is int:
+        return value
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _float(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _str(value: Any) -> str | None:
+    if value is None or value.__class__ is str:
+        return value
+    return str(value)
+
+
+def _json_list(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return dumps(list(value))
+    return dumps([value])
+
+
+_MIRROR_NAMES = frozenset(sc.MIRRORS)
+
+
+def _without_mirrors(attrs: dict[str, Any]) -> dict[str, Any]:
+    """``attrs`` without the names that only repeat another's value (see :data:`semconv.MIRRORS`).
+
+    The store keeps one copy: on a model span the mirrors are about 40 % of the
+    attribute JSON, which is most of what encoding and writing a span costs.
+    """
+    get = attrs.get
+    for mirror in attrs.keys() & _MIRROR_NAMES:
+        value = attrs[mirror]
+        for source in sc.MIRRORS[mirror]:
+            if get(source) == value:
+                del attrs[mirror]
+                break
+    return attrs
+
+
+def _copy_attributes(attributes: Any) -> dict[str, Any]:
+    if not attributes:
+        return {}
+    try:
+        copied = attributes.copy()  # BoundedAttributes.copy(): a plain dict, ~10x faster than dict(proxy)
+    except AttributeError:
+        copied = None
+    return copied if type(copied) is dict else dict(attributes)
+
+
+class ResourceNames:
+    """``service.name`` of the last resource seen (a provider has one resource)."""
+
+    __slots__ = ("resource", "name")
+
+    def __init__(self) -> None:
+        self.resource: Any = None
+        self.name: str | None = None
+
+    def get(self, resource: Any) -> str | None:
+        """The ``service.name`` of ``resource`` (``None`` without one)."""
+        if resource is None:
+            return None
+        if resource is not self.resource:
+            self.name = _str(resource.attributes.get(SERVICE_NAME))
+            self.resource = resource
+        return self.name
+
+
+def _events_json(events: Sequence[Any]) -> str | None:
+    if not events:
+        return None
+    return dumps(
+        [{"name": e.name, "time_ns": e.timestamp, "attributes": _copy_attributes(e.attributes)} for e in events]
+    )
+
+
+def _links_json(links: Sequence[Any]) -> str | None:
+    if not links:
+        return None
+    return dumps(
+        [
+            {
+                "trace_id": format(link.context.trace_id, "032x"),
+                "span_id": format(link.context.span_id, "016x"),
+                "attributes": _copy_attributes(link.attributes),
+            }
+            for link in links
+        ]
+    )
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(value: Any) -> Any:
+    if value.__class__ is not str or value.isascii():
+        return value
+    return _SURROGATE.sub("\ufffd", value)
+
+
+def encodable_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``row`` with every text made encodable as UTF-8 (lone surrogates replaced)."""
+    return tuple(_encodable(v) for v in row)
+
+
+_METADATA_PREFIX_LEN = len(sc.METADATA_PREFIX)
+_is_metadata = operator.methodcaller("startswith", sc.METADATA_PREFIX)
+
+
+def _session_meta(attrs: dict[str, Any]) -> str | None:
+    """JSON ``[tags, metadata]`` of the span's ``threadline.session(...)``, or ``None`` without either."""
+    tags = attrs.get(sc.TAGS)
+    keys = list(filter(_is_metadata, attrs))  # in C: this runs for every span
+    metadata = {k[_METADATA_PREFIX_LEN:]: attrs[k] for k in keys}
+    if not tags and not metadata:
+        return None
+    if isinstance(tags, (list, tuple)):
+        tags = [str(t) for t in tags]
+    elif tags is not None:
+        tags = [str(tags)]
+    return dumps([tags or [], metadata])
+
+
+def promoted_from_attributes(attrs: dict[str, Any]) -> tuple[Any, ...]:
+    """The span columns schema v2 added, from a span's attributes.
+
+    (environment, session original id, input cost, output cost, checkpoint id, session meta)
+    """
+    get = attrs.get
+    return (
+        _str(get(sc.DEPLOYMENT_ENVIRONMENT)),
+        _str(get(sc.SESSION_ID_ORIGINAL)),
+        _float(get(sc.COST_INPUT)),
+        _float(get(sc.COST_OUTPUT)),
+        _str(get(sc.GRAPH_CHECKPOINT_ID) or get(sc.RESUME_CHECKPOINT_ID)),
+        _session_meta(attrs),
+    )
+
+
+_CONTENT_NAMES = frozenset(store_content.CONTENT_ATTRIBUTES)
+CONTENT_INDEX = SPAN_COLUMNS.index("content")
+_ENVIRONMENT_INDEX = SPAN_COLUMNS.index("environment")
+
+
+def encode(
+    span: ReadableSpan, resources: ResourceNames | None = None, *, splitter: store_content.Splitter | None = None
+) -> tuple[list[Any], dict[str, store_content.Pending] | None]:
+    """The ``spans`` row of one finished span (its ``content`` still to resolve) and its pending message lists."""
+    ctx = span.context
+    attrs = _without_mirrors(_copy_attributes(span.attributes))
+    get = attrs.get
+    parent = span.parent
+    status = span.status
+    scope = span.instrumentation_scope
+    start = span.start_time
+    model = get(sc.GEN_AI_RESPONSE_MODEL) or get(sc.GEN_AI_REQUEST_MODEL)
+    resource = span.resource
+    pending: dict[str, store_content.Pending] | None = None
+    if splitter is not None and not _CONTENT_NAMES.isdisjoint(attrs):
+        for name in store_content.CONTENT_ATTRIBUTES:
+            value = get(name)
+            found = splitter.split(value) if value.__class__ is str else None
+            if found is not None:
+                if pending is None:
+                    pending = {}
+                pending[name] = found
+                del attrs[name]
+    row = [
+        format(ctx.trace_id, "032x"),
+        format(ctx.span_id, "016x"),
+        format(parent.span_id, "016x") if parent is not None else None,
+        span.name,
+        _str(get(sc.SPAN_KIND)),
+        _KIND_NAMES.get(id(span.kind)) or span.kind.name,
+        start if start is not None else 0,
+        span.end_time,
+        _status(status.status_code),
+        status.description,
+        _str(get(sc.OUTCOME)),
+        _str(get(sc.SESSION_ID)),
+        _str(get(sc.USER_ID)),
+        _str(get(sc.INTEGRATION)),
+        _str(get(sc.GEN_AI_OPERATION_NAME)),
+        _str(model),
+        _str(get(sc.GEN_AI_PROVIDER_NAME)),
+        *(_NO_CALL if _CALL_NAMES.isdisjoint(attrs) else _call_columns(get)),
+        1 if get(sc.RESUME) else 0,
+        _json_list(get(sc.INTERRUPT_IDS)),
+        _json_list(get(sc.RESUME_INTERRUPT_IDS)),
+        (resources or ResourceNames()).get(resource),
+        scope.name if scope is not None else None,
+        *promoted_from_attributes(attrs),
+        None,  # content: filled in by the write transaction
+        dumps(attrs),
+        _events_json(span.events),
+        _links_json(span.links),
+    ]
+    if row[_ENVIRONMENT_INDEX] is None and resource is not None:
+        row[_ENVIRONMENT_INDEX] = _str(resource.attributes.get(sc.DEPLOYMENT_ENVIRONMENT))
+    return row, pending
+
+
+def span_row(span: ReadableSpan, _resources: ResourceNames | None = None) -> tuple[Any, ...]:
+    """The ``spans`` row of one finished span, in :data:`SPAN_COLUMNS` order (content kept inline)."""
+    return tuple(encode(span, _resources)[0])
