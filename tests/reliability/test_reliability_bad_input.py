@@ -21,6 +21,7 @@ from rel_kit import FakeOpenAI, echo_chat_model, needs_langchain, needs_langgrap
 import threadline
 from threadline import semconv as sc
 from threadline.content import DEFAULT_MAX_CHARS, TRUNCATION_MARKER
+from threadline.store.content import restore
 from threadline.testing import capture
 
 TEN_MB = 10 * 1024 * 1024
@@ -67,9 +68,13 @@ def _hostile_values() -> dict[str, Any]:
 
 
 def _rows(db: Path) -> list[dict[str, Any]]:
+    """Every stored span's attributes as the store gives them back (content it keeps once put back in place)."""
     with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT name, session_id, attributes FROM spans").fetchall()
-    return [{"name": name, "session_id": sid, "attributes": json.loads(attrs)} for name, sid, attrs in rows]
+        rows = conn.execute("SELECT name, session_id, attributes, content FROM spans").fetchall()
+        return [
+            {"name": name, "session_id": sid, "attributes": restore(conn, content, json.loads(attrs))}
+            for name, sid, attrs, content in rows
+        ]
 
 
 def test_observe_keeps_every_span_with_hostile_inputs_and_outputs(tmp_path: Path) -> None:
