@@ -258,8 +258,9 @@ _ENVIRONMENT_INDEX = SPAN_COLUMNS.index("environment")
 
 def encode(
     span: ReadableSpan, resources: ResourceNames | None = None, *, splitter: store_content.Splitter | None = None
-) -> tuple[list[Any], dict[str, store_content.Pending] | None]:
-    """The ``spans`` row of one finished span (its ``content`` still to resolve) and its pending message lists."""
+) -> tuple[list[Any], dict[str, store_content.Pending] | None, dict[str, Any]]:
+    """The ``spans`` row of one finished span (its ``content`` still to resolve), its pending message lists,
+    and the attributes its ``attributes`` JSON was written from (for the search index; not to be changed)."""
     ctx = span.context
     attrs = _without_mirrors(_copy_attributes(span.attributes))
     get = attrs.get
@@ -311,7 +312,7 @@ def encode(
     ]
     if row[_ENVIRONMENT_INDEX] is None and resource is not None:
         row[_ENVIRONMENT_INDEX] = _str(resource.attributes.get(sc.DEPLOYMENT_ENVIRONMENT))
-    return row, pending
+    return row, pending, attrs
 
 
 def span_row(span: ReadableSpan, _resources: ResourceNames | None = None) -> tuple[Any, ...]:

@@ -107,6 +107,25 @@ def _trace_inputs(rows: Sequence[tuple[Any, ...]]) -> dict[str, list[tuple[Any, 
     return by_trace
 
 
+# Below this, SQLite gives a new row the table's largest rowid + 1 (above it, a random unused one).
+_SEQUENTIAL_ROWIDS = 2**62
+
+
+def _note_rowids(rowids: dict[tuple[str, str], int], part: Sequence[tuple[Any, ...]], cursor: sqlite3.Cursor) -> None:
+    """Record the rowids one multi-row INSERT gave ``part`` (trace id, span id first in each row).
+
+    With every row inserted (none ignored as a duplicate) and the write lock held, the
+    statement's rows took consecutive rowids ending at ``lastrowid``; otherwise nothing
+    is recorded and the search indexer looks those rows up.
+    """
+    last = cursor.lastrowid
+    if cursor.rowcount != len(part) or last is None or last >= _SEQUENTIAL_ROWIDS:
+        return
+    first = last - len(part) + 1
+    for offset, row in enumerate(part):
+        rowids[row[0], row[1]] = first + offset
+
+
 # Page cache of the writing connection: a large store's indexes (random trace ids) stay in memory.
 WRITER_CACHE_KIB = 16 * 1024
 
@@ -209,7 +228,7 @@ class SQLiteSpanExporter(SpanExporter):
         if not spans:
             return SpanExportResult.SUCCESS
         scores, spans = partition_scores(spans)  # threadline.score spans go to the scores table, not spans
-        encoded: list[tuple[list[Any], dict[str, store_content.Pending] | None]] = []
+        encoded: list[tuple[list[Any], dict[str, store_content.Pending] | None, dict[str, Any]]] = []
         for span in spans:
             try:
                 encoded.append(encode(span, self._resources, splitter=self._splitter))
@@ -257,7 +276,7 @@ class SQLiteSpanExporter(SpanExporter):
             self._report("sqlite", "threadline: could not write %d spans to %s", count, self.path, exc_info=True)
 
     def _inline(
-        self, encoded: list[tuple[list[Any], Any]], spans: Sequence[ReadableSpan]
+        self, encoded: list[tuple[list[Any], Any, Any]], spans: Sequence[ReadableSpan]
     ) -> list[tuple[list[Any], None]]:
         """The batch encoded again with every captured value kept inline (no content split)."""
         out: list[tuple[list[Any], None]] = []
@@ -269,7 +288,7 @@ class SQLiteSpanExporter(SpanExporter):
         return out
 
     def _write(
-        self, conn: sqlite3.Connection, encoded: list[tuple[list[Any], Any]], scores: Sequence[ScoreRow] = ()
+        self, conn: sqlite3.Connection, encoded: Sequence[Sequence[Any]], scores: Sequence[ScoreRow] = ()
     ) -> None:
         # IMMEDIATE takes the write lock up front, so waiting happens in the busy
         # handler rather than as a "locked" error when a read upgrades to a write.
@@ -278,18 +297,20 @@ class SQLiteSpanExporter(SpanExporter):
             writer = self._content
             writer.begin(conn)
             rows = []
-            for row, pending in encoded:
+            for row, pending, *_ in encoded:
                 if pending:
                     row[CONTENT_INDEX] = dumps({name: writer.reference(conn, p) for name, p in pending.items()})
                 rows.append(tuple(row))
             writer.flush(conn)
+            rowids: dict[tuple[str, str], int] = {}
             for shape, values in group_by_shape(rows).items():
                 for start in range(0, len(values), ROWS_PER_STATEMENT):
                     part = values[start : start + ROWS_PER_STATEMENT]
-                    conn.execute(_insert_for(shape, len(part)), [value for row in part for value in row])
+                    cursor = conn.execute(_insert_for(shape, len(part)), [value for row in part for value in row])
+                    _note_rowids(rowids, part, cursor)
             rollups.refresh(conn, {row[0] for row in rows}, _trace_inputs(rows))
             insert_rows(conn, scores)
-            self._search.index(conn, encoded)
+            self._search.index(conn, encoded, rowids)
             conn.execute("COMMIT")
         except BaseException:
             self._content.rolled_back()

@@ -84,7 +84,7 @@ def _leaves(value: Any, out: list[str]) -> None:
         for key, item in value.items():
             if key not in _SKIPPED_KEYS:
                 _leaves(item, out)
-    elif isinstance(value, list):
+    elif isinstance(value, (list, tuple)):  # a tuple: an attribute sequence not yet through JSON
         for item in value:
             _leaves(item, out)
     elif value is not None and not isinstance(value, bool):
@@ -160,21 +160,37 @@ class Indexer:
                     self._new(scope, _texts(value), out)
         return _CONTROL.sub(" ", "\n".join(out))
 
-    def index(self, conn: sqlite3.Connection, encoded: Sequence[tuple[Sequence[Any], Any]]) -> None:
-        """Index a batch just inserted into ``spans`` (exporter rows, in :data:`SPAN_COLUMNS` order)."""
+    def index(
+        self,
+        conn: sqlite3.Connection,
+        encoded: Sequence[Sequence[Any]],
+        rowids: dict[tuple[str, str], int] | None = None,
+    ) -> None:
+        """Index a batch just inserted into ``spans`` (exporter rows, in :data:`SPAN_COLUMNS` order).
+
+        An item of ``encoded`` is ``(row, pending)`` or ``(row, pending, attributes)``, the last
+        the attribute dict the row's ``attributes`` JSON was written from (saves decoding it).
+        ``rowids`` maps (trace id, span id) to the ``spans`` rowid where the writer knows it;
+        the others are looked up.
+        """
         self._fresh = []
         if len(self._seen) > self._MAX_SEEN:
             self._seen.clear()
         docs = []
-        for row, pending in encoded:
-            text = self.span_text(row[_SESSION_AT] or row[0], row[_ATTRIBUTES_AT], pending)
-            if text:
-                docs.append((row[0], row[1], text))
-        for trace_id, span_id, text in docs:
-            found = conn.execute("SELECT rowid FROM spans WHERE trace_id = ? AND span_id = ?", (trace_id, span_id))
-            rowid = found.fetchone()
+        for item in encoded:
+            row = item[0]
+            attributes = item[2] if len(item) > 2 else row[_ATTRIBUTES_AT]
+            text = self.span_text(row[_SESSION_AT] or row[0], attributes, item[1])
+            if not text:
+                continue
+            rowid = rowids.get((row[0], row[1])) if rowids is not None else None
+            if rowid is None:
+                found = conn.execute("SELECT rowid FROM spans WHERE trace_id = ? AND span_id = ?", (row[0], row[1]))
+                rowid = (found.fetchone() or (None,))[0]
             if rowid is not None:
-                conn.execute("INSERT OR REPLACE INTO search (rowid, text) VALUES (?, ?)", (rowid[0], text))
+                docs.append((rowid, text))
+        if docs:
+            conn.executemany("INSERT OR REPLACE INTO search (rowid, text) VALUES (?, ?)", docs)
 
     def rolled_back(self) -> None:
         """The transaction of the last :meth:`index` failed: what it remembered was never written."""
