@@ -275,8 +275,55 @@ def test_a_messages_graph_reads_like_a_conversation_at_its_root() -> None:
     root = attrs(spans.one("assistant"))
     assert root[sc.OI_INPUT_VALUE] == "Hi there"
     assert root[sc.OI_OUTPUT_VALUE] == "Hello! How can I help?"
+    node = attrs(spans.one("chat"))
+    assert json.loads(node[sc.OI_OUTPUT_VALUE])["messages"][0]["content"] == "Hello! How can I help?"
+    assert sc.OI_INPUT_VALUE not in node  # the state it read: the root's input and the earlier updates
+    assert node[sc.GRAPH_CHECKPOINT_ID]  # where that state is kept
+
+
+def test_node_inputs_full_records_each_node_input_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THREADLINE_LANGGRAPH_NODE_INPUTS", "full")
+    llm = ScriptedChatModel(script=["Hello! How can I help?"], reply_usage=usage(12, 7))
+    builder = StateGraph(MessagesState)
+    builder.add_node("chat", lambda s: {"messages": [llm.invoke(s["messages"])]})
+    builder.add_edge(START, "chat")
+    graph = builder.compile(checkpointer=InMemorySaver(), name="assistant")
+    with capture(integrations=["langgraph"]) as spans:
+        graph.invoke({"messages": [("user", "Hi there")]}, {"configurable": {"thread_id": "conv-full"}})
+
     node = json.loads(attrs(spans.one("chat"))[sc.OI_INPUT_VALUE])
     assert node["messages"][0]["role"] == "user" and node["messages"][0]["content"] == "Hi there"
+
+
+def _chatbot() -> Any:
+    llm = ScriptedChatModel(script=[f"Answer {i:02d}." for i in range(40)], reply_usage=usage(12, 7))
+    builder = StateGraph(MessagesState)
+    builder.add_node("chat", lambda s: {"messages": [llm.invoke(s["messages"])]})
+    builder.add_edge(START, "chat")
+    return builder.compile(checkpointer=InMemorySaver(), name="assistant")
+
+
+def _recorded(span: Any) -> tuple[int, int]:
+    """How many attributes a span has and the characters of its text values (numbers such as the step left out)."""
+    values = (span.attributes or {}).values()
+    return len(values), sum(len(v) for v in values if isinstance(v, str))
+
+
+def test_a_node_span_records_as_much_at_turn_30_as_at_turn_2() -> None:
+    """A node records its update, not the whole history: the graph and node spans stay flat as the chat grows.
+
+    (The model span does carry the whole history: it is what the model was sent.)
+    """
+    graph = _chatbot()
+    config = {"configurable": {"thread_id": "long-conversation"}}
+    recorded: dict[int, list[tuple[str, tuple[int, int]]]] = {}
+    with capture(integrations=["langgraph"], dialects=()) as spans:
+        for i in range(30):
+            spans.clear()
+            graph.invoke({"messages": [("user", f"Question {i:02d}?")]}, config)
+            recorded[i] = sorted((s.name, _recorded(s)) for s in spans.finished() if s.name in ("chat", "assistant"))
+    assert [name for name, _ in recorded[29]] == ["assistant", "chat"]
+    assert recorded[29] == recorded[1]
 
 
 @tool

@@ -20,6 +20,7 @@ a resumed run                        a new trace in the same session, marked as
 
 from __future__ import annotations
 
+import os
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -42,6 +43,30 @@ GRAPH_INTEGRATIONS = frozenset({"langgraph", "langchain_create_agent"})
 AGENT_INTEGRATION = "langchain_create_agent"
 _PAUSED_IDS = "paused_interrupt_ids"
 _HEX = frozenset("0123456789abcdef")
+_PUSH = "__pregel_push"  # a ``Send`` task's trigger: its input is the payload sent, not the graph state
+NODE_INPUTS_VARIABLE = "THREADLINE_LANGGRAPH_NODE_INPUTS"
+
+
+class Options:
+    """Integration options (set by ``LangGraphIntegration.instrument(...)`` or environment variables).
+
+    ``node_inputs`` (``THREADLINE_LANGGRAPH_NODE_INPUTS``): ``"update"`` by
+    default, ``"full"`` to record each node's input. A node's input is the
+    whole graph state, already recorded as the turn's input (on the root) and
+    as the outputs (updates) of the nodes before it; recording it again on
+    every node made each turn's cost grow with the conversation. By default a
+    node span records its update (its output) and the checkpoint it ran from
+    (``threadline.graph.checkpoint_id``); a ``Send`` task's input, which is
+    not the state, is always recorded.
+    """
+
+    full_node_inputs: bool = False
+
+    @classmethod
+    def load(cls, node_inputs: str | None = None) -> None:
+        """Set the options from arguments, falling back to the environment."""
+        value = node_inputs if node_inputs is not None else os.environ.get(NODE_INPUTS_VARIABLE, "")
+        cls.full_node_inputs = value.strip().lower() == "full"
 
 
 class GraphInfo:
@@ -239,11 +264,12 @@ class ThreadlineGraphCallbackHandler(ThreadlineCallbackHandler, GraphCallbackHan
         graph = _info(_enclosing_graph(parent))
         step = md.get("langgraph_step")
         triggers = md.get("langgraph_triggers")
+        sent = isinstance(triggers, (list, tuple)) and _PUSH in triggers
         record = Run(
             name=node,
             integration=self.integration,
             run_id=str(run_id),
-            inputs=self._content(parent, inputs),
+            inputs=self._content(parent, inputs) if sent or Options.full_node_inputs else None,
             session_hints=md or None,
             tags=user_tags(tags),
             run_kind=SpanKind.NODE,

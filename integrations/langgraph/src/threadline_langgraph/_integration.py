@@ -50,7 +50,11 @@ class LangGraphIntegration(Integration):
         self._hooked = False
         self._patches: PatchSet | None = None
 
-    def _instrument(self, **options: Any) -> None:
+    def _instrument(self, node_inputs: str | None = None, **options: Any) -> None:
+        """``node_inputs="full"`` records every node's input state (see :class:`~threadline_langgraph._handler.Options`)."""
+        from threadline_langgraph._handler import Options
+
+        Options.load(node_inputs)
         self._wanted = True
         if _MAIN in sys.modules:
             self._install()
