@@ -51,7 +51,7 @@ class LangGraphIntegration(Integration):
         self._patches: PatchSet | None = None
 
     def _instrument(self, node_inputs: str | None = None, **options: Any) -> None:
-        """``node_inputs="full"`` records every node's input state (see :class:`~threadline_langgraph._handler.Options`)."""
+        """``node_inputs="full"`` records every node's input state (see ``_handler.Options``)."""
         from threadline_langgraph._handler import Options
 
         Options.load(node_inputs)
