@@ -198,6 +198,9 @@ def test_send_fan_out_and_parallel_branches_are_siblings() -> None:
     assert {attrs(s)[sc.GRAPH_STEP] for s in nodes if s.name in ("left", "right")} == {1}
     workers = [s for s in nodes if s.name == "worker"]
     assert {attrs(s)[sc.GRAPH_STEP] for s in workers} == {2}
+    # A Send payload is not the graph state: it is recorded; the state-reading nodes record their update only.
+    assert sorted(json.loads(attrs(s)[sc.OI_INPUT_VALUE])["x"][0] for s in workers) == [0, 1, 2]
+    assert all(sc.OI_INPUT_VALUE not in attrs(s) for s in nodes if s.name in ("left", "right"))
     assert len({attrs(s)[sc.GRAPH_CHECKPOINT_NS] for s in workers}) == 3
     assert {tuple(attrs(s)[sc.GRAPH_TRIGGERS]) for s in workers} == {("__pregel_push",)}
 

@@ -20,7 +20,6 @@ a resumed run                        a new trace in the same session, marked as
 
 from __future__ import annotations
 
-import os
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -35,6 +34,7 @@ from threadline_langchain import _extract as ex
 from threadline_langchain._handler import HIDDEN_TAG, ThreadlineCallbackHandler, run_name, user_tags
 from threadline_langchain._registry import RunEntry
 from threadline_langgraph import _readable
+from threadline_langgraph._options import Options
 from threadline_langgraph._pending import PENDING, Pending
 from threadline_langgraph._wrappers import GRAPH_SLOT, GraphSlot
 
@@ -44,29 +44,6 @@ AGENT_INTEGRATION = "langchain_create_agent"
 _PAUSED_IDS = "paused_interrupt_ids"
 _HEX = frozenset("0123456789abcdef")
 _PUSH = "__pregel_push"  # a ``Send`` task's trigger: its input is the payload sent, not the graph state
-NODE_INPUTS_VARIABLE = "THREADLINE_LANGGRAPH_NODE_INPUTS"
-
-
-class Options:
-    """Integration options (set by ``LangGraphIntegration.instrument(...)`` or environment variables).
-
-    ``node_inputs`` (``THREADLINE_LANGGRAPH_NODE_INPUTS``): ``"update"`` by
-    default, ``"full"`` to record each node's input. A node's input is the
-    whole graph state, already recorded as the turn's input (on the root) and
-    as the outputs (updates) of the nodes before it; recording it again on
-    every node made each turn's cost grow with the conversation. By default a
-    node span records its update (its output) and the checkpoint it ran from
-    (``threadline.graph.checkpoint_id``); a ``Send`` task's input, which is
-    not the state, is always recorded.
-    """
-
-    full_node_inputs: bool = False
-
-    @classmethod
-    def load(cls, node_inputs: str | None = None) -> None:
-        """Set the options from arguments, falling back to the environment."""
-        value = node_inputs if node_inputs is not None else os.environ.get(NODE_INPUTS_VARIABLE, "")
-        cls.full_node_inputs = value.strip().lower() == "full"
 
 
 class GraphInfo:

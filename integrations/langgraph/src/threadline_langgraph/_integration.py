@@ -14,6 +14,7 @@ from threadline.integration import Integration
 from threadline.patching import PatchSet
 from threadline_langchain._activation import ACTIVATION
 from threadline_langgraph import _wrappers
+from threadline_langgraph._options import Options
 
 logger = logging.getLogger("threadline")
 
@@ -51,9 +52,7 @@ class LangGraphIntegration(Integration):
         self._patches: PatchSet | None = None
 
     def _instrument(self, node_inputs: str | None = None, **options: Any) -> None:
-        """``node_inputs="full"`` records every node's input state (see ``_handler.Options``)."""
-        from threadline_langgraph._handler import Options
-
+        """``node_inputs="full"`` records every node's input state (see :class:`._options.Options`)."""
         Options.load(node_inputs)
         self._wanted = True
         if _MAIN in sys.modules:
