@@ -286,11 +286,7 @@ def test_a_messages_graph_reads_like_a_conversation_at_its_root() -> None:
 
 def test_node_inputs_full_records_each_node_input_state(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("THREADLINE_LANGGRAPH_NODE_INPUTS", "full")
-    llm = ScriptedChatModel(script=["Hello! How can I help?"], reply_usage=usage(12, 7))
-    builder = StateGraph(MessagesState)
-    builder.add_node("chat", lambda s: {"messages": [llm.invoke(s["messages"])]})
-    builder.add_edge(START, "chat")
-    graph = builder.compile(checkpointer=InMemorySaver(), name="assistant")
+    graph = _chatbot()
     with capture(integrations=["langgraph"]) as spans:
         graph.invoke({"messages": [("user", "Hi there")]}, {"configurable": {"thread_id": "conv-full"}})
 
