@@ -4,15 +4,16 @@ LangGraph's quickstart chatbot (``MessagesState``, one ``chat`` node calling a
 fake chat model, ``InMemorySaver``): conversations of ``--turns`` turns, each
 message ~200 characters. Conversations run in pairs, uninstrumented then with
 ``threadline.instrument()`` (the SQLite store, or ``--in-memory``), alternating
-which goes first. Turns are timed without a flush (a flush per turn costs ~3 ms
-of thread hand-off and commit here, which would hide everything else); the
-exporter's thread runs beside them as in production, and the conversation ends
-with a flush outside the timings. For the first and last
-``--window`` turns: the median over pairs of the mean overhead per turn, and
-the ratio last / first. The model span records the whole history (what the
-model was sent), so some growth is threadline's by design; node spans record
-their update only (``THREADLINE_LANGGRAPH_NODE_INPUTS=full`` records the
-whole state, for comparison).
+which goes first. Each turn is timed in process CPU time (all threads, the
+exporter's included: on a shared machine wall time swings by more than the
+overhead itself) and without a flush (a flush per turn costs ~3 ms of thread
+hand-off and commit, which would hide the rest); the conversation ends with
+a flush outside the timings. For the first and last ``--window`` turns: the
+overhead per turn (difference of the window medians), its median over pairs,
+and the ratio last / first. The model span records the whole history (what
+the model was sent), so some growth is threadline's by design; node spans
+record their update only (``THREADLINE_LANGGRAPH_NODE_INPUTS=full`` records
+the whole state, for comparison).
 """
 
 from __future__ import annotations
@@ -43,15 +44,15 @@ def chatbot() -> Any:
 
 
 def conversation(turns: int, thread: str, flush: Any) -> list[float]:
-    """Seconds per turn of one fresh conversation; ``flush`` once at the end, not timed."""
+    """CPU seconds (all threads) per turn of one fresh conversation; ``flush`` once at the end, not timed."""
     graph = chatbot()
     config = {"configurable": {"thread_id": thread}}
     times = []
     gc.collect()
     for i in range(turns):
-        start = time.perf_counter()
+        start = time.process_time()
         graph.invoke({"messages": [("user", f"{i:04d} {TEXT}")]}, config)
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
     flush()
     return times
 
@@ -88,17 +89,17 @@ def main(argv: list[str] | None = None) -> None:
             finally:
                 threadline.shutdown()
         plain, traced = runs["plain"], runs["traced"]
-        firsts.append(statistics.fmean(traced[1 : w + 1]) - statistics.fmean(plain[1 : w + 1]))
-        lasts.append(statistics.fmean(traced[-w:]) - statistics.fmean(plain[-w:]))
-        base_first.append(statistics.fmean(plain[1 : w + 1]))
-        base_last.append(statistics.fmean(plain[-w:]))
+        firsts.append(statistics.median(traced[1 : w + 1]) - statistics.median(plain[1 : w + 1]))
+        lasts.append(statistics.median(traced[-w:]) - statistics.median(plain[-w:]))
+        base_first.append(statistics.median(plain[1 : w + 1]))
+        base_last.append(statistics.median(plain[-w:]))
         print(f"pair {pair}: overhead turns 2-{w + 1} {firsts[-1] * 1e6:,.0f} µs, last {w} {lasts[-1] * 1e6:,.0f} µs")
 
     first, last = statistics.median(firsts), statistics.median(lasts)
     mode = "in-memory exporter" if args.in_memory else "SQLite store"
     node_inputs = os.environ.get("THREADLINE_LANGGRAPH_NODE_INPUTS") or "update (default)"
     print(f"\n{mode}, node inputs: {node_inputs}; {args.pairs} pairs of {args.turns}-turn conversations")
-    print("| window | uninstrumented µs / turn | overhead µs / turn (median of pairs) |")
+    print("| window | uninstrumented CPU µs / turn | overhead CPU µs / turn (median of pairs) |")
     print("|---|---|---|")
     print(f"| turns 2-{w + 1} | {statistics.median(base_first) * 1e6:,.0f} | {first * 1e6:,.0f} |")
     late = f"turns {args.turns - w + 1}-{args.turns}"
