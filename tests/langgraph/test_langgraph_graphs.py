@@ -395,3 +395,15 @@ def test_an_explicit_session_wins_over_the_thread_id() -> None:
         graph.invoke({"question": "?"}, {"configurable": {"thread_id": "thread-x"}})
     assert {attrs(s)[sc.SESSION_ID] for s in spans.finished()} == {"support-case-7"}
     assert {attrs(s)[sc.USER_ID] for s in spans.finished()} == {"agent-3"}
+
+
+def test_an_unknown_node_inputs_value_is_one_warning_and_the_default(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("THREADLINE_LANGGRAPH_NODE_INPUTS", "everything")
+    with caplog.at_level("WARNING", logger="threadline"), capture(integrations=["langgraph"]) as spans:
+        _chatbot().invoke({"messages": [("user", "Hi")]}, {"configurable": {"thread_id": "odd-option"}})
+    assert [r.getMessage() for r in caplog.records if "NODE_INPUTS" in r.getMessage()] == [
+        "threadline: THREADLINE_LANGGRAPH_NODE_INPUTS='everything' is not 'update' or 'full'; using 'update'"
+    ]
+    assert sc.OI_INPUT_VALUE not in attrs(spans.one("chat"))

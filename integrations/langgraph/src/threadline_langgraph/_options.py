@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
+
+logger = logging.getLogger("threadline")
 
 NODE_INPUTS_VARIABLE = "THREADLINE_LANGGRAPH_NODE_INPUTS"
 
@@ -26,4 +29,7 @@ class Options:
     def load(cls, node_inputs: str | None = None) -> None:
         """Set the options from arguments, falling back to the environment."""
         value = node_inputs if node_inputs is not None else os.environ.get(NODE_INPUTS_VARIABLE, "")
-        cls.full_node_inputs = value.strip().lower() == "full"
+        choice = str(value).strip().lower()
+        if choice not in ("", "update", "full"):
+            logger.warning("threadline: %s=%r is not 'update' or 'full'; using 'update'", NODE_INPUTS_VARIABLE, value)
+        cls.full_node_inputs = choice == "full"
