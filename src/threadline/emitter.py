@@ -46,13 +46,23 @@ class TraceState:
     garbage collector could free.
     """
 
-    __slots__ = ("session", "interrupted", "has_root", "interrupt_text")
+    __slots__ = ("session", "interrupted", "has_root", "interrupt_text", "_stamp", "_stamp_of")
 
     def __init__(self, session: SessionInfo | None) -> None:
         self.session = session
         self.interrupted = False
         self.has_root = False
         self.interrupt_text: str | None = None  # what the pause asks the human, for the root's output
+        self._stamp: dict[str, Any] | None = None
+        self._stamp_of: SessionInfo | None = None
+
+    def session_stamp(self) -> dict[str, Any]:
+        """The session attributes of every span of this trace, built once per session (not per span)."""
+        session = self.session
+        if self._stamp is None or self._stamp_of is not session:
+            self._stamp = session_attributes(session) if session is not None else {}
+            self._stamp_of = session
+        return self._stamp
 
 
 class SpanHandle:
@@ -223,7 +233,7 @@ class Emitter:
 
         attrs = self._start_attributes(record, kind)
         if trace.session is not None:
-            _session_attributes(trace.session, attrs)
+            attrs.update(trace.session_stamp())
         if not trace.has_root:
             attrs[sc.TRACE_ROOT] = True
         if self.environment is not None:
@@ -330,7 +340,7 @@ class Emitter:
         attrs: dict[str, Any] = {sc.OUTCOME: record.outcome.value}
         trace_session = handle.trace.session
         if trace_session is not None and trace_session is not handle.session_stamped:
-            _session_attributes(trace_session, attrs)
+            attrs.update(handle.trace.session_stamp())
         if record.outcome is Outcome.INTERRUPTED and handle.is_root and handle.trace.interrupt_text is not None:
             # An interrupted turn has answered nothing yet: what it asks the human is its output.
             attrs[sc.OI_OUTPUT_VALUE] = handle.trace.interrupt_text

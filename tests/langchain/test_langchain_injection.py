@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from langchain_core.callbacks import BaseCallbackManager, CallbackManager
+from langchain_core.callbacks import CallbackManager
+from langchain_core.callbacks import manager as lc_manager
 from langchain_core.runnables import RunnableLambda
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -25,16 +26,21 @@ def _chain() -> Any:
 
 
 def test_instrument_adds_one_handler_to_every_callback_manager() -> None:
-    original = BaseCallbackManager.__dict__["__init__"]
+    original = lc_manager._configure
     with capture(integrations=["langchain"]) as spans:
-        assert BaseCallbackManager.__dict__["__init__"].__wrapped__ is original
+        assert lc_manager._configure.__wrapped__ is original
         manager = CallbackManager.configure()
         assert sum(isinstance(h, ThreadlineCallbackHandler) for h in manager.handlers) == 1
         assert sum(isinstance(h, ThreadlineCallbackHandler) for h in manager.inheritable_handlers) == 1
         assert sum(isinstance(h, ThreadlineCallbackHandler) for h in manager.copy().handlers) == 1
+        run = manager.on_chain_start(None, {})
+        child = run.get_child()  # a run's child manager inherits it, once
+        assert sum(isinstance(h, ThreadlineCallbackHandler) for h in child.handlers) == 1
+        run.on_chain_end({})
+        spans.clear()
         _chain().invoke("PING")
         assert sorted(s.name for s in spans.finished()) == ["RunnableSequence", f"chat {MODEL}", "normalise"]
-    assert BaseCallbackManager.__dict__["__init__"] is original
+    assert lc_manager._configure is original
 
 
 def test_a_handler_the_user_passes_is_not_doubled() -> None:
@@ -61,7 +67,7 @@ def test_the_handler_works_alone_without_instrument() -> None:
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     # Only the emitter is configured (no LangChain patching): the handler is what the user passes.
     threadline.instrument(tracer_provider=provider, integrations=[])
-    assert "__wrapped__" not in dir(BaseCallbackManager.__dict__["__init__"])
+    assert "__wrapped__" not in dir(lc_manager._configure)
     handler = ThreadlineCallbackHandler()
     _chain().invoke("PING", config={"callbacks": [handler], "metadata": {"session_id": "alone-1"}})
 

@@ -198,6 +198,9 @@ def test_send_fan_out_and_parallel_branches_are_siblings() -> None:
     assert {attrs(s)[sc.GRAPH_STEP] for s in nodes if s.name in ("left", "right")} == {1}
     workers = [s for s in nodes if s.name == "worker"]
     assert {attrs(s)[sc.GRAPH_STEP] for s in workers} == {2}
+    # A Send payload is not the graph state: it is recorded; the state-reading nodes record their update only.
+    assert sorted(json.loads(attrs(s)[sc.OI_INPUT_VALUE])["x"][0] for s in workers) == [0, 1, 2]
+    assert all(sc.OI_INPUT_VALUE not in attrs(s) for s in nodes if s.name in ("left", "right"))
     assert len({attrs(s)[sc.GRAPH_CHECKPOINT_NS] for s in workers}) == 3
     assert {tuple(attrs(s)[sc.GRAPH_TRIGGERS]) for s in workers} == {("__pregel_push",)}
 
@@ -275,8 +278,51 @@ def test_a_messages_graph_reads_like_a_conversation_at_its_root() -> None:
     root = attrs(spans.one("assistant"))
     assert root[sc.OI_INPUT_VALUE] == "Hi there"
     assert root[sc.OI_OUTPUT_VALUE] == "Hello! How can I help?"
+    node = attrs(spans.one("chat"))
+    assert json.loads(node[sc.OI_OUTPUT_VALUE])["messages"][0]["content"] == "Hello! How can I help?"
+    assert sc.OI_INPUT_VALUE not in node  # the state it read: the root's input and the earlier updates
+    assert node[sc.GRAPH_CHECKPOINT_ID]  # where that state is kept
+
+
+def test_node_inputs_full_records_each_node_input_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THREADLINE_LANGGRAPH_NODE_INPUTS", "full")
+    graph = _chatbot()
+    with capture(integrations=["langgraph"]) as spans:
+        graph.invoke({"messages": [("user", "Hi there")]}, {"configurable": {"thread_id": "conv-full"}})
+
     node = json.loads(attrs(spans.one("chat"))[sc.OI_INPUT_VALUE])
     assert node["messages"][0]["role"] == "user" and node["messages"][0]["content"] == "Hi there"
+
+
+def _chatbot() -> Any:
+    llm = ScriptedChatModel(script=[f"Answer {i:02d}." for i in range(40)], reply_usage=usage(12, 7))
+    builder = StateGraph(MessagesState)
+    builder.add_node("chat", lambda s: {"messages": [llm.invoke(s["messages"])]})
+    builder.add_edge(START, "chat")
+    return builder.compile(checkpointer=InMemorySaver(), name="assistant")
+
+
+def _recorded(span: Any) -> tuple[int, int]:
+    """How many attributes a span has and the characters of its text values (numbers such as the step left out)."""
+    values = (span.attributes or {}).values()
+    return len(values), sum(len(v) for v in values if isinstance(v, str))
+
+
+def test_a_node_span_records_as_much_at_turn_30_as_at_turn_2() -> None:
+    """A node records its update, not the whole history: the graph and node spans stay flat as the chat grows.
+
+    (The model span does carry the whole history: it is what the model was sent.)
+    """
+    graph = _chatbot()
+    config = {"configurable": {"thread_id": "long-conversation"}}
+    recorded: dict[int, list[tuple[str, tuple[int, int]]]] = {}
+    with capture(integrations=["langgraph"], dialects=()) as spans:
+        for i in range(30):
+            spans.clear()
+            graph.invoke({"messages": [("user", f"Question {i:02d}?")]}, config)
+            recorded[i] = sorted((s.name, _recorded(s)) for s in spans.finished() if s.name in ("chat", "assistant"))
+    assert [name for name, _ in recorded[29]] == ["assistant", "chat"]
+    assert recorded[29] == recorded[1]
 
 
 @tool
@@ -349,3 +395,15 @@ def test_an_explicit_session_wins_over_the_thread_id() -> None:
         graph.invoke({"question": "?"}, {"configurable": {"thread_id": "thread-x"}})
     assert {attrs(s)[sc.SESSION_ID] for s in spans.finished()} == {"support-case-7"}
     assert {attrs(s)[sc.USER_ID] for s in spans.finished()} == {"agent-3"}
+
+
+def test_an_unknown_node_inputs_value_is_one_warning_and_the_default(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("THREADLINE_LANGGRAPH_NODE_INPUTS", "everything")
+    with caplog.at_level("WARNING", logger="threadline"), capture(integrations=["langgraph"]) as spans:
+        _chatbot().invoke({"messages": [("user", "Hi")]}, {"configurable": {"thread_id": "odd-option"}})
+    assert [r.getMessage() for r in caplog.records if "NODE_INPUTS" in r.getMessage()] == [
+        "threadline: THREADLINE_LANGGRAPH_NODE_INPUTS='everything' is not 'update' or 'full'; using 'update'"
+    ]
+    assert sc.OI_INPUT_VALUE not in attrs(spans.one("chat"))

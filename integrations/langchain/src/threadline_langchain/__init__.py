@@ -5,9 +5,9 @@
 >>> chain.invoke("hi", config={"metadata": {"session_id": "chat-42", "user_id": "u-1"}})
 
 Every LangChain callback manager gets a :class:`ThreadlineCallbackHandler`
-(``BaseCallbackManager.__init__`` is wrapped; a manager that already holds
-one is left alone), so no ``callbacks=`` are needed. The handler also works
-alone, without :func:`threadline.instrument`::
+(LangChain's ``_configure``, behind every ``CallbackManager.configure``, is
+wrapped; a manager that already holds one is left alone; child managers
+inherit it), so no ``callbacks=`` are needed. The handler also works alone, without :func:`threadline.instrument`::
 
     chain.invoke("hi", config={"callbacks": [ThreadlineCallbackHandler()]})
 

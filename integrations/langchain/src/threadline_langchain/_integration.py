@@ -19,7 +19,7 @@ def _make_handler() -> Any:
 class LangChainIntegration(Integration):
     """Traces LangChain by adding a :class:`ThreadlineCallbackHandler` to every callback manager.
 
-    ``BaseCallbackManager.__init__`` is wrapped (on LangChain's first import if
+    LangChain's ``callbacks.manager._configure`` is wrapped (on LangChain's first import if
     it is not imported yet), and so are the chat model and LLM generation
     entry points, so that a provider SDK call made by a model nests under the
     model's span. :meth:`uninstrument` restores all of them.

@@ -34,6 +34,7 @@ from threadline_langchain import _extract as ex
 from threadline_langchain._handler import HIDDEN_TAG, ThreadlineCallbackHandler, run_name, user_tags
 from threadline_langchain._registry import RunEntry
 from threadline_langgraph import _readable
+from threadline_langgraph._options import Options
 from threadline_langgraph._pending import PENDING, Pending
 from threadline_langgraph._wrappers import GRAPH_SLOT, GraphSlot
 
@@ -42,6 +43,7 @@ GRAPH_INTEGRATIONS = frozenset({"langgraph", "langchain_create_agent"})
 AGENT_INTEGRATION = "langchain_create_agent"
 _PAUSED_IDS = "paused_interrupt_ids"
 _HEX = frozenset("0123456789abcdef")
+_PUSH = "__pregel_push"  # a ``Send`` task's trigger: its input is the payload sent, not the graph state
 
 
 class GraphInfo:
@@ -239,11 +241,12 @@ class ThreadlineGraphCallbackHandler(ThreadlineCallbackHandler, GraphCallbackHan
         graph = _info(_enclosing_graph(parent))
         step = md.get("langgraph_step")
         triggers = md.get("langgraph_triggers")
+        sent = isinstance(triggers, (list, tuple)) and _PUSH in triggers
         record = Run(
             name=node,
             integration=self.integration,
             run_id=str(run_id),
-            inputs=self._content(parent, inputs),
+            inputs=self._content(parent, inputs) if sent or Options.full_node_inputs else None,
             session_hints=md or None,
             tags=user_tags(tags),
             run_kind=SpanKind.NODE,

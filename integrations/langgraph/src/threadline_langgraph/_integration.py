@@ -14,6 +14,7 @@ from threadline.integration import Integration
 from threadline.patching import PatchSet
 from threadline_langchain._activation import ACTIVATION
 from threadline_langgraph import _wrappers
+from threadline_langgraph._options import Options
 
 logger = logging.getLogger("threadline")
 
@@ -50,7 +51,9 @@ class LangGraphIntegration(Integration):
         self._hooked = False
         self._patches: PatchSet | None = None
 
-    def _instrument(self, **options: Any) -> None:
+    def _instrument(self, node_inputs: str | None = None, **options: Any) -> None:
+        """``node_inputs="full"`` records every node's input state (see :class:`._options.Options`)."""
+        Options.load(node_inputs)
         self._wanted = True
         if _MAIN in sys.modules:
             self._install()
