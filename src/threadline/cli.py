@@ -406,6 +406,8 @@ def session_header(s: queries.SessionSummary) -> Text:
         labels.append(f"environment: {s.environment}")
     if s.tags:
         labels.append("tags: " + ", ".join(s.tags))
+    if s.metadata:
+        labels.append("metadata: " + json.dumps(s.metadata, ensure_ascii=False, default=str))
     if labels:
         text.append("\n  " + " · ".join(labels))
     usage = _usage_text(s)

@@ -135,3 +135,20 @@ def test_the_web_view_shows_and_filters_by_environment_and_tag(db: Path) -> None
     assert page.status_code == 400 and "environment: at most 200 characters" in page.text
     page = client.get("/?tag=a%1bb")
     assert page.status_code == 400 and "tag: " in page.text and "control characters" in page.text
+
+
+def test_one_session_shows_its_environment_tags_and_latest_metadata(
+    db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from starlette.testclient import TestClient
+
+    from threadline.ui.app import create_app
+
+    monkeypatch.setenv("COLUMNS", "160")
+    assert main(["session", "chat-a", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert 'environment: staging · tags: refund, support · metadata: {"plan": "pro"}' in out
+    page = TestClient(create_app(db), base_url="http://127.0.0.1:8000").get("/sessions/chat-a")
+    assert page.status_code == 200
+    assert re.search(r'id="session-metadata".*?plan=pro', page.text, re.S)
+    assert "staging" in page.text and "refund" in page.text and "support" in page.text
