@@ -37,6 +37,19 @@ __all__ = [
     "trace_row",
 ]
 
+# Usage kinds, in the order of a model_usage entry and of the rollup tables' usage columns.
+USAGE_FIELDS: tuple[str, ...] = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "cost_usd",
+    "cost_input_usd",
+    "cost_output_usd",
+)
+
 # The span columns a trace rollup is computed from (promoted columns only: never the attribute JSON).
 TRACE_INPUT: tuple[str, ...] = (
     "span_id",
@@ -49,15 +62,7 @@ TRACE_INPUT: tuple[str, ...] = (
     "session_id",
     "user_id",
     "model",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-    "cost_usd",
-    "cost_input_usd",
-    "cost_output_usd",
+    *USAGE_FIELDS,
     "usage_counted_in",
     "ttft_ms",
     "is_resume",
@@ -72,19 +77,8 @@ TRACE_INPUT: tuple[str, ...] = (
  _REASON, _TOTAL, _COST, _COST_IN, _COST_OUT, _COUNTED_IN, _TTFT, _RESUME, _INTERRUPTS, _RESUME_IDS, _ENV,
  _ORIGINAL, _SESSION_META, _CHECKPOINT) = range(len(TRACE_INPUT))  # fmt: skip
 
-# Usage kinds in the order of a model_usage entry, with the span column each sums.
+# The span column each usage kind of a model_usage entry sums (USAGE_FIELDS, in order).
 _USAGE = (_IN, _OUT, _CREAD, _CWRITE, _REASON, _TOTAL, _COST, _COST_IN, _COST_OUT)
-USAGE_FIELDS: tuple[str, ...] = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-    "cost_usd",
-    "cost_input_usd",
-    "cost_output_usd",
-)
 
 TRACE_COLUMNS: tuple[str, ...] = (
     "trace_id",
