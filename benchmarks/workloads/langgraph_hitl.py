@@ -7,8 +7,6 @@ the in-memory checkpointer so memory stays flat. Two traces per cycle.
 
 from __future__ import annotations
 
-from typing import Any
-
 from benchmarks import apps
 from benchmarks.harness import Config, Row, compare, profile
 from benchmarks.pipelines import require, threadline_default, threadline_in_memory
@@ -17,18 +15,7 @@ from benchmarks.pipelines import require, threadline_default, threadline_in_memo
 def run(cfg: Config) -> list[Row]:
     """Uninstrumented vs threadline with the default exporter."""
     require("langgraph", "threadline_langgraph")
-    from langgraph.types import Command
-
-    graph, saver = apps.hitl_graph()
-
-    def cycle(i: int) -> Any:
-        config = {"configurable": {"thread_id": f"review-{i}"}}
-        paused = graph.invoke({"topic": f"topic {i}"}, config)
-        assert "__interrupt__" in paused
-        done = graph.invoke(Command(resume="approve"), config)
-        saver.delete_thread(f"review-{i}")
-        return done
-
+    cycle = apps.hitl_cycle(*apps.hitl_graph())
     rows = compare(
         "langgraph HITL (interrupt + resume)",
         cycle,
