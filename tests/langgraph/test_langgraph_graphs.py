@@ -8,7 +8,7 @@ import operator
 from typing import Annotated, Any, TypedDict
 
 import pytest
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, MessagesState, StateGraph
@@ -17,39 +17,15 @@ from langgraph.types import Command, Send
 from opentelemetry.trace import StatusCode
 from threadline_langchain_test_support import MODEL, ScriptedChatModel, attrs, parent_of, usage
 
+from scenarios.langgraph_apps import turn_graph
 from threadline import semconv as sc
 from threadline.testing import capture
-
-
-class Turn(TypedDict, total=False):
-    question: str
-    messages: list[Any]
-    answer: str
-    words: int
 
 
 def _turn_graph(**compile_kwargs: Any) -> Any:
     """START -> prepare -> model -> finish -> END; ``model`` calls a chat model."""
     llm = ScriptedChatModel(script=["The answer is 42."], reply_usage=usage(42, 6))
-
-    def prepare(state: Turn) -> dict[str, Any]:
-        return {"messages": [SystemMessage("You are terse."), HumanMessage(state["question"])]}
-
-    def model(state: Turn) -> dict[str, Any]:
-        return {"answer": llm.invoke(state["messages"]).content}
-
-    def finish(state: Turn) -> dict[str, Any]:
-        return {"words": len(state["answer"].split())}
-
-    builder = StateGraph(Turn)
-    builder.add_node("prepare", prepare)
-    builder.add_node("model", model)
-    builder.add_node("finish", finish)
-    builder.add_edge(START, "prepare")
-    builder.add_edge("prepare", "model")
-    builder.add_edge("model", "finish")
-    builder.add_edge("finish", END)
-    return builder.compile(**compile_kwargs)
+    return turn_graph(llm, **compile_kwargs)
 
 
 def _shape(spans: Any) -> dict[str, Any]:

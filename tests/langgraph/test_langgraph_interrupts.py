@@ -16,40 +16,15 @@ from langgraph.types import Command, Send, interrupt
 from opentelemetry.trace import StatusCode
 from threadline_langchain_test_support import attrs, parent_of
 
+from scenarios.langgraph_apps import Review, review_graph
 from threadline import semconv as sc
 from threadline.testing import CapturedSpans, capture
 from threadline_langgraph._pending import PENDING
 
 
-class Review(TypedDict, total=False):
-    topic: str
-    draft: str
-    verdict: str
-    published: bool
-
-
 def _review_graph(checkpointer: Any = None, **kwargs: Any) -> Any:
     """draft -> review (interrupt) -> publish."""
-
-    def draft(state: Review) -> dict[str, Any]:
-        return {"draft": f"A short post about {state['topic']}."}
-
-    def review(state: Review) -> dict[str, Any]:
-        verdict = interrupt({"question": "Publish this draft?", "draft": state["draft"]})
-        return {"verdict": str(verdict)}
-
-    def publish(state: Review) -> dict[str, Any]:
-        return {"published": state["verdict"] == "approve"}
-
-    builder = StateGraph(Review)
-    builder.add_node("draft", draft)
-    builder.add_node("review", review)
-    builder.add_node("publish", publish)
-    builder.add_edge(START, "draft")
-    builder.add_edge("draft", "review")
-    builder.add_edge("review", "publish")
-    builder.add_edge("publish", END)
-    return builder.compile(checkpointer=checkpointer or InMemorySaver(), name="review_flow", **kwargs)
+    return review_graph(checkpointer, name="review_flow", **kwargs)
 
 
 def _root(spans: CapturedSpans, trace_id: int) -> Any:
