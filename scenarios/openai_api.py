@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -251,3 +253,19 @@ class FakeOpenAI:
     def clients(self, **options: Any) -> tuple[Any, Any]:
         """A sync and an async ``openai`` client sending to this backend."""
         return mock_clients(self, **options)
+
+
+@contextmanager
+def replay(cassette: Path) -> Iterator[Any]:
+    """Replay ``cassette`` with vcrpy (never record), matching bodies too; every interaction must be used."""
+    import vcr
+
+    recorder = vcr.VCR(
+        record_mode="none",
+        match_on=("method", "scheme", "host", "port", "path", "query", "body"),
+        filter_headers=["authorization", "api-key", "openai-organization", "openai-project", "cookie"],
+        decode_compressed_response=True,
+    )
+    with recorder.use_cassette(str(cassette), allow_playback_repeats=False) as cass:
+        yield cass
+    assert cass.all_played, f"not every interaction of {cassette.name} was used"

@@ -8,20 +8,12 @@ the in-memory checkpointer so memory stays flat. Two traces per cycle.
 from __future__ import annotations
 
 from benchmarks import apps
-from benchmarks.harness import Config, Row, compare, profile
-from benchmarks.pipelines import require, threadline_default, threadline_in_memory
+from benchmarks.harness import Config, Row
+from benchmarks.pipelines import default_and_in_memory, require
 
 
 def run(cfg: Config) -> list[Row]:
     """Uninstrumented vs threadline with the default exporter."""
     require("langgraph", "threadline_langgraph")
     cycle = apps.hitl_cycle(*apps.hitl_graph())
-    rows = compare(
-        "langgraph HITL (interrupt + resume)",
-        cycle,
-        [threadline_default(cfg.workdir, "hitl"), threadline_in_memory()],
-        cfg,
-        unit="cycle",
-    )
-    profile(cfg, "hitl", cycle, threadline_default(cfg.workdir, "hitl-profile"))
-    return rows
+    return default_and_in_memory(cfg, "langgraph HITL (interrupt + resume)", "hitl", cycle, unit="cycle")
