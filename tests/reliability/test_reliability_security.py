@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from rel_kit import LANGCHAIN_READY, FakeOpenAI, chat_openai, find_text, needs_langchain, needs_langgraph, support_graph
 
 import threadline
+from tests.kit import CONTENT_ATTRIBUTES
 from threadline import semconv as sc
 from threadline.content import ERROR_TEXT_NOT_CAPTURED, render
 from threadline.exporters.sqlite import SQLiteSpanExporter
@@ -38,16 +39,6 @@ CANARY = {
     "resume": "CANARY-RESUME-7a0c9",
 }
 GRAPH_ONLY = ("interrupt", "resume")  # human-in-the-loop content: LangGraph's
-CONTENT_ATTRIBUTES = (
-    sc.OI_INPUT_VALUE,
-    sc.OI_OUTPUT_VALUE,
-    sc.GEN_AI_INPUT_MESSAGES,
-    sc.GEN_AI_OUTPUT_MESSAGES,
-    sc.GEN_AI_TOOL_CALL_ARGUMENTS,
-    sc.GEN_AI_TOOL_CALL_RESULT,
-    sc.INTERRUPT_VALUES,
-    sc.RESUME_VALUE,
-)
 
 
 MARKS = {"langchain": needs_langchain, "langgraph": needs_langgraph}
