@@ -1,6 +1,11 @@
-"""Helpers shared by test folders: what a span may only carry when content capture is on."""
+"""Helpers shared by the test folders: the content attributes, and running a script in a subprocess."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from threadline import semconv as sc
 
@@ -15,3 +20,19 @@ CONTENT_ATTRIBUTES = (
     sc.RESUME_VALUE,
 )
 """The attributes that carry prompts, completions, tool I/O and human-in-the-loop values."""
+
+
+def run_script(
+    args: list[str], tmp_path: Path, python: str = sys.executable
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run ``python *args`` in ``tmp_path`` with its own store; it must exit 0 and log no internal error.
+
+    Returns the finished process and the store's path (``THREADLINE_DB``).
+    """
+    db = tmp_path / "traces.db"
+    env = {**os.environ, "THREADLINE_DB": str(db), "THREADLINE_RAISE_INTERNAL": "1"}
+    env.pop("PYTEST_CURRENT_TEST", None)
+    done = subprocess.run([python, *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=180)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "internal error" not in done.stderr
+    return done, db

@@ -17,7 +17,7 @@ from langgraph.types import Command, Send
 from opentelemetry.trace import StatusCode
 from threadline_langchain_test_support import MODEL, ScriptedChatModel, attrs, parent_of, usage
 
-from scenarios.langgraph_apps import turn_graph
+from scenarios.langgraph_apps import linear_graph, turn_graph
 from threadline import semconv as sc
 from threadline.testing import capture
 
@@ -100,13 +100,7 @@ class Nums(TypedDict):
 
 
 def _sub() -> Any:
-    builder = StateGraph(Nums)
-    builder.add_node("s1", lambda s: {"x": ["s1"]})
-    builder.add_node("s2", lambda s: {"x": ["s2"]})
-    builder.add_edge(START, "s1")
-    builder.add_edge("s1", "s2")
-    builder.add_edge("s2", END)
-    return builder.compile(name="sub_graph")
+    return linear_graph(Nums, [("s1", lambda s: {"x": ["s1"]}), ("s2", lambda s: {"x": ["s2"]})], name="sub_graph")
 
 
 def test_subgraph_nodes_nest_under_the_parent_node() -> None:

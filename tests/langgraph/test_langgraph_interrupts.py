@@ -16,7 +16,7 @@ from langgraph.types import Command, Send, interrupt
 from opentelemetry.trace import StatusCode
 from threadline_langchain_test_support import attrs, parent_of
 
-from scenarios.langgraph_apps import Review, review_graph
+from scenarios.langgraph_apps import Review, linear_graph, review_graph
 from threadline import semconv as sc
 from threadline.testing import CapturedSpans, capture
 from threadline_langgraph._pending import PENDING
@@ -201,14 +201,9 @@ def test_breakpoints_pause_and_none_input_resumes(where: str) -> None:
     class Steps(TypedDict):
         done: Annotated[list, operator.add]
 
-    builder = StateGraph(Steps)
-    builder.add_node("plan", lambda s: {"done": ["plan"]})
-    builder.add_node("execute", lambda s: {"done": ["execute"]})
-    builder.add_edge(START, "plan")
-    builder.add_edge("plan", "execute")
-    builder.add_edge("execute", END)
+    steps = [("plan", lambda s: {"done": ["plan"]}), ("execute", lambda s: {"done": ["execute"]})]
     node = "execute" if where == "interrupt_before" else "plan"
-    graph = builder.compile(checkpointer=InMemorySaver(), name="runbook", **{where: [node]})
+    graph = linear_graph(Steps, steps, checkpointer=InMemorySaver(), name="runbook", **{where: [node]})
     config = {"configurable": {"thread_id": f"bp-{where}"}}
 
     with capture(integrations=["langgraph"]) as spans:
