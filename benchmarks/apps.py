@@ -98,6 +98,8 @@ def openai_client() -> Any:
 # -- LlamaIndex ------------------------------------------------------------------------
 def llamaindex_engine() -> Any:
     """A query engine over 12 short documents, with ``MockLLM`` and ``MockEmbedding``."""
-    from scenarios.llamaindex_apps import query_engine
+    from llama_index.core.llms import MockLLM
 
-    return query_engine(12)
+    from scenarios.llamaindex_apps import facts, query_engine
+
+    return query_engine(facts(12), MockLLM(max_tokens=16), similarity_top_k=2)

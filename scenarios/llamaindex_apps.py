@@ -1,7 +1,8 @@
-"""The LlamaIndex apps: real engines over a small index, with ``MockLLM`` and ``MockEmbedding``."""
+"""The LlamaIndex apps: real engines over a small index, with ``MockEmbedding`` and a mock LLM."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from llama_index.core import Document, VectorStoreIndex
@@ -9,11 +10,21 @@ from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.llms import MockLLM
 
 
-def query_engine(documents: int = 12) -> Any:
-    """A query engine over ``documents`` short facts (top 2 retrieved), with ``MockLLM`` and ``MockEmbedding``."""
-    docs = [
-        Document(text=f"Fact {i}: the threadline benchmark document number {i} says the answer is {40 + i}.")
-        for i in range(documents)
-    ]
-    index = VectorStoreIndex.from_documents(docs, embed_model=MockEmbedding(embed_dim=8))
-    return index.as_query_engine(llm=MockLLM(max_tokens=16), similarity_top_k=2)
+def facts(n: int) -> list[str]:
+    """``n`` short documents, each naming its number and a different answer."""
+    return [f"Fact {i}: the threadline benchmark document number {i} says the answer is {40 + i}." for i in range(n)]
+
+
+def index(documents: Sequence[str | Document]) -> VectorStoreIndex:
+    """A vector index of ``documents`` (texts or ``Document``s) embedded by ``MockEmbedding(embed_dim=8)``.
+
+    ``MockEmbedding`` gives every text the same vector: with several
+    documents, which ones are retrieved is arbitrary but never fails.
+    """
+    docs = [d if isinstance(d, Document) else Document(text=d) for d in documents]
+    return VectorStoreIndex.from_documents(docs, embed_model=MockEmbedding(embed_dim=8))
+
+
+def query_engine(documents: Sequence[str | Document], llm: Any = None, **engine_kwargs: Any) -> Any:
+    """A query engine over :func:`index` of ``documents``, answering with ``llm`` (``MockLLM()`` by default)."""
+    return index(documents).as_query_engine(llm=llm if llm is not None else MockLLM(), **engine_kwargs)

@@ -102,12 +102,12 @@ OPENAI = Workload(("openai",), openai_run, tuple(k for k in CANARY if k not in G
 
 
 def llamaindex_run() -> None:
-    from llama_index.core import Document, VectorStoreIndex
     from llama_index.core.agent.workflow import FunctionAgent
     from llama_index.core.base.llms.types import ChatMessage, MessageRole, ToolCallBlock
-    from llama_index.core.embeddings import MockEmbedding
     from llama_index.core.llms import MockFunctionCallingLLM, MockLLM
     from llama_index.core.tools import FunctionTool
+
+    from scenarios.llamaindex_apps import query_engine
 
     def lookup(q: str) -> str:
         """Look an order up."""
@@ -129,10 +129,7 @@ def llamaindex_run() -> None:
         return str(await agent.run(user_msg=CANARY["prompt"]))
 
     assert CANARY["completion"] in asyncio.run(run_agent())
-    index = VectorStoreIndex.from_documents(
-        [Document(text=f"Orders ship in a day. {CANARY['document']}")], embed_model=MockEmbedding(embed_dim=8)
-    )
-    index.as_query_engine(llm=MockLLM()).query(CANARY["prompt"])
+    query_engine([f"Orders ship in a day. {CANARY['document']}"]).query(CANARY["prompt"])
     MockLLM().complete(CANARY["prompt"])
 
 
