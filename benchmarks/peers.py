@@ -142,23 +142,11 @@ def bare_handler(call_with: CallWith) -> Variant:
         ) -> None:
             self._start("tool", run_id, parent_run_id)
 
-        def on_chain_end(self, outputs: Any, *, run_id: UUID, **kw: Any) -> None:
+        def _finish(self, result: Any, *, run_id: UUID, **kw: Any) -> None:
             self._end(run_id)
 
-        def on_chain_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
-            self._end(run_id)
-
-        def on_llm_end(self, response: Any, *, run_id: UUID, **kw: Any) -> None:
-            self._end(run_id)
-
-        def on_llm_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
-            self._end(run_id)
-
-        def on_tool_end(self, output: Any, *, run_id: UUID, **kw: Any) -> None:
-            self._end(run_id)
-
-        def on_tool_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
-            self._end(run_id)
+        # A run ends the same way whether it returned or raised.
+        on_chain_end = on_chain_error = on_llm_end = on_llm_error = on_tool_end = on_tool_error = _finish
 
     handler = BareSpanHandler()
     return _in_memory("bare handler (1 OTel span per run, for scale)", provider, exporter, call=call_with([handler]))
