@@ -1,4 +1,4 @@
-"""Helpers shared by the test folders: the content attributes, and running a script in a subprocess."""
+"""Helpers shared by the test folders: span attributes, the content attributes, running a script."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from threadline import semconv as sc
 
@@ -36,3 +37,8 @@ def run_script(
     assert done.returncode == 0, done.stderr[-4000:]
     assert "internal error" not in done.stderr
     return done, db
+
+
+def attrs(span: Any) -> dict[str, Any]:
+    """A finished span's attributes as a plain dict."""
+    return dict(span.attributes or {})

@@ -10,13 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from scenarios.chat_models import MODEL, RESPONSE_MODEL, ScriptedChatModel, usage
+from tests.kit import attrs
 
 __all__ = ["MODEL", "RESPONSE_MODEL", "ScriptedChatModel", "attrs", "parent_of", "usage"]
-
-
-def attrs(span: Any) -> dict[str, Any]:
-    """A finished span's attributes as a plain dict."""
-    return dict(span.attributes or {})
 
 
 def parent_of(spans: Any, span: Any) -> Any:

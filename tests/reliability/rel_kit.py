@@ -17,10 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from scenarios.openai_api import MODEL, RESPONSE_MODEL, FakeOpenAI
+from scenarios.openai_api import MODEL, FakeOpenAI
 from threadline import guard
-
-__all__ = ["MODEL", "RESPONSE_MODEL", "FakeOpenAI"]  # and the helpers below
 
 
 def has_module(name: str) -> bool:
