@@ -9,7 +9,8 @@ checkpointer, LlamaIndex engines, the ``openai`` client over
 - :mod:`scenarios.openai_api`: the OpenAI API's documented bodies and a mock backend;
 - :mod:`scenarios.chat_models`: LangChain chat models that answer without a network;
 - :mod:`scenarios.langgraph_apps`: the LangGraph graphs (a 3-node turn, human review, a support bot);
-- :mod:`scenarios.llamaindex_apps`: a LlamaIndex query engine over a small index.
+- :mod:`scenarios.llamaindex_apps`: a LlamaIndex query engine over a small index;
+- :mod:`scenarios.contract`: one workload per integration, with what the plugin contract tests watch.
 
 The folder sits at the repository root (not in ``src/``): it is not shipped.
 pytest finds it through ``pythonpath`` in ``pyproject.toml``; ``python -m

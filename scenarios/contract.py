@@ -1,4 +1,4 @@
-"""One small real workload per integration, for the plugin contract tests.
+"""One small real workload per integration, for the plugin contract tests (``tests/contract``).
 
 Each :class:`Scenario` names the integration's entry point, runs the real
 framework with a fake only at the model boundary, and says which framework
