@@ -42,3 +42,11 @@ def run_script(
 def attrs(span: Any) -> dict[str, Any]:
     """A finished span's attributes as a plain dict."""
     return dict(span.attributes or {})
+
+
+def parent_of(spans: Any, span: Any) -> Any:
+    """The finished parent span of ``span`` (``None`` for a root)."""
+    if span.parent is None:
+        return None
+    found = [s for s in spans.finished() if s.context.span_id == span.parent.span_id]
+    return found[0] if found else None

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
-from threadline_langchain_test_support import attrs, parent_of
 
 from scenarios.openai_api import replay
+from tests.kit import attrs, parent_of
 from threadline import semconv as sc
 from threadline.testing import CapturedSpans, capture
 

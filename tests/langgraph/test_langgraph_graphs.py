@@ -15,9 +15,10 @@ from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import create_react_agent
 from langgraph.types import Command, Send
 from opentelemetry.trace import StatusCode
-from threadline_langchain_test_support import MODEL, ScriptedChatModel, attrs, parent_of, usage
 
+from scenarios.chat_models import MODEL, ScriptedChatModel, usage
 from scenarios.langgraph_apps import linear_graph, turn_graph
+from tests.kit import attrs, parent_of
 from threadline import semconv as sc
 from threadline.testing import capture
 

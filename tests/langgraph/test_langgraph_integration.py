@@ -14,10 +14,11 @@ from langgraph.types import Command, interrupt
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from threadline_langchain_test_support import MODEL, ScriptedChatModel, attrs, parent_of, usage
 
 import threadline
+from scenarios.chat_models import MODEL, ScriptedChatModel, usage
 from scenarios.langgraph_apps import linear_graph
+from tests.kit import attrs, parent_of
 from threadline import semconv as sc
 from threadline.integration import current_emitter
 from threadline.records import ModelCall

@@ -14,9 +14,9 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, Send, interrupt
 from opentelemetry.trace import StatusCode
-from threadline_langchain_test_support import attrs, parent_of
 
 from scenarios.langgraph_apps import Review, linear_graph, review_graph
+from tests.kit import attrs, parent_of
 from threadline import semconv as sc
 from threadline.testing import CapturedSpans, capture
 from threadline_langgraph._pending import PENDING
