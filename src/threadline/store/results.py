@@ -11,21 +11,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = [
-    "InterruptInfo",
-    "ModelUsage",
-    "ScoreSummary",
-    "SessionDetail",
-    "SessionPage",
-    "SessionSummary",
-    "SpanRow",
-    "TraceDetail",
-    "TraceSummary",
-    "Turn",
-    "fmt_number",
-    "scores_text",
-]
-
 
 def _dt(ns: int | None) -> datetime | None:
     return None if ns is None else datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
