@@ -21,6 +21,14 @@ def _iso(ns: int | None) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
+def _json_ready(item: Any, **times: int | None) -> dict[str, Any]:
+    """``item``'s fields with tuples as lists, then ``times`` (Unix ns) as ISO 8601 UTC, then ``duration_ms``."""
+    out = {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(item).items()}
+    out.update({name: _iso(ns) for name, ns in times.items()})
+    out["duration_ms"] = item.duration_ms
+    return out
+
+
 @dataclass(frozen=True)
 class SessionSummary:
     """One row of the sessions table: a session's aggregate over its traces."""
@@ -81,16 +89,7 @@ class SessionSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (times as ISO 8601 UTC and as Unix ns)."""
-        out = asdict(self)
-        out["users"] = list(self.users)
-        out["models"] = list(self.models)
-        out["tags"] = list(self.tags)
-        out["model_usage"] = [asdict(m) for m in self.model_usage]
-        out["scores"] = [asdict(s) for s in self.scores]
-        out["first_trace"] = _iso(self.first_start_ns)
-        out["last_trace"] = _iso(self.last_end_ns)
-        out["duration_ms"] = self.duration_ms
-        return out
+        return _json_ready(self, first_trace=self.first_start_ns, last_trace=self.last_end_ns)
 
 
 @dataclass(frozen=True)
@@ -131,14 +130,8 @@ class TraceSummary:
         return value
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        out = asdict(self)
-        out["users"] = list(self.users)
-        out["models"] = list(self.models)
-        out["start"] = _iso(self.start_ns)
-        out["end"] = _iso(self.end_ns)
-        out["duration_ms"] = self.duration_ms
-        return out
+        """A JSON-ready dict (a turn's interrupts and the ids it resumes included)."""
+        return _json_ready(self, start=self.start_ns, end=self.end_ns)
 
 
 def display(value: Any) -> str:
@@ -225,13 +218,6 @@ class Turn(TraceSummary):
     """What the human answered, for a trace that resumes interrupts."""
     resume_interrupt_ids: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        out = TraceSummary.to_dict(self)
-        out["interrupts"] = [{"id": i.id, "value": i.value} for i in self.interrupts]
-        out["resume_interrupt_ids"] = list(self.resume_interrupt_ids)
-        return out
-
 
 @dataclass(frozen=True)
 class SessionDetail:
@@ -285,12 +271,7 @@ class SpanRow:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        out = asdict(self)
-        out["interrupt_ids"] = list(self.interrupt_ids)
-        out["start"] = _iso(self.start_ns)
-        out["end"] = _iso(self.end_ns)
-        out["duration_ms"] = self.duration_ms
-        return out
+        return _json_ready(self, start=self.start_ns, end=self.end_ns)
 
 
 @dataclass(frozen=True)
