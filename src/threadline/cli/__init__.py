@@ -16,6 +16,14 @@ Every command takes ``--db PATH`` (default ``$THREADLINE_DB``, else
 ``.threadline/traces.db``). A missing store or an unknown id prints a message
 on stderr and exits with status 1. Output has no colour when it is not a
 terminal; ``--json`` prints machine-readable JSON instead of tables.
+
+This module wires the commands to the parser; each lives in a module of this
+package: :mod:`.listing` (``sessions``, ``traces``), :mod:`.replay`
+(``session``), :mod:`.trace`, :mod:`.scores` (``annotate``), :mod:`.find`
+(``search``, ``stats``), :mod:`.lifecycle` (``prune``, ``delete``,
+``export``) and :mod:`.demo`. They share :mod:`.args` (the store, time
+windows, row counts) and :mod:`.output` (the console, JSON, table cells);
+numbers and times are :mod:`threadline.formatting`'s, as in the web view.
 """
 
 from __future__ import annotations
