@@ -11,11 +11,22 @@ import argparse
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from threadline import inputs
 from threadline.store.schema import resolve_path
 
-__all__ = ["CliError", "add_db", "add_window", "count", "join_negative_times", "label", "store_path", "time_arg"]
+__all__ = [
+    "CliError",
+    "add_db",
+    "add_window",
+    "count",
+    "join_negative_times",
+    "label",
+    "store_path",
+    "time_arg",
+    "window",
+]
 
 
 class CliError(Exception):
@@ -68,6 +79,17 @@ def add_window(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=count, default=50, metavar="N", help="at most N rows (default 50)")
     parser.add_argument("--offset", type=count, default=0, metavar="N", help="skip the first N rows")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def window(args: argparse.Namespace) -> dict[str, Any]:
+    """The options :func:`add_window` added, as a listing's keywords (``user``, ``since`` ... ``offset``)."""
+    return {
+        "user": args.user,
+        "since": time_arg(args.since, "--since"),
+        "until": time_arg(args.until, "--until"),
+        "limit": args.limit,
+        "offset": args.offset,
+    }
 
 
 def join_negative_times(argv: Sequence[str]) -> list[str]:

@@ -15,7 +15,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from threadline.cli.args import store_path, time_arg
+from threadline.cli.args import store_path, window
 from threadline.cli.output import one_line, outcome_text, print_rows, short_time
 from threadline.formatting import fmt_cost, fmt_duration, fmt_tokens
 from threadline.store import queries
@@ -161,15 +161,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     """``threadline sessions``."""
     path = store_path(args)
     sessions = queries.list_sessions(
-        path,
-        user=args.user,
-        since=time_arg(args.since, "--since"),
-        until=time_arg(args.until, "--until"),
-        limit=args.limit,
-        offset=args.offset,
-        order_by=args.order,
-        environment=args.environment,
-        tag=args.tag,
+        path, **window(args), order_by=args.order, environment=args.environment, tag=args.tag
     )
     return print_rows(sessions, path, "sessions", as_json=args.json, table=lambda c: sessions_table(sessions, c.width))
 
@@ -177,13 +169,5 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 def cmd_traces(args: argparse.Namespace) -> int:
     """``threadline traces``."""
     path = store_path(args)
-    traces = queries.list_traces(
-        path,
-        session_id=args.session,
-        user=args.user,
-        since=time_arg(args.since, "--since"),
-        until=time_arg(args.until, "--until"),
-        limit=args.limit,
-        offset=args.offset,
-    )
+    traces = queries.list_traces(path, session_id=args.session, **window(args))
     return print_rows(traces, path, "traces", as_json=args.json, table=lambda _: traces_table(traces))
