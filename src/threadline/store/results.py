@@ -11,21 +11,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = [
-    "InterruptInfo",
-    "ModelUsage",
-    "ScoreSummary",
-    "SessionDetail",
-    "SessionPage",
-    "SessionSummary",
-    "SpanRow",
-    "TraceDetail",
-    "TraceSummary",
-    "Turn",
-    "fmt_number",
-    "scores_text",
-]
-
 
 def _dt(ns: int | None) -> datetime | None:
     return None if ns is None else datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
@@ -34,6 +19,14 @@ def _dt(ns: int | None) -> datetime | None:
 def _iso(ns: int | None) -> str | None:
     value = _dt(ns)
     return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def _json_ready(item: Any, **times: int | None) -> dict[str, Any]:
+    """``item``'s fields with tuples as lists, then ``times`` (Unix ns) as ISO 8601 UTC, then ``duration_ms``."""
+    out = {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(item).items()}
+    out.update({name: _iso(ns) for name, ns in times.items()})
+    out["duration_ms"] = item.duration_ms
+    return out
 
 
 @dataclass(frozen=True)
@@ -96,16 +89,7 @@ class SessionSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (times as ISO 8601 UTC and as Unix ns)."""
-        out = asdict(self)
-        out["users"] = list(self.users)
-        out["models"] = list(self.models)
-        out["tags"] = list(self.tags)
-        out["model_usage"] = [asdict(m) for m in self.model_usage]
-        out["scores"] = [asdict(s) for s in self.scores]
-        out["first_trace"] = _iso(self.first_start_ns)
-        out["last_trace"] = _iso(self.last_end_ns)
-        out["duration_ms"] = self.duration_ms
-        return out
+        return _json_ready(self, first_trace=self.first_start_ns, last_trace=self.last_end_ns)
 
 
 @dataclass(frozen=True)
@@ -146,14 +130,8 @@ class TraceSummary:
         return value
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        out = asdict(self)
-        out["users"] = list(self.users)
-        out["models"] = list(self.models)
-        out["start"] = _iso(self.start_ns)
-        out["end"] = _iso(self.end_ns)
-        out["duration_ms"] = self.duration_ms
-        return out
+        """A JSON-ready dict (a turn's interrupts and the ids it resumes included)."""
+        return _json_ready(self, start=self.start_ns, end=self.end_ns)
 
 
 def display(value: Any) -> str:
@@ -240,13 +218,6 @@ class Turn(TraceSummary):
     """What the human answered, for a trace that resumes interrupts."""
     resume_interrupt_ids: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        out = TraceSummary.to_dict(self)
-        out["interrupts"] = [{"id": i.id, "value": i.value} for i in self.interrupts]
-        out["resume_interrupt_ids"] = list(self.resume_interrupt_ids)
-        return out
-
 
 @dataclass(frozen=True)
 class SessionDetail:
@@ -300,12 +271,7 @@ class SpanRow:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        out = asdict(self)
-        out["interrupt_ids"] = list(self.interrupt_ids)
-        out["start"] = _iso(self.start_ns)
-        out["end"] = _iso(self.end_ns)
-        out["duration_ms"] = self.duration_ms
-        return out
+        return _json_ready(self, start=self.start_ns, end=self.end_ns)
 
 
 @dataclass(frozen=True)

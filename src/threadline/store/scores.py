@@ -70,6 +70,7 @@ class ScoreRow:
     source: str
     author: str | None
     created_at: float
+    """Unix seconds."""
 
     def values(self) -> tuple[Any, ...]:
         """The row's values in the table's column order (without ``id``)."""
@@ -88,21 +89,10 @@ class ScoreRow:
 
 
 @dataclass(frozen=True)
-class Score:
-    """A stored score."""
+class Score(ScoreRow):
+    """A stored score: its row and the id the table gave it."""
 
     id: int
-    target_kind: str
-    target_id: str
-    name: str
-    data_type: str
-    value_num: float | None
-    value_str: str | None
-    comment: str | None
-    source: str
-    author: str | None
-    created_at: float
-    """Unix seconds."""
 
     @property
     def value(self) -> float | bool | str | None:
@@ -276,23 +266,7 @@ def partition_scores(spans: Sequence[Any]) -> tuple[list[ScoreRow], list[Any]]:
 # --- reads ----------------------------------------------------------------------------------------
 
 
-def _score(row: Sequence[Any]) -> Score:
-    return Score(
-        id=row[0],
-        target_kind=row[1],
-        target_id=row[2],
-        name=row[3],
-        value_num=row[4],
-        value_str=row[5],
-        data_type=row[6],
-        comment=row[7],
-        source=row[8],
-        author=row[9],
-        created_at=row[10],
-    )
-
-
-_SELECT = f"SELECT id, {_COLUMNS} FROM scores"
+_SELECT = f"SELECT {_COLUMNS}, id FROM scores"  # the fields of Score, in order
 
 
 def scores_for(conn: sqlite3.Connection, target_kind: str, target_id: str) -> list[Score]:
@@ -311,7 +285,7 @@ def scores_by_target(conn: sqlite3.Connection, target_kind: str, target_ids: Ite
         marks = ", ".join("?" for _ in part)
         sql = f"{_SELECT} WHERE target_kind = ? AND target_id IN ({marks}) ORDER BY created_at, id"
         for row in retry_locked(lambda sql=sql, part=part: conn.execute(sql, [target_kind, *part]).fetchall()):
-            score = _score(row)
+            score = Score(*row)
             out.setdefault(score.target_id, []).append(score)
     return out
 

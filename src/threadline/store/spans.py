@@ -32,28 +32,9 @@ def _ids(text: str | None) -> tuple[str, ...]:
 
 
 def _span(conn: sqlite3.Connection, row: Sequence[Any]) -> SpanRow:
+    # The first 21 columns of _SPAN_SELECT are SpanRow's first 21 fields, in order (trace_id ... ttft_ms).
     return SpanRow(
-        trace_id=row[0],
-        span_id=row[1],
-        parent_span_id=row[2],
-        name=row[3],
-        kind=row[4],
-        start_ns=row[5],
-        end_ns=row[6],
-        status_code=row[7],
-        status_message=row[8],
-        outcome=row[9],
-        session_id=row[10],
-        user_id=row[11],
-        model=row[12],
-        provider=row[13],
-        input_tokens=row[14],
-        output_tokens=row[15],
-        cache_read_tokens=row[16],
-        cache_write_tokens=row[17],
-        reasoning_tokens=row[18],
-        cost_usd=row[19],
-        ttft_ms=row[20],
+        *row[:21],
         is_resume=bool(row[21]),
         interrupt_ids=_ids(row[22]),
         attributes=restore(conn, row[26], loads(row[23]) or {}),

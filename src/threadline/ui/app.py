@@ -30,7 +30,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
@@ -43,8 +43,8 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from threadline import inputs
 from threadline import semconv as sc
+from threadline.formatting import fmt_cost, fmt_duration, fmt_time, fmt_tokens
 from threadline.safe_text import clean
 from threadline.store import queries
 from threadline.store import scores as score_store
@@ -52,13 +52,12 @@ from threadline.store.results import scores_text
 from threadline.store.schema import StoreError, StoreNotFoundError, resolve_path
 from threadline.ui import explore, views
 from threadline.ui.annotate import Annotator, RefusedError
+from threadline.ui.params import DEFAULT_PAGE_SIZE, PAGE_SIZES, label_param, link, page_number, per_page, time_param
 from threadline.ui.store import check_store, reading
 
 __all__ = ["ALLOWED_HOSTS", "PAGE_SIZES", "create_app"]
 
 ALLOWED_HOSTS = ("127.0.0.1", "localhost")
-PAGE_SIZES = (25, 50, 100, 200)
-DEFAULT_PAGE_SIZE = 50
 DEFAULT_SORT = "-last_trace"
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -127,10 +126,10 @@ def _environment() -> Environment:
         finalize=_inert,
     )
     env.filters.update(
-        duration=views.fmt_duration,
-        tokens=views.fmt_tokens,
-        cost=views.fmt_cost,
-        when=views.fmt_time,
+        duration=fmt_duration,
+        tokens=fmt_tokens,
+        cost=fmt_cost,
+        when=fmt_time,
         when_short=views.fmt_time_short,
         session_url=session_url,
         trace_url=trace_url,
@@ -177,15 +176,13 @@ class _Pages:
         sort = args.get("sort") or DEFAULT_SORT
         if sort.lstrip("-") not in queries.SESSION_PAGE_ORDER_KEYS:
             sort = DEFAULT_SORT
-        per = _int(args.get("per"), DEFAULT_PAGE_SIZE)
-        if per not in PAGE_SIZES:
-            per = DEFAULT_PAGE_SIZE
+        per = per_page(args.get("per"))
         problems: list[str] = []
-        page = _page(args.get("page"), per, problems)
-        since = _time(since_text, "since", problems)
-        until = _time(until_text, "until", problems)
-        environment = _label(args.get("environment"), "environment", problems)
-        tag = _label(args.get("tag"), "tag", problems)
+        page = page_number(args.get("page"), per, problems)
+        since = time_param(since_text, "since", problems)
+        until = time_param(until_text, "until", problems)
+        environment = label_param(args.get("environment"), "environment", problems)
+        tag = label_param(args.get("tag"), "tag", problems)
         filters = {
             "user": user or "",
             "since": since_text,
@@ -315,16 +312,8 @@ class _Links:
         self.per = per
 
     def __call__(self, **changes: Any) -> str:
-        params: dict[str, Any] = {**self.filters, "sort": self.sort, "per": self.per}
-        params.update(changes)
-        if params.get("sort") == DEFAULT_SORT:
-            params.pop("sort")
-        if params.get("per") == DEFAULT_PAGE_SIZE:
-            params.pop("per")
-        if params.get("page") == 1:
-            params.pop("page")
-        params = {k: v for k, v in params.items() if v not in (None, "")}
-        return "/" + ("?" + urlencode(params) if params else "")
+        params: dict[str, Any] = {**self.filters, "sort": self.sort, "per": self.per, **changes}
+        return link("/", params, {"sort": DEFAULT_SORT, "per": DEFAULT_PAGE_SIZE, "page": 1})
 
     def sort_by(self, field: str) -> str:
         """Sort by ``field``: descending first, a second click flips it (back to page 1)."""
@@ -334,40 +323,6 @@ class _Links:
         else:
             target = field if field == "session_id" else "-" + field
         return self(sort=target, page=1)
-
-
-def _int(text: str | None, default: int) -> int:
-    try:
-        return int(text) if text else default
-    except ValueError:
-        return default
-
-
-def _time(text: str, name: str, problems: list[str]) -> Any:
-    if not text:
-        return None
-    try:
-        return inputs.time(text, name)
-    except ValueError as exc:
-        problems.append(str(exc))
-        return None
-
-
-def _label(text: str | None, name: str, problems: list[str]) -> str | None:
-    try:
-        return inputs.label(text, name)
-    except ValueError as exc:
-        problems.append(str(exc))
-        return None
-
-
-def _page(text: str | None, per: int, problems: list[str]) -> int:
-    # 0 and below read as the first page, as before; a page past what an offset can be is a 400.
-    try:
-        return max(inputs.count(text, "page", default=1, minimum=-inputs.MAX_ROWS, maximum=inputs.MAX_ROWS // per), 1)
-    except ValueError as exc:
-        problems.append(str(exc))
-        return 1
 
 
 def create_app(db: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> Starlette:

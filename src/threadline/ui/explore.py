@@ -20,15 +20,16 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from typing import Any, Protocol
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from threadline.formatting import fmt_duration, fmt_tokens
 from threadline.store import queries, search, stats, trace_list
 from threadline.store.schema import StoreError
-from threadline.ui import app, charts, views  # app: its query-string readers (app imports this module)
+from threadline.ui import charts
+from threadline.ui.params import DEFAULT_PAGE_SIZE, PAGE_SIZES, link, page_number, per_page, time_param
 from threadline.ui.store import reading
 
 __all__ = ["DASHBOARD_WINDOWS", "routes"]
@@ -63,11 +64,6 @@ class Pages(Protocol):
     def store_problem(self, exc: StoreError) -> Response: ...
 
 
-def _url(path: str, params: dict[str, Any]) -> str:
-    kept = {k: v for k, v in params.items() if v not in (None, "")}
-    return path + ("?" + urlencode(kept) if kept else "")
-
-
 class _Handlers:
     def __init__(self, pages: Pages) -> None:
         self.pages = pages
@@ -78,7 +74,7 @@ class _Handlers:
         session_id = (args.get("session") or "").strip() or None
         since_text = (args.get("since") or "").strip()
         problems: list[str] = []
-        since = app._time(since_text, "since", problems)
+        since = time_param(since_text, "since", problems)
         context: dict[str, Any] = {"q": query, "session": session_id, "since": since_text, "hits": None}
         if problems:
             return self.pages.render("search.html", status=400, problems=problems, **context)
@@ -104,39 +100,31 @@ class _Handlers:
         sort = args.get("sort") or "-start"
         if sort.lstrip("-") not in trace_list.TRACE_ORDER_KEYS:
             sort = "-start"
-        per = app._int(args.get("per"), app.DEFAULT_PAGE_SIZE)
-        if per not in app.PAGE_SIZES:
-            per = app.DEFAULT_PAGE_SIZE
+        per = per_page(args.get("per"))
         problems: list[str] = []
-        page = app._page(args.get("page"), per, problems)
-        since = app._time(filters["since"], "since", problems)
-        until = app._time(filters["until"], "until", problems)
+        page = page_number(args.get("page"), per, problems)
+        since = time_param(filters["since"], "since", problems)
+        until = time_param(filters["until"], "until", problems)
         if filters["outcome"] and filters["outcome"] not in trace_list.OUTCOMES:
             problems.append(f"outcome: use one of {', '.join(trace_list.OUTCOMES)}")
 
-        def link(**changes: Any) -> str:
+        def traces_link(**changes: Any) -> str:
             params: dict[str, Any] = {**filters, "sort": sort, "per": per, "page": page, **changes}
-            if params.get("sort") == "-start":
-                params.pop("sort")
-            if params.get("per") == app.DEFAULT_PAGE_SIZE:
-                params.pop("per")
-            if params.get("page") == 1:
-                params.pop("page")
-            return _url("/traces", params)
+            return link("/traces", params, {"sort": "-start", "per": DEFAULT_PAGE_SIZE, "page": 1})
 
         def sort_by(key: str) -> str:
             target = key if sort == "-" + key else "-" + key
-            return link(sort=target, page=1)
+            return traces_link(sort=target, page=1)
 
         context: dict[str, Any] = {
             "filters": filters,
             "sort": sort,
             "per": per,
             "page": page,
-            "page_sizes": app.PAGE_SIZES,
+            "page_sizes": PAGE_SIZES,
             "outcomes": trace_list.OUTCOMES,
             "columns": TRACE_COLUMNS,
-            "link": link,
+            "link": traces_link,
             "sort_by": sort_by,
             "problems": problems,
         }
@@ -222,7 +210,7 @@ def _charts(result: stats.Stats) -> dict[str, Any]:
         "tokens_chart": charts.bars(labels, per_model("total_tokens"), _count, "Tokens per bucket by model"),
         "traces_chart": charts.bars(labels, counts, _count, "Traces per bucket by outcome", integer=True),
         "traces_legend": [(s.name, s.color) for s in counts],
-        "latency_chart": charts.lines(labels, latency, lambda v: views.fmt_duration(v), "Turn latency and TTFT"),
+        "latency_chart": charts.lines(labels, latency, lambda v: fmt_duration(v), "Turn latency and TTFT"),
         "latency_legend": [(s.name, s.color, s.dashed) for s in latency],
     }
 
@@ -234,7 +222,7 @@ def _money(value: float) -> str:
 
 
 def _count(value: float) -> str:
-    return views.fmt_tokens(int(round(value)))
+    return fmt_tokens(int(round(value)))
 
 
 def routes(pages: Pages) -> list[Route]:

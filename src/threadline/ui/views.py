@@ -3,7 +3,7 @@
 :func:`timeline` turns a session's turns into the conversation timeline
 (duration bars, interrupt → resume pairs and the rails that join them);
 :func:`waterfall` turns a trace's span tree into waterfall rows with each
-span's attributes. Number formats are the CLI's, so both read the same.
+span's attributes. Numbers and times are :mod:`threadline.formatting`'s, as in the terminal.
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from threadline import semconv as sc
-from threadline.cli import fmt_cost, fmt_duration, fmt_tokens, turn_input_text, turn_output_text
+from threadline.formatting import fmt_cost, fmt_duration, fmt_local, fmt_tokens, turn_input_text, turn_output_text
 from threadline.store.queries import SpanRow, TraceDetail, Turn
 from threadline.store.scores import Score
 
@@ -25,11 +24,7 @@ __all__ = [
     "ScoreView",
     "SpanView",
     "TurnView",
-    "fmt_cost",
-    "fmt_duration",
-    "fmt_time",
     "fmt_time_short",
-    "fmt_tokens",
     "timeline",
     "usage_parts",
     "waterfall",
@@ -42,22 +37,9 @@ MAX_LANES = 3
 MIN_BAR_PCT = 0.4
 
 
-def fmt_time(ns: int | None) -> str:
-    """Local date and time to the second; ``-`` when unknown."""
-    if ns is None:
-        return "-"
-    return datetime.fromtimestamp(ns / 1e9).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
 def fmt_time_short(ns: int | None, same_day_as: int | None = None, *, seconds: bool = False) -> str:
     """Local time to the minute (or second); the date is left out when it is the day of ``same_day_as``."""
-    if ns is None:
-        return "-"
-    value = datetime.fromtimestamp(ns / 1e9).astimezone()
-    clock = "%H:%M:%S" if seconds else "%H:%M"
-    if same_day_as is not None and datetime.fromtimestamp(same_day_as / 1e9).astimezone().date() == value.date():
-        return value.strftime(clock)
-    return value.strftime("%Y-%m-%d " + clock)
+    return fmt_local(ns, same_day_as, clock="%H:%M:%S" if seconds else "%H:%M")
 
 
 def usage_parts(item: Any) -> list[tuple[str, str, str]]:

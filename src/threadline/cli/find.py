@@ -12,28 +12,23 @@ printed as inert :class:`rich.text.Text` with control characters escaped.
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
-from threadline.safe_text import clean
+from threadline.cli.args import add_db, count, store_path, time_arg
+from threadline.cli.output import make_console, outcome_text, print_json, safe, short_time
+from threadline.formatting import fmt_cost, fmt_duration, fmt_tokens
 from threadline.store import search as store_search
 from threadline.store import stats as store_stats
-from threadline.store.schema import resolve_path
 
-__all__ = ["add_commands", "hits_table", "safe", "stats_table"]
-
-
-def safe(text: str | None) -> str:
-    """``text`` made inert for a terminal (:func:`threadline.safe_text.clean`); ``-`` for ``None``."""
-    return "-" if text is None else clean(text)
+__all__ = ["add_commands", "hits_table", "stats_table"]
 
 
 def hits_table(hits: list[store_search.SearchHit]) -> Table:
     """Matching traces: trace, start, session, outcome, the matching span and its snippet."""
-    from threadline.cli import _OUTCOME_STYLE, _local_short
-
     table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1, 0, 0), show_edge=False)
     table.add_column("Trace", no_wrap=True)
     table.add_column("Start", no_wrap=True)
@@ -45,12 +40,11 @@ def hits_table(hits: list[store_search.SearchHit]) -> Table:
         snippet = Text()
         for part, matched in h.snippet:
             snippet.append(safe(part), style="bold yellow" if matched else "")
-        outcome = h.outcome or "-"
         table.add_row(
             h.trace_id[:16],
-            _local_short(h.start_ns),
+            short_time(h.start_ns),
             safe(h.session_id),
-            Text(outcome, style=_OUTCOME_STYLE.get(outcome, "")),
+            outcome_text(h.outcome or "-"),
             safe(h.span_name),
             snippet,
         )
@@ -59,19 +53,17 @@ def hits_table(hits: list[store_search.SearchHit]) -> Table:
 
 def cmd_search(args: argparse.Namespace) -> int:
     """``threadline search QUERY``."""
-    from threadline.cli import _print_json, _time_arg, make_console
-
-    path = resolve_path(args.db)
+    path = store_path(args)
     hits = store_search.search(
         path,
         args.query,
         session_id=args.session,
-        since=_time_arg(args.since, "--since"),
-        until=_time_arg(args.until, "--until"),
+        since=time_arg(args.since, "--since"),
+        until=time_arg(args.until, "--until"),
         limit=max(args.limit, 1),
     )
     if args.json:
-        _print_json([h.to_dict() for h in hits])
+        print_json([h.to_dict() for h in hits])
         return 0
     console = make_console()
     if not hits:
@@ -85,8 +77,6 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def stats_table(stats: store_stats.Stats) -> Table:
     """``--by day|hour``: one row per bucket; ``--by model``: one row per model."""
-    from threadline.cli import fmt_cost, fmt_duration, fmt_tokens
-
     table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 2, 0, 0), show_edge=False)
     if stats.by == "model":
         for name in ("Model", "Calls", "In", "Out", "Total", "Cost"):
@@ -119,8 +109,6 @@ def stats_table(stats: store_stats.Stats) -> Table:
             fmt_duration(b.ttft_p95_ms),
         ]
 
-    from datetime import datetime
-
     for b in stats.buckets:
         table.add_row(*row(datetime.fromtimestamp(b.start_ns / 1e9).strftime(when), b))
     if len(stats.buckets) > 1:
@@ -130,19 +118,17 @@ def stats_table(stats: store_stats.Stats) -> Table:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     """``threadline stats``."""
-    from threadline.cli import _print_json, _time_arg, make_console
-
-    path = resolve_path(args.db)
+    path = store_path(args)
     result = store_stats.usage_stats(
         path,
-        since=_time_arg(args.since, "--since"),
-        until=_time_arg(args.until, "--until"),
+        since=time_arg(args.since, "--since"),
+        until=time_arg(args.until, "--until"),
         by="day" if args.by == "model" else args.by,
     )
     if args.by == "model":
         result.by = "model"
     if args.json:
-        _print_json(result.to_dict())
+        print_json(result.to_dict())
         return 0
     console = make_console()
     if not result.total.traces:
@@ -159,13 +145,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction, add_db: object) -> None:
-    """Add ``search`` and ``stats`` to the CLI's subparsers (``add_db`` adds the ``--db`` option)."""
-    from threadline.cli import _count as count  # the CLI's row-count reader (cli imports this module)
-
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Add ``search`` and ``stats`` to the CLI's subparsers."""
     p = sub.add_parser("search", help="traces whose captured inputs, outputs, tool calls or interrupts match")
     p.add_argument("query", metavar="QUERY", help='words (all must match), "a phrase", OR, NOT, prefix*')
-    add_db(p)  # type: ignore[operator]
+    add_db(p)
     p.add_argument("--session", metavar="ID", help="search within this session")
     p.add_argument("--since", metavar="TIME", help="spans that started since: ISO time or relative (-1h, 2d)")
     p.add_argument("--until", metavar="TIME", help="ISO time or relative, as --since")
@@ -174,7 +158,7 @@ def add_commands(sub: argparse._SubParsersAction, add_db: object) -> None:
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("stats", help="cost, tokens, traces, errors and latency per day, hour or model")
-    add_db(p)  # type: ignore[operator]
+    add_db(p)
     p.add_argument("--since", metavar="TIME", help="traces that started since (default: all): -7d, 2026-05-01")
     p.add_argument("--until", metavar="TIME", help="ISO time or relative, as --since")
     p.add_argument(

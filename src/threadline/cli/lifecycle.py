@@ -1,4 +1,4 @@
-"""The ``threadline`` commands that change the store: ``prune``, ``delete``, ``export``, ``annotate``.
+"""The ``threadline`` commands that change the store: ``prune``, ``delete``, ``export``.
 
 Registered on the CLI's parser by :func:`add_commands`; each prints one line
 saying what it did.
@@ -10,18 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from threadline.cli.args import CliError, add_db, store_path
 from threadline.store import lifecycle, queries
-from threadline.store.schema import resolve_path
 
 __all__ = ["add_commands"]
-
-
-class LifecycleError(Exception):
-    """A lifecycle command cannot do what was asked (reported on stderr, exit status 1)."""
-
-
-def _store(args: argparse.Namespace) -> Path:
-    return resolve_path(args.db)
 
 
 def _plural(n: int, word: str) -> str:
@@ -38,51 +30,51 @@ def _say(deleted: lifecycle.Deleted, path: Path) -> None:
 def cmd_prune(args: argparse.Namespace) -> int:
     """``threadline prune --older-than 30d`` / ``--keep-sessions N``."""
     if args.older_than is None and args.keep_sessions is None:
-        raise LifecycleError("say what to prune: --older-than DURATION (e.g. 30d) and/or --keep-sessions N")
+        raise CliError("say what to prune: --older-than DURATION (e.g. 30d) and/or --keep-sessions N")
     try:
-        deleted = lifecycle.prune(_store(args), older_than=args.older_than, keep_sessions=args.keep_sessions)
+        deleted = lifecycle.prune(store_path(args), older_than=args.older_than, keep_sessions=args.keep_sessions)
     except ValueError as exc:
-        raise LifecycleError(str(exc)) from None
-    _say(deleted, _store(args))
+        raise CliError(str(exc)) from None
+    _say(deleted, store_path(args))
     return 0
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
     """``threadline delete session ID`` / ``threadline delete trace ID``."""
-    path = _store(args)
+    path = store_path(args)
     if args.what == "session":
         deleted = lifecycle.delete_session(path, args.id)
     else:
         try:
             full = queries.resolve_trace_id(path, args.id)
         except queries.AmbiguousIdError as exc:
-            raise LifecycleError(str(exc)) from None
+            raise CliError(str(exc)) from None
         deleted = lifecycle.delete_trace(path, full) if full is not None else lifecycle.Deleted(0, 0, 0)
     if not deleted.traces:
-        raise LifecycleError(f"no {args.what} {args.id!r} in {path}")
+        raise CliError(f"no {args.what} {args.id!r} in {path}")
     _say(deleted, path)
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``threadline export session ID [-o FILE]``: the session's spans as JSON lines."""
-    path = _store(args)
+    path = store_path(args)
     if args.output in (None, "-"):
         written = lifecycle.export_session(path, args.id, sys.stdout)
     else:
         with open(args.output, "w", encoding="utf-8") as out:
             written = lifecycle.export_session(path, args.id, out)
     if not written:
-        raise LifecycleError(f"no session {args.id!r} in {path}")
+        raise CliError(f"no session {args.id!r} in {path}")
     if args.output not in (None, "-"):
         print(f"Wrote {_plural(written, 'span')} of session {args.id} to {args.output}.")
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction, add_db: object) -> None:
-    """Add the lifecycle commands to the CLI's subparsers (``add_db`` adds the ``--db`` option)."""
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Add the lifecycle commands to the CLI's subparsers."""
     p = sub.add_parser("prune", help="delete old sessions and their traces (and give the space back)")
-    add_db(p)  # type: ignore[operator]
+    add_db(p)
     p.add_argument("--older-than", metavar="DURATION", help="sessions last active longer ago than this: 30d, 12h, 2w")
     p.add_argument("--keep-sessions", type=int, metavar="N", help="keep only the N most recently active sessions")
     p.set_defaults(func=cmd_prune)
@@ -90,12 +82,12 @@ def add_commands(sub: argparse._SubParsersAction, add_db: object) -> None:
     p = sub.add_parser("delete", help="delete one session or trace (export it first to keep a copy)")
     p.add_argument("what", choices=("session", "trace"))
     p.add_argument("id", metavar="ID")
-    add_db(p)  # type: ignore[operator]
+    add_db(p)
     p.set_defaults(func=cmd_delete)
 
     p = sub.add_parser("export", help="a session's spans as JSON lines, captured content included")
     p.add_argument("what", choices=("session",))
     p.add_argument("id", metavar="ID")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: standard output)")
-    add_db(p)  # type: ignore[operator]
+    add_db(p)
     p.set_defaults(func=cmd_export)
