@@ -75,7 +75,7 @@ def chat_completion(
 def chat_chunks(
     text: str | Sequence[str], *, model: str = RESPONSE_MODEL, usage: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
-    """``chat.completion.chunk`` objects of a stream, with a final usage chunk.
+    """``chat.completion.chunk`` objects of a stream with ``include_usage``: deltas, the finish, then the usage.
 
     ``text`` is streamed in two deltas, or one delta per piece when it is a
     sequence; ``usage`` defaults to 9 prompt and 2 completion tokens.
@@ -88,10 +88,11 @@ def chat_chunks(
         "system_fingerprint": "fp_44709d6fcb",
     }
     pieces = [text[: len(text) // 2], text[len(text) // 2 :]] if isinstance(text, str) else list(text)
-    deltas = [{"role": "assistant", "content": ""}, *({"content": piece} for piece in pieces)]
+    deltas = [{"role": "assistant", "content": "", "refusal": None}, *({"content": piece} for piece in pieces)]
+    choices = [{"index": 0, "delta": d, "logprobs": None, "finish_reason": None} for d in deltas]
+    choices.append({"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"})
     return [
-        *({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]} for delta in deltas),
-        {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        *({**base, "choices": [c], "usage": None} for c in choices),
         {**base, "choices": [], "usage": usage or {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}},
     ]
 
