@@ -68,18 +68,7 @@ def _workload(name: str) -> tuple[Callable[[int], Any], Callable[[list[Any] | No
 
         return call_with(None), call_with
     if name == "hitl":
-        from langgraph.types import Command
-
-        hitl, saver = apps.hitl_graph()
-
-        def cycle(i: int) -> Any:
-            config = {"configurable": {"thread_id": f"review-{i}"}}
-            hitl.invoke({"topic": f"topic {i}"}, config)
-            done = hitl.invoke(Command(resume="approve"), config)
-            saver.delete_thread(f"review-{i}")
-            return done
-
-        return cycle, None
+        return apps.hitl_cycle(*apps.hitl_graph()), None
     if name in ("openai", "openai-stream"):
         client = apps.openai_client()
         if name == "openai":

@@ -39,6 +39,18 @@ def _flusher(provider: Any) -> Callable[[], None]:
     return finish
 
 
+def _in_memory(label: str, provider: Any, exporter: Any, **variant: Any) -> Variant:
+    """A variant whose spans go to ``exporter`` through ``provider``: flushed in the block, counted, then cleared."""
+    variant.setdefault("teardown", exporter.clear)
+    return Variant(
+        label,
+        finish=_flusher(provider),
+        count_spans=lambda: len(exporter.get_finished_spans()),
+        note="in-memory exporter",
+        **variant,
+    )
+
+
 # Framework attributes the peers patch. Some peers' uninstrument() leaves a patch behind
 # (OpenLLMetry unwraps "BaseCallbackManager.__init__" on the module, which is a no-op), which
 # would trace every later block; each peer's teardown puts the originals back.
@@ -130,44 +142,25 @@ def bare_handler(call_with: CallWith) -> Variant:
         ) -> None:
             self._start("tool", run_id, parent_run_id)
 
-        def on_chain_end(self, outputs: Any, *, run_id: UUID, **kw: Any) -> None:
+        def _finish(self, result: Any, *, run_id: UUID, **kw: Any) -> None:
             self._end(run_id)
 
-        def on_chain_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
-            self._end(run_id)
-
-        def on_llm_end(self, response: Any, *, run_id: UUID, **kw: Any) -> None:
-            self._end(run_id)
-
-        def on_llm_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
-            self._end(run_id)
-
-        def on_tool_end(self, output: Any, *, run_id: UUID, **kw: Any) -> None:
-            self._end(run_id)
-
-        def on_tool_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
-            self._end(run_id)
+        # A run ends the same way whether it returned or raised.
+        on_chain_end = on_chain_error = on_llm_end = on_llm_error = on_tool_end = on_tool_error = _finish
 
     handler = BareSpanHandler()
-    return Variant(
-        "bare handler (1 OTel span per run, for scale)",
-        call=call_with([handler]),
-        finish=_flusher(provider),
-        teardown=exporter.clear,
-        count_spans=lambda: len(exporter.get_finished_spans()),
-        note="in-memory exporter",
-    )
+    return _in_memory("bare handler (1 OTel span per run, for scale)", provider, exporter, call=call_with([handler]))
 
 
 # -- peers ------------------------------------------------------------------------------------
-def openinference() -> Variant:
-    """Arize OpenInference ``LangChainInstrumentor``."""
+def _instrumentor(label: str, module: str, pip_name: str, class_name: str) -> Variant:
+    """A peer's OTel instrumentor ``module.class_name``, instrumented for each block and uninstrumented after it."""
     provider, exporter = _memory_provider()
     state: dict[str, Any] = {}
 
     def setup() -> None:
-        mod = _import("openinference.instrumentation.langchain", "openinference-instrumentation-langchain")
-        inst = state.setdefault("inst", mod.LangChainInstrumentor())
+        mod = _import(module, pip_name)
+        inst = state.setdefault("inst", getattr(mod, class_name)())
         state["saved"] = _snapshot()
         inst.instrument(tracer_provider=provider, skip_dep_check=True)
 
@@ -176,39 +169,26 @@ def openinference() -> Variant:
         _restore(state.pop("saved", []))
         exporter.clear()
 
-    return Variant(
+    return _in_memory(label, provider, exporter, setup=setup, teardown=teardown)
+
+
+def openinference() -> Variant:
+    """Arize OpenInference ``LangChainInstrumentor``."""
+    return _instrumentor(
         "OpenInference LangChainInstrumentor",
-        setup=setup,
-        teardown=teardown,
-        finish=_flusher(provider),
-        count_spans=lambda: len(exporter.get_finished_spans()),
-        note="in-memory exporter",
+        "openinference.instrumentation.langchain",
+        "openinference-instrumentation-langchain",
+        "LangChainInstrumentor",
     )
 
 
 def openllmetry() -> Variant:
     """Traceloop OpenLLMetry ``LangchainInstrumentor`` (opentelemetry-instrumentation-langchain)."""
-    provider, exporter = _memory_provider()
-    state: dict[str, Any] = {}
-
-    def setup() -> None:
-        mod = _import("opentelemetry.instrumentation.langchain", "opentelemetry-instrumentation-langchain")
-        inst = state.setdefault("inst", mod.LangchainInstrumentor())
-        state["saved"] = _snapshot()
-        inst.instrument(tracer_provider=provider, skip_dep_check=True)
-
-    def teardown() -> None:
-        state["inst"].uninstrument()
-        _restore(state.pop("saved", []))
-        exporter.clear()
-
-    return Variant(
+    return _instrumentor(
         "OpenLLMetry LangchainInstrumentor",
-        setup=setup,
-        teardown=teardown,
-        finish=_flusher(provider),
-        count_spans=lambda: len(exporter.get_finished_spans()),
-        note="in-memory exporter",
+        "opentelemetry.instrumentation.langchain",
+        "opentelemetry-instrumentation-langchain",
+        "LangchainInstrumentor",
     )
 
 
@@ -288,11 +268,6 @@ def bare_openai_wrapper() -> Variant:
         SyncAPIClient.request = original  # type: ignore[method-assign]
         exporter.clear()
 
-    return Variant(
-        "bare wrapper (1 OTel span per call, for scale)",
-        setup=setup,
-        teardown=teardown,
-        finish=_flusher(provider),
-        count_spans=lambda: len(exporter.get_finished_spans()),
-        note="in-memory exporter",
+    return _in_memory(
+        "bare wrapper (1 OTel span per call, for scale)", provider, exporter, setup=setup, teardown=teardown
     )

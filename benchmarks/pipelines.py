@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import SkipError, Variant
+from benchmarks.harness import Call, Config, Row, SkipError, Variant, compare, profile
 
 
 def importable(*modules: str) -> str | None:
@@ -107,3 +107,10 @@ def require(*modules: str) -> None:
     why = importable(*modules)
     if why is not None:
         raise SkipError(why)
+
+
+def default_and_in_memory(cfg: Config, workload: str, store: str, call: Call, unit: str = "call") -> list[Row]:
+    """``call`` uninstrumented vs threadline (SQLite store ``store``, and in-memory); profiled as ``store``."""
+    rows = compare(workload, call, [threadline_default(cfg.workdir, store), threadline_in_memory()], cfg, unit=unit)
+    profile(cfg, store, call, threadline_default(cfg.workdir, f"{store}-profile"))
+    return rows

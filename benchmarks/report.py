@@ -70,6 +70,14 @@ def _met(row: Row) -> str:
     return "**met**" if row.met else "**missed**"
 
 
+VERDICT = ["target", "", "note"]
+"""The headers of the last three columns of every table: a row's target, whether it was met, its note."""
+
+
+def _verdict(row: Row) -> list[str]:
+    return [row.target, _met(row), row.note]
+
+
 def _table(header: Sequence[str], lines: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(cells) + " |" for cells in lines]
@@ -110,9 +118,7 @@ def markdown(rows: Sequence[Row], env: dict[str, Any]) -> str:
                     f"{m['cpu_ratio']:.2f}" if m.get("cpu_ratio") is not None else "–",
                     _fmt(m.get("cpu_overhead_us")),
                     _fmt(m.get("spans_per_call"), 2),
-                    r.target,
-                    _met(r),
-                    r.note,
+                    *_verdict(r),
                 ]
             )
         lines += _table(
@@ -126,9 +132,7 @@ def markdown(rows: Sequence[Row], env: dict[str, Any]) -> str:
                 "CPU ratio",
                 "CPU overhead µs / call",
                 "spans / call",
-                "target",
-                "",
-                "note",
+                *VERDICT,
             ],
             body,
         )
@@ -143,19 +147,17 @@ def markdown(rows: Sequence[Row], env: dict[str, Any]) -> str:
                 _fmt(r.metrics.get("spans_per_s"), 0),
                 _fmt(r.metrics.get("us_per_span"), 2),
                 _fmt(r.metrics.get("vs_limit_pct"), 0) + " %" if r.metrics.get("vs_limit_pct") is not None else "–",
-                r.target,
-                _met(r),
-                r.note,
+                *_verdict(r),
             ]
             for r in throughput
         ]
-        lines += _table(["workload", "variant", "spans / s", "µs / span", "of raw limit", "target", "", "note"], body)
+        lines += _table(["workload", "variant", "spans / s", "µs / span", "of raw limit", *VERDICT], body)
         lines.append("")
     store = [r for r in rows if r.kind == "store"]
     if store:
         lines += ["## The store at scale", ""]
-        body = [[r.variant, _fmt(r.metrics.get("value"), 1), r.target, _met(r), r.note] for r in store]
-        lines += _table(["measure", "value", "target", "", "note"], body)
+        body = [[r.variant, _fmt(r.metrics.get("value"), 1), *_verdict(r)] for r in store]
+        lines += _table(["measure", "value", *VERDICT], body)
         lines.append("")
     memory = [r for r in rows if r.kind == "memory"]
     if memory:
@@ -175,9 +177,7 @@ def markdown(rows: Sequence[Row], env: dict[str, Any]) -> str:
                     f"{_fmt(m.get('traced_growth_kb'))} KB ({_fmt(m.get('traced_growth_bytes_per_turn'))} B / turn)",
                     _fmt(m.get("leftover_handles")),
                     _fmt(m.get("dropped_spans")),
-                    r.target,
-                    _met(r),
-                    r.note,
+                    *_verdict(r),
                 ]
             )
         lines += _table(
@@ -192,9 +192,7 @@ def markdown(rows: Sequence[Row], env: dict[str, Any]) -> str:
                 "traced growth (per turn)",
                 "open handles at end",
                 "dropped spans",
-                "target",
-                "",
-                "note",
+                *VERDICT,
             ],
             body,
         )

@@ -18,6 +18,7 @@ long LangGraph run with the default pipeline (turns/s, dropped spans).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -78,12 +79,8 @@ def without_duplicates() -> Variant:
         _Span.set_attributes = original_set  # type: ignore[method-assign]
         base.teardown()
 
-    return Variant(
-        "threadline (in-memory exporter), duplicate attributes dropped",
-        setup=setup,
-        teardown=teardown,
-        finish=base.finish,
-        count_spans=base.count_spans,
+    return dataclasses.replace(
+        base, name="threadline (in-memory exporter), duplicate attributes dropped", setup=setup, teardown=teardown
     )
 
 

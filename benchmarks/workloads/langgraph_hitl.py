@@ -7,34 +7,13 @@ the in-memory checkpointer so memory stays flat. Two traces per cycle.
 
 from __future__ import annotations
 
-from typing import Any
-
 from benchmarks import apps
-from benchmarks.harness import Config, Row, compare, profile
-from benchmarks.pipelines import require, threadline_default, threadline_in_memory
+from benchmarks.harness import Config, Row
+from benchmarks.pipelines import default_and_in_memory, require
 
 
 def run(cfg: Config) -> list[Row]:
     """Uninstrumented vs threadline with the default exporter."""
     require("langgraph", "threadline_langgraph")
-    from langgraph.types import Command
-
-    graph, saver = apps.hitl_graph()
-
-    def cycle(i: int) -> Any:
-        config = {"configurable": {"thread_id": f"review-{i}"}}
-        paused = graph.invoke({"topic": f"topic {i}"}, config)
-        assert "__interrupt__" in paused
-        done = graph.invoke(Command(resume="approve"), config)
-        saver.delete_thread(f"review-{i}")
-        return done
-
-    rows = compare(
-        "langgraph HITL (interrupt + resume)",
-        cycle,
-        [threadline_default(cfg.workdir, "hitl"), threadline_in_memory()],
-        cfg,
-        unit="cycle",
-    )
-    profile(cfg, "hitl", cycle, threadline_default(cfg.workdir, "hitl-profile"))
-    return rows
+    cycle = apps.hitl_cycle(*apps.hitl_graph())
+    return default_and_in_memory(cfg, "langgraph HITL (interrupt + resume)", "hitl", cycle, unit="cycle")

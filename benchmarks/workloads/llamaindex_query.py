@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks import apps
-from benchmarks.harness import Config, Row, compare, profile
-from benchmarks.pipelines import require, threadline_default, threadline_in_memory
+from benchmarks.harness import Config, Row
+from benchmarks.pipelines import default_and_in_memory, require
 
 
 def run(cfg: Config) -> list[Row]:
@@ -21,12 +21,4 @@ def run(cfg: Config) -> list[Row]:
     def query(i: int) -> Any:
         return engine.query(f"What does document {i % 12} say?")
 
-    rows = compare(
-        "llamaindex query",
-        query,
-        [threadline_default(cfg.workdir, "llamaindex"), threadline_in_memory()],
-        cfg,
-        unit="query",
-    )
-    profile(cfg, "llamaindex", query, threadline_default(cfg.workdir, "llamaindex-profile"))
-    return rows
+    return default_and_in_memory(cfg, "llamaindex query", "llamaindex", query, unit="query")

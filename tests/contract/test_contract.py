@@ -6,18 +6,16 @@
 3. A failure injected into telemetry leaves the user's result and the user's
    exception unchanged.
 
-Each integration is exercised through its scenario in ``scenarios.py``; one
+Each integration is exercised through its scenario in ``scenarios/contract.py``; one
 whose entry point is not installed is skipped with the reason.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import types
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,25 +25,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import threadline
+from scenarios.contract import SCENARIOS
 from threadline import _runtime, emitter, plugins
 from threadline import semconv as sc
 
-
-def _load_scenarios() -> Any:
-    # Loaded under a unique name: the suite uses importlib mode, and "scenarios" is a common name.
-    name = "threadline_contract_scenarios"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("scenarios.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-scenarios = _load_scenarios()
-NAMES = sorted(set(scenarios.SCENARIOS) | set(plugins.available()))
+NAMES = sorted(set(SCENARIOS) | set(plugins.available()))
 _MISSING = object()
 
 
@@ -58,9 +42,9 @@ def scenario(request: pytest.FixtureRequest) -> Any:
             f"integration {name!r} is not installed: no {name!r} entry point in group "
             f"{plugins.ENTRY_POINT_GROUP!r} (pip install -e integrations/{name})"
         )
-    scn = scenarios.SCENARIOS.get(name)
+    scn = SCENARIOS.get(name)
     if scn is None:
-        pytest.fail(f"integration {name!r} is registered but has no contract scenario in tests/contract/scenarios.py")
+        pytest.fail(f"integration {name!r} is registered but has no contract scenario in scenarios/contract.py")
     missing = scn.missing_modules()
     if missing:
         pytest.skip(f"integration {name!r}: framework modules not importable here: {missing}")
@@ -380,7 +364,7 @@ def test_the_user_exception_passes_unchanged_when_telemetry_works(scenario: Any,
 def _runnable_scenarios() -> list[Any]:
     registered = plugins.available()
     out = []
-    for name, scn in sorted(scenarios.SCENARIOS.items()):
+    for name, scn in sorted(SCENARIOS.items()):
         if name in registered and not scn.missing_modules():
             try:
                 registered[name].load()

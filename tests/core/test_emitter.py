@@ -12,6 +12,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind as OtelKind
 from opentelemetry.trace import StatusCode
 
+from tests.kit import CONTENT_ATTRIBUTES
 from threadline import semconv as sc
 from threadline.content import TRUNCATION_MARKER
 from threadline.emitter import Emitter, SpanHandle, register_context_provider, unregister_context_provider
@@ -254,24 +255,12 @@ def _content_workload(em: Emitter) -> None:
     em.end(em.start(Run(name="resumed", run_kind=SpanKind.GRAPH, resume=resume)))
 
 
-CONTENT_KEYS = (
-    sc.OI_INPUT_VALUE,
-    sc.OI_OUTPUT_VALUE,
-    sc.GEN_AI_INPUT_MESSAGES,
-    sc.GEN_AI_OUTPUT_MESSAGES,
-    sc.GEN_AI_TOOL_CALL_ARGUMENTS,
-    sc.GEN_AI_TOOL_CALL_RESULT,
-    sc.INTERRUPT_VALUES,
-    sc.RESUME_VALUE,
-)
-
-
 def test_content_capture_off_records_structure_only() -> None:
     with capture(integrations=[], capture_content=False) as spans:
         _content_workload(current_emitter())
     assert len(spans.finished()) == 5
     for span in spans.finished():
-        for key in CONTENT_KEYS:
+        for key in CONTENT_ATTRIBUTES:
             assert key not in span.attributes, (span.name, key)
         assert "secret" not in repr(dict(span.attributes))
     assert list(spans.one("ask").attributes[sc.INTERRUPT_IDS]) == ["i-1"]
@@ -279,8 +268,8 @@ def test_content_capture_off_records_structure_only() -> None:
 
 def test_content_capture_on_records_every_value(spans: CapturedSpans, em: Emitter) -> None:
     _content_workload(em)
-    found = {key for span in spans.finished() for key in CONTENT_KEYS if key in span.attributes}
-    assert found == set(CONTENT_KEYS)
+    found = {key for span in spans.finished() for key in CONTENT_ATTRIBUTES if key in span.attributes}
+    assert found == set(CONTENT_ATTRIBUTES)
 
 
 def test_the_redaction_hook_sees_every_captured_value() -> None:
@@ -303,7 +292,7 @@ def test_the_redaction_hook_sees_every_captured_value() -> None:
     ]
     for span in spans.finished():
         assert "secret" not in repr(dict(span.attributes)), span.name
-        for key in CONTENT_KEYS:
+        for key in CONTENT_ATTRIBUTES:
             if key in span.attributes and key not in sc.DIALECT_ONLY:  # derived ones wrap it (parts of a message)
                 assert span.attributes[key] == "[redacted]"
 

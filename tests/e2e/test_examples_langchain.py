@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import sqlite3
 import subprocess
 import sys
@@ -12,18 +11,14 @@ from typing import Any
 
 import pytest
 
+from tests.kit import run_script
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = "/work/venv/bin/python" if Path("/work/venv/bin/python").exists() else sys.executable
 
 
 def _run(args: list[str], tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
-    db = tmp_path / "traces.db"
-    env = {**os.environ, "THREADLINE_DB": str(db), "THREADLINE_RAISE_INTERNAL": "1"}
-    env.pop("PYTEST_CURRENT_TEST", None)
-    done = subprocess.run([PYTHON, *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=180)
-    assert done.returncode == 0, done.stderr[-4000:]
-    assert "internal error" not in done.stderr
-    return done, db
+    return run_script(args, tmp_path, PYTHON)
 
 
 def _rows(db: Path, sql: str, *params: Any) -> list[Any]:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from tests.kit import run_script
 from threadline import semconv as sc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,16 +52,9 @@ def test_openai_conversation_example_in_process(capsys):
 def test_openai_conversation_example_as_a_script(tmp_path):
     if importlib.util.find_spec("threadline.exporters.sqlite") is None:
         pytest.skip("the SQLite store (threadline.exporters.sqlite), the example's default exporter, is not built yet")
-    db = tmp_path / "traces.db"
-    env = {**os.environ, "THREADLINE_DB": str(db), "THREADLINE_RAISE_INTERNAL": "1"}
-    env.pop("PYTEST_CURRENT_TEST", None)
     code = RUN_UNDER_CASSETTE.format(match_on=MATCH_ON, cassette=str(CASSETTE), example=str(EXAMPLE))
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=180
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
+    done, db = run_script(["-c", code], tmp_path)
     assert f"session: {CONVERSATION}" in done.stdout
-    assert "internal error" not in done.stderr
     with sqlite3.connect(db) as conn:
         tables = [r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")]
         found = 0

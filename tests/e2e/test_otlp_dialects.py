@@ -113,12 +113,13 @@ def _run_workloads() -> None:
         model.invoke(messages)
 
     # 3. A LlamaIndex query over a real index: embedding, retrieval, a node postprocessor, synthesis.
-    from llama_index.core import Document, VectorStoreIndex
-    from llama_index.core.embeddings import MockEmbedding
+    from llama_index.core import Document
     from llama_index.core.instrumentation import get_dispatcher
     from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
     from llama_index.core.llms import MockLLM
     from llama_index.core.postprocessor.types import BaseNodePostprocessor
+
+    from scenarios.llamaindex_apps import query_engine
 
     class KeywordRerank(BaseNodePostprocessor):
         """Reports itself as LlamaIndex's rerankers do (Cohere, LLMRerank ...): by ReRank events."""
@@ -130,12 +131,9 @@ def _run_workloads() -> None:
             dispatcher.event(ReRankEndEvent(nodes=kept))
             return kept
 
-    index = VectorStoreIndex.from_documents(
-        [Document(text="Tents ship with UPS.", doc_id="doc-ups"), Document(text="Refunds take 3-5 days.")],
-        embed_model=MockEmbedding(embed_dim=8),
-    )
-    engine = index.as_query_engine(
-        llm=MockLLM(max_tokens=8),
+    engine = query_engine(
+        [Document(text="Tents ship with UPS.", doc_id="doc-ups"), "Refunds take 3-5 days."],
+        MockLLM(max_tokens=8),
         similarity_top_k=2,
         node_postprocessors=[KeywordRerank()],
     )

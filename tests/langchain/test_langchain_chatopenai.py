@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import vcr
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
-from threadline_langchain_test_support import attrs, parent_of
 
+from scenarios.openai_api import replay
+from tests.kit import attrs, parent_of
 from threadline import semconv as sc
 from threadline.testing import CapturedSpans, capture
 
@@ -39,16 +39,8 @@ def _rate(prompt: int, completion: int) -> float:
 
 @pytest.fixture
 def cassette(request: pytest.FixtureRequest) -> Iterator[Any]:
-    recorder = vcr.VCR(
-        record_mode="none",
-        match_on=("method", "scheme", "host", "port", "path", "query", "body"),
-        filter_headers=["authorization", "api-key", "openai-organization", "openai-project", "cookie"],
-        decode_compressed_response=True,
-    )
-    path = CASSETTES / f"{request.node.originalname}.yaml"
-    with recorder.use_cassette(str(path), allow_playback_repeats=False) as cass:
+    with replay(CASSETTES / f"{request.node.originalname}.yaml") as cass:
         yield cass
-    assert cass.all_played, f"not every interaction of {path.name} was used"
 
 
 @pytest.fixture(params=["langchain", OPENAI_ON])

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
-from threadline_langchain_test_support import MODEL, ScriptedChatModel, attrs, parent_of, usage
 
+from scenarios.chat_models import MODEL, ScriptedChatModel, usage
+from tests.kit import attrs, parent_of
 from threadline import semconv as sc
 from threadline.testing import capture
 

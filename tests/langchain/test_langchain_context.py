@@ -15,9 +15,10 @@ from langchain_core.messages import AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import tool
-from threadline_langchain_test_support import MODEL, ScriptedChatModel, attrs, parent_of, usage
 
 import threadline
+from scenarios.chat_models import MODEL, ScriptedChatModel, usage
+from tests.kit import attrs, parent_of
 from threadline import semconv as sc
 from threadline.integration import current_emitter
 from threadline.records import ModelCall

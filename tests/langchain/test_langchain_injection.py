@@ -11,9 +11,10 @@ from langchain_core.runnables import RunnableLambda
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from threadline_langchain_test_support import MODEL, ScriptedChatModel, attrs, usage
 
 import threadline
+from scenarios.chat_models import MODEL, ScriptedChatModel, usage
+from tests.kit import attrs
 from threadline import _runtime
 from threadline import semconv as sc
 from threadline.testing import capture

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from uuid import uuid4
 
-from threadline_langchain_test_support import attrs
-
+from tests.kit import attrs
 from threadline import semconv as sc
 from threadline.testing import capture
 from threadline_langchain import ThreadlineCallbackHandler

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.runnables import RunnableLambda
-from threadline_langchain_test_support import ScriptedChatModel, attrs, usage
 
 import threadline
+from scenarios.chat_models import ScriptedChatModel, usage
+from tests.kit import attrs
 from threadline import semconv as sc
 from threadline.testing import capture
 

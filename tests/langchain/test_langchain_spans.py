@@ -21,8 +21,9 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import tool
 from opentelemetry.trace import StatusCode
-from threadline_langchain_test_support import MODEL, RESPONSE_MODEL, ScriptedChatModel, attrs, parent_of, usage
 
+from scenarios.chat_models import MODEL, RESPONSE_MODEL, ScriptedChatModel, usage
+from tests.kit import attrs, parent_of
 from threadline import semconv as sc
 from threadline.testing import capture
 

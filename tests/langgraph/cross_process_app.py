@@ -1,14 +1,17 @@
-"""Pause in one process, resume in another: a LangGraph graph with the SQLite checkpointer (a test helper)."""
+"""Pause in one process, resume in another: a LangGraph graph with the SQLite checkpointer (a test helper).
+
+Run with the repository root on ``PYTHONPATH`` (for ``scenarios``).
+"""
 
 import sqlite3
 import sys
 from typing import TypedDict
 
 from langgraph.checkpoint.sqlite import SqliteSaver
-from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
 import threadline
+from scenarios.langgraph_apps import linear_graph
 
 
 class State(TypedDict, total=False):
@@ -26,13 +29,9 @@ def review(state: State) -> State:
 
 phase, db, checkpoints = sys.argv[1], sys.argv[2], sys.argv[3]
 threadline.instrument(integrations=["langchain", "langgraph"])
-builder = StateGraph(State)
-builder.add_node("write", write)
-builder.add_node("review", review)
-builder.add_edge(START, "write")
-builder.add_edge("write", "review")
-builder.add_edge("review", END)
-graph = builder.compile(checkpointer=SqliteSaver(sqlite3.connect(checkpoints, check_same_thread=False)))
+graph = linear_graph(
+    State, [write, review], checkpointer=SqliteSaver(sqlite3.connect(checkpoints, check_same_thread=False))
+)
 config = {"configurable": {"thread_id": "ticket-7"}}
 if phase == "pause":
     out = graph.invoke({}, config)

@@ -8,10 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypedDict
 
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
-from threadline_langchain_test_support import MODEL, ScriptedChatModel, attrs, parent_of, usage
 
+from scenarios.chat_models import MODEL, ScriptedChatModel, usage
+from scenarios.langgraph_apps import linear_graph
+from tests.kit import attrs, parent_of
 from threadline import semconv as sc
 from threadline.testing import CapturedSpans, capture
 
@@ -31,13 +32,7 @@ def _graph() -> Any:
     def answer(state: Ticket) -> dict[str, Any]:
         return {"reply": f"{llm.invoke(state['customer']).content} ({state['approved']})"}
 
-    builder = StateGraph(Ticket)
-    builder.add_node("triage", triage)
-    builder.add_node("answer", answer)
-    builder.add_edge(START, "triage")
-    builder.add_edge("triage", "answer")
-    builder.add_edge("answer", END)
-    return builder.compile(checkpointer=InMemorySaver(), name="tickets")
+    return linear_graph(Ticket, [triage, answer], checkpointer=InMemorySaver(), name="tickets")
 
 
 def _check(spans: CapturedSpans, threads: list[str]) -> None:

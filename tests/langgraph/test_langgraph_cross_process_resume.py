@@ -14,10 +14,11 @@ from threadline.store import queries
 pytest.importorskip("langgraph.checkpoint.sqlite")
 
 APP = Path(__file__).with_name("cross_process_app.py")
+ROOT = Path(__file__).parents[2]  # the repository root: the app imports the shared scenario apps
 
 
 def _run(phase: str, tmp_path: Path) -> str:
-    env = {**os.environ, "THREADLINE_DB": str(tmp_path / "traces.db")}
+    env = {**os.environ, "THREADLINE_DB": str(tmp_path / "traces.db"), "PYTHONPATH": str(ROOT)}
     env.pop("PYTEST_CURRENT_TEST", None)
     proc = subprocess.run(
         [sys.executable, str(APP), phase, str(tmp_path / "traces.db"), str(tmp_path / "checkpoints.db")],

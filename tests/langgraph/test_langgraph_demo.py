@@ -6,8 +6,8 @@ import json
 
 import pytest
 from opentelemetry.trace import StatusCode
-from threadline_langchain_test_support import attrs, parent_of
 
+from tests.kit import attrs, parent_of
 from threadline import _runtime
 from threadline import semconv as sc
 from threadline.testing import capture

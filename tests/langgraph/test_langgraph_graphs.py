@@ -8,48 +8,25 @@ import operator
 from typing import Annotated, Any, TypedDict
 
 import pytest
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import create_react_agent
 from langgraph.types import Command, Send
 from opentelemetry.trace import StatusCode
-from threadline_langchain_test_support import MODEL, ScriptedChatModel, attrs, parent_of, usage
 
+from scenarios.chat_models import MODEL, ScriptedChatModel, usage
+from scenarios.langgraph_apps import linear_graph, turn_graph
+from tests.kit import attrs, parent_of
 from threadline import semconv as sc
 from threadline.testing import capture
-
-
-class Turn(TypedDict, total=False):
-    question: str
-    messages: list[Any]
-    answer: str
-    words: int
 
 
 def _turn_graph(**compile_kwargs: Any) -> Any:
     """START -> prepare -> model -> finish -> END; ``model`` calls a chat model."""
     llm = ScriptedChatModel(script=["The answer is 42."], reply_usage=usage(42, 6))
-
-    def prepare(state: Turn) -> dict[str, Any]:
-        return {"messages": [SystemMessage("You are terse."), HumanMessage(state["question"])]}
-
-    def model(state: Turn) -> dict[str, Any]:
-        return {"answer": llm.invoke(state["messages"]).content}
-
-    def finish(state: Turn) -> dict[str, Any]:
-        return {"words": len(state["answer"].split())}
-
-    builder = StateGraph(Turn)
-    builder.add_node("prepare", prepare)
-    builder.add_node("model", model)
-    builder.add_node("finish", finish)
-    builder.add_edge(START, "prepare")
-    builder.add_edge("prepare", "model")
-    builder.add_edge("model", "finish")
-    builder.add_edge("finish", END)
-    return builder.compile(**compile_kwargs)
+    return turn_graph(llm, **compile_kwargs)
 
 
 def _shape(spans: Any) -> dict[str, Any]:
@@ -124,13 +101,7 @@ class Nums(TypedDict):
 
 
 def _sub() -> Any:
-    builder = StateGraph(Nums)
-    builder.add_node("s1", lambda s: {"x": ["s1"]})
-    builder.add_node("s2", lambda s: {"x": ["s2"]})
-    builder.add_edge(START, "s1")
-    builder.add_edge("s1", "s2")
-    builder.add_edge("s2", END)
-    return builder.compile(name="sub_graph")
+    return linear_graph(Nums, [("s1", lambda s: {"x": ["s1"]}), ("s2", lambda s: {"x": ["s2"]})], name="sub_graph")
 
 
 def test_subgraph_nodes_nest_under_the_parent_node() -> None:

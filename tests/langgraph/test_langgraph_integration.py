@@ -8,15 +8,17 @@ from typing import Annotated, Any, TypedDict
 
 from langchain_core.callbacks import CallbackManager
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import START, StateGraph
 from langgraph.pregel import Pregel
 from langgraph.types import Command, interrupt
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from threadline_langchain_test_support import MODEL, ScriptedChatModel, attrs, parent_of, usage
 
 import threadline
+from scenarios.chat_models import MODEL, ScriptedChatModel, usage
+from scenarios.langgraph_apps import linear_graph
+from tests.kit import attrs, parent_of
 from threadline import semconv as sc
 from threadline.integration import current_emitter
 from threadline.records import ModelCall
@@ -34,13 +36,8 @@ def _graph(node: Any = None) -> Any:
     def ask(state: Nums) -> dict[str, Any]:
         return {"x": [interrupt("go?")]}
 
-    builder = StateGraph(Nums)
-    builder.add_node("work", node or (lambda s: {"x": ["work"]}))
-    builder.add_node("ask", ask)
-    builder.add_edge(START, "work")
-    builder.add_edge("work", "ask")
-    builder.add_edge("ask", END)
-    return builder.compile(checkpointer=InMemorySaver(), name="g")
+    work = node or (lambda s: {"x": ["work"]})
+    return linear_graph(Nums, [("work", work), ask], checkpointer=InMemorySaver(), name="g")
 
 
 def _run(graph: Any, thread: str, config: dict[str, Any] | None = None) -> None:

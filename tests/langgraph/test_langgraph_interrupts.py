@@ -14,42 +14,17 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, Send, interrupt
 from opentelemetry.trace import StatusCode
-from threadline_langchain_test_support import attrs, parent_of
 
+from scenarios.langgraph_apps import Review, linear_graph, review_graph
+from tests.kit import attrs, parent_of
 from threadline import semconv as sc
 from threadline.testing import CapturedSpans, capture
 from threadline_langgraph._pending import PENDING
 
 
-class Review(TypedDict, total=False):
-    topic: str
-    draft: str
-    verdict: str
-    published: bool
-
-
 def _review_graph(checkpointer: Any = None, **kwargs: Any) -> Any:
     """draft -> review (interrupt) -> publish."""
-
-    def draft(state: Review) -> dict[str, Any]:
-        return {"draft": f"A short post about {state['topic']}."}
-
-    def review(state: Review) -> dict[str, Any]:
-        verdict = interrupt({"question": "Publish this draft?", "draft": state["draft"]})
-        return {"verdict": str(verdict)}
-
-    def publish(state: Review) -> dict[str, Any]:
-        return {"published": state["verdict"] == "approve"}
-
-    builder = StateGraph(Review)
-    builder.add_node("draft", draft)
-    builder.add_node("review", review)
-    builder.add_node("publish", publish)
-    builder.add_edge(START, "draft")
-    builder.add_edge("draft", "review")
-    builder.add_edge("review", "publish")
-    builder.add_edge("publish", END)
-    return builder.compile(checkpointer=checkpointer or InMemorySaver(), name="review_flow", **kwargs)
+    return review_graph(checkpointer, name="review_flow", **kwargs)
 
 
 def _root(spans: CapturedSpans, trace_id: int) -> Any:
@@ -226,14 +201,9 @@ def test_breakpoints_pause_and_none_input_resumes(where: str) -> None:
     class Steps(TypedDict):
         done: Annotated[list, operator.add]
 
-    builder = StateGraph(Steps)
-    builder.add_node("plan", lambda s: {"done": ["plan"]})
-    builder.add_node("execute", lambda s: {"done": ["execute"]})
-    builder.add_edge(START, "plan")
-    builder.add_edge("plan", "execute")
-    builder.add_edge("execute", END)
+    steps = [("plan", lambda s: {"done": ["plan"]}), ("execute", lambda s: {"done": ["execute"]})]
     node = "execute" if where == "interrupt_before" else "plan"
-    graph = builder.compile(checkpointer=InMemorySaver(), name="runbook", **{where: [node]})
+    graph = linear_graph(Steps, steps, checkpointer=InMemorySaver(), name="runbook", **{where: [node]})
     config = {"configurable": {"thread_id": f"bp-{where}"}}
 
     with capture(integrations=["langgraph"]) as spans:

@@ -14,12 +14,12 @@ from typing import Any
 
 import openai
 import pytest
-import vcr
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 from langgraph.graph import START, MessagesState, StateGraph
-from threadline_langchain_test_support import attrs, parent_of
 
+from scenarios.openai_api import replay
+from tests.kit import attrs, parent_of
 from threadline import semconv as sc
 from threadline.testing import CapturedSpans, capture
 
@@ -33,16 +33,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def cassette(request: pytest.FixtureRequest) -> Iterator[Any]:
-    recorder = vcr.VCR(
-        record_mode="none",
-        match_on=("method", "scheme", "host", "port", "path", "query", "body"),
-        filter_headers=["authorization", "api-key", "openai-organization", "openai-project", "cookie"],
-        decode_compressed_response=True,
-    )
-    path = CASSETTES / f"{request.node.originalname}.yaml"
-    with recorder.use_cassette(str(path), allow_playback_repeats=False) as cass:
+    with replay(CASSETTES / f"{request.node.originalname}.yaml") as cass:
         yield cass
-    assert cass.all_played, f"not every interaction of {path.name} was used"
 
 
 @pytest.fixture

@@ -33,9 +33,9 @@ from genai_prices.data_snapshot import get_snapshot
 from langchain_core.messages import AIMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
-from threadline_langchain_test_support import ScriptedChatModel
 
 import threadline
+from scenarios.chat_models import ScriptedChatModel
 from threadline import semconv as sc
 from threadline.store import queries
 

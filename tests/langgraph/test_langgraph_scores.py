@@ -8,9 +8,9 @@ from typing import TypedDict
 
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph import END, START, StateGraph
 
 import threadline
+from scenarios.langgraph_apps import linear_graph
 from threadline import cli
 from threadline.exporters.sqlite import SQLiteSpanExporter
 from threadline.store import scores as score_store
@@ -34,11 +34,7 @@ def _answer(state: State) -> dict[str, str]:
 def test_a_node_scores_the_graph_trace_it_runs_in(tmp_path: Path) -> None:
     db = tmp_path / "traces.db"
     threadline.instrument(exporter=SQLiteSpanExporter(db), integrations=["langchain", "langgraph"])
-    builder = StateGraph(State)
-    builder.add_node("answer", _answer)
-    builder.add_edge(START, "answer")
-    builder.add_edge("answer", END)
-    graph = builder.compile(checkpointer=InMemorySaver())
+    graph = linear_graph(State, [("answer", _answer)], checkpointer=InMemorySaver())
     graph.invoke({"question": "hi there"}, {"configurable": {"thread_id": "thread-42"}})
     assert threadline.flush(10)
 

@@ -14,6 +14,7 @@ from llama_index.core.tools import FunctionTool
 from llama_index.core.workflow import Context, StartEvent, StopEvent, Workflow, step
 
 import threadline
+from tests.kit import attrs as _attrs
 from threadline import semconv as sc
 
 MODEL_SPAN = f"chat {OPENAI_MODEL}"
@@ -30,10 +31,6 @@ def multiply(a: int, b: int) -> int:
 def broken(a: int, b: int) -> int:
     """A tool that fails."""
     raise ValueError("cannot compute")
-
-
-def _attrs(span):
-    return dict(span.attributes or {})
 
 
 def _agent(llm: ScriptedLLM, **kwargs) -> FunctionAgent:

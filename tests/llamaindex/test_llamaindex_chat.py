@@ -12,13 +12,10 @@ from llama_index.core.chat_engine import SimpleChatEngine
 from llama_index.core.instrumentation.dispatcher import instrument_tags
 from llama_index.core.memory import ChatMemoryBuffer, Memory
 
+from tests.kit import attrs as _attrs
 from threadline import semconv as sc
 
 MODEL_SPAN = f"chat {OPENAI_MODEL}"
-
-
-def _attrs(span):
-    return dict(span.attributes or {})
 
 
 def _engine(llm: ScriptedLLM, memory=None) -> SimpleChatEngine:

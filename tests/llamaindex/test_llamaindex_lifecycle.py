@@ -17,16 +17,13 @@ from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.workflow import StartEvent, StopEvent, Workflow, step
 
 import threadline
+from tests.kit import attrs as _attrs
 from threadline import semconv as sc
 from threadline.emitter import _context_providers
 from threadline.testing import capture
 
 MODEL_SPAN = f"chat {OPENAI_MODEL}"
 USER = [ChatMessage(role="user", content="hi")]
-
-
-def _attrs(span):
-    return dict(span.attributes or {})
 
 
 def test_uninstrument_restores_the_dispatcher_exactly():

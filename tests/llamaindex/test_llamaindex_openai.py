@@ -17,6 +17,7 @@ from li_kit import openai_cost
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.llms.openai import OpenAI
 
+from tests.kit import attrs as _attrs
 from threadline import plugins
 from threadline import semconv as sc
 from threadline.testing import capture
@@ -64,10 +65,6 @@ def _llm() -> OpenAI:
         max_retries=0,
         additional_kwargs={"stream_options": {"include_usage": True}},
     )
-
-
-def _attrs(span):
-    return dict(span.attributes or {})
 
 
 def _check_counted_once(spans, integrations, tokens: tuple[int, int, int], cost: float):

@@ -9,6 +9,7 @@ import pytest
 from li_kit import OPENAI_MODEL, OPENAI_RESPONSE_MODEL, ScriptedLLM, openai_cost
 from llama_index.core import Document, VectorStoreIndex
 
+from tests.kit import attrs as _attrs
 from threadline import semconv as sc
 
 DOCS = ["Apples are red.", "Bananas are yellow.", "Grapes are purple."]
@@ -17,10 +18,6 @@ DOCS = ["Apples are red.", "Bananas are yellow.", "Grapes are purple."]
 @pytest.fixture
 def index(embed_model):
     return VectorStoreIndex.from_documents([Document(text=t) for t in DOCS], embed_model=embed_model)
-
-
-def _attrs(span):
-    return dict(span.attributes or {})
 
 
 def test_query_engine_tree_usage_and_cost(spans, index, llm):

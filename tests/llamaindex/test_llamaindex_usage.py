@@ -12,6 +12,7 @@ from llama_index.core.base.llms.types import ChatMessage, CompletionResponse, LL
 from llama_index.core.llms import CustomLLM
 from llama_index.core.llms.callbacks import llm_completion_callback
 
+from tests.kit import attrs as _attrs
 from threadline import semconv as sc
 from threadline.integration import current_emitter
 from threadline.records import ModelCall
@@ -20,10 +21,6 @@ from threadline.usage import Usage
 MODEL_SPAN = f"chat {OPENAI_MODEL}"
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:inspect")  # LlamaIndex's own, in agents
 USER = [ChatMessage(role="user", content="hi")]
-
-
-def _attrs(span):
-    return dict(span.attributes or {})
 
 
 @pytest.mark.parametrize("shape", ["openai", "openai_object", "kwargs"])

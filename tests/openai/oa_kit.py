@@ -9,15 +9,12 @@ import openai
 from openai._legacy_response import LegacyAPIResponse
 from openai._response import APIResponse, AsyncAPIResponse
 
+from tests.kit import attrs as attrs  # re-exported: the OpenAI tests import it from here
+
 API_KEY = "sk-test-not-a-real-key"
 MODEL = "gpt-4o-mini"
 RESPONSE_MODEL = "gpt-4o-mini-2024-07-18"
 MODES = ("plain", "raw", "streaming_response")
-
-
-def attrs(span: Any) -> dict[str, Any]:
-    """A span's attributes as a plain dict."""
-    return dict(span.attributes or {})
 
 
 def expected_cost(

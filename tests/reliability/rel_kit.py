@@ -1,27 +1,24 @@
-"""Shared helpers of the reliability suite: a mock OpenAI backend, span scanners, fault injection.
+"""Shared helpers of the reliability suite: span scanners, fault injection, the scenario apps it drives.
 
 The only fakes are at the model boundary: the real ``openai`` client talks to
-``FakeOpenAI`` through ``httpx.MockTransport`` (bodies as documented in the
-OpenAI API reference), LlamaIndex runs ``MockLLM`` / ``MockEmbedding``.
+``FakeOpenAI`` (``scenarios.openai_api``) through ``httpx.MockTransport``,
+LangGraph runs the support graph of ``scenarios.langgraph_apps``, LlamaIndex
+runs ``MockLLM`` / ``MockEmbedding``.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
+from scenarios.openai_api import MODEL, FakeOpenAI
 from threadline import guard
-
-MODEL = "gpt-4o-mini"
-RESPONSE_MODEL = "gpt-4o-mini-2024-07-18"
 
 
 def has_module(name: str) -> bool:
@@ -40,220 +37,6 @@ needs_langgraph = pytest.mark.skipif(
 needs_langchain = pytest.mark.skipif(
     not LANGCHAIN_READY, reason="threadline-langchain is not installed yet (integrations/langchain is being written)"
 )
-
-
-# --- the OpenAI backend ------------------------------------------------------------------------------
-
-
-def chat_completion(text: str, *, model: str = RESPONSE_MODEL, tool_args: str | None = None) -> dict[str, Any]:
-    """A ``chat.completion`` object as documented (POST /v1/chat/completions), usage details included."""
-    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None, "annotations": []}
-    if tool_args is not None:
-        message["content"] = None
-        message["tool_calls"] = [
-            {"id": "call_abc123", "type": "function", "function": {"name": "lookup", "arguments": tool_args}}
-        ]
-    return {
-        "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
-        "object": "chat.completion",
-        "created": 1741569952,
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": "tool_calls" if tool_args is not None else "stop",
-            }
-        ],
-        "usage": {
-            "prompt_tokens": 19,
-            "completion_tokens": 10,
-            "total_tokens": 29,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {
-                "reasoning_tokens": 0,
-                "audio_tokens": 0,
-                "accepted_prediction_tokens": 0,
-                "rejected_prediction_tokens": 0,
-            },
-        },
-        "service_tier": "default",
-        "system_fingerprint": "fp_06737a9306",
-    }
-
-
-def chat_chunks(text: str, *, model: str = RESPONSE_MODEL) -> list[dict[str, Any]]:
-    """``chat.completion.chunk`` objects of a stream of ``text`` (two deltas), with a final usage chunk."""
-    base = {
-        "id": "chatcmpl-123",
-        "object": "chat.completion.chunk",
-        "created": 1694268190,
-        "model": model,
-        "system_fingerprint": "fp_44709d6fcb",
-    }
-    half = len(text) // 2
-    return [
-        {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]},
-        {**base, "choices": [{"index": 0, "delta": {"content": text[:half]}, "finish_reason": None}]},
-        {**base, "choices": [{"index": 0, "delta": {"content": text[half:]}, "finish_reason": None}]},
-        {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-        {**base, "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}},
-    ]
-
-
-def response_object(text: str, *, model: str = "gpt-4.1-2025-04-14") -> dict[str, Any]:
-    """A Responses API ``response`` object as documented (POST /v1/responses)."""
-    return {
-        "id": "resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b",
-        "object": "response",
-        "created_at": 1741476542,
-        "status": "completed",
-        "error": None,
-        "incomplete_details": None,
-        "instructions": None,
-        "max_output_tokens": None,
-        "model": model,
-        "output": [
-            {
-                "type": "message",
-                "id": "msg_67ccd2bf17f0819081ff3bb2cf6508e60bb6a6b452d3795b",
-                "status": "completed",
-                "role": "assistant",
-                "content": [{"type": "output_text", "text": text, "annotations": []}],
-            }
-        ],
-        "parallel_tool_calls": True,
-        "previous_response_id": None,
-        "reasoning": {"effort": None, "summary": None},
-        "store": False,
-        "temperature": 1.0,
-        "text": {"format": {"type": "text"}},
-        "tool_choice": "auto",
-        "tools": [],
-        "top_p": 1.0,
-        "truncation": "disabled",
-        "usage": {
-            "input_tokens": 36,
-            "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": 87,
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": 123,
-        },
-        "user": None,
-        "metadata": {},
-    }
-
-
-def embedding_list(n: int) -> dict[str, Any]:
-    """An embeddings ``list`` object as documented (POST /v1/embeddings)."""
-    return {
-        "object": "list",
-        "data": [
-            {"object": "embedding", "index": i, "embedding": [0.0023064255, -0.009327292, 0.015797347]}
-            for i in range(n)
-        ],
-        "model": "text-embedding-3-small",
-        "usage": {"prompt_tokens": 8, "total_tokens": 8},
-    }
-
-
-BAD_REQUEST = {
-    "error": {
-        "message": "Invalid value for 'temperature': must be between 0 and 2.",
-        "type": "invalid_request_error",
-        "param": "temperature",
-        "code": "invalid_value",
-    }
-}
-
-
-class BrokenStream(httpx.SyncByteStream, httpx.AsyncByteStream):
-    """An SSE body that breaks after its first event (the connection drops mid-stream)."""
-
-    def __init__(self, first: bytes, error: BaseException) -> None:
-        self.first = first
-        self.error = error
-
-    def __iter__(self) -> Iterator[bytes]:
-        yield self.first
-        raise self.error
-
-    async def __aiter__(self) -> Any:
-        yield self.first
-        raise self.error
-
-
-@dataclass
-class FakeOpenAI:
-    """The OpenAI API behind ``httpx.MockTransport``: answers by route, records what it received.
-
-    ``reply`` is the assistant text; ``model`` the model it reports; a request
-    with ``temperature == 9`` gets the documented 400; ``transport_error`` is
-    raised by the transport itself (the SDK re-raises its own error types
-    unchanged); ``break_stream`` makes streams fail after their first event.
-    """
-
-    reply: str = "Hello! How can I assist you today?"
-    model: str = RESPONSE_MODEL
-    tool_args: str | None = None
-    transport_error: BaseException | None = None
-    break_stream: BaseException | None = None
-    requests: list[httpx.Request] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        with self.lock:
-            self.requests.append(request)
-        if self.transport_error is not None:
-            raise self.transport_error
-        body = json.loads(request.content or b"{}")
-        headers = {"x-request-id": "req_reliability"}
-        if body.get("temperature") == 9:
-            return httpx.Response(400, json=BAD_REQUEST, headers=headers)
-        path = request.url.path
-        if path.endswith("/embeddings"):
-            given = body.get("input")
-            return httpx.Response(
-                200, json=embedding_list(len(given) if isinstance(given, list) else 1), headers=headers
-            )
-        if path.endswith("/responses"):
-            return httpx.Response(200, json=response_object(self.reply), headers=headers)
-        reply = self.reply_for(body)
-        if body.get("stream"):
-            events = [f"data: {json.dumps(c)}\n\n".encode() for c in chat_chunks(reply, model=self.model)]
-            sse_headers = {**headers, "content-type": "text/event-stream"}
-            if self.break_stream is not None:
-                return httpx.Response(200, stream=BrokenStream(events[1], self.break_stream), headers=sse_headers)
-            return httpx.Response(200, content=b"".join(events) + b"data: [DONE]\n\n", headers=sse_headers)
-        return httpx.Response(
-            200, json=chat_completion(reply, model=self.model, tool_args=self.tool_args), headers=headers
-        )
-
-    def reply_for(self, body: dict[str, Any]) -> str:
-        """The reply text (``{last}`` is replaced by the last user message, to tell concurrent calls apart)."""
-        if "{last}" not in self.reply:
-            return self.reply
-        messages = body.get("messages") or [{}]
-        return self.reply.replace("{last}", str(messages[-1].get("content")))
-
-    def clients(self, **options: Any) -> tuple[Any, Any]:
-        """A sync and an async ``openai`` client sending to this backend."""
-        import openai
-
-        options.setdefault("api_key", "sk-test-not-a-real-key")
-        options.setdefault("max_retries", 0)
-        sync = openai.OpenAI(
-            base_url="https://api.openai.com/v1",
-            http_client=httpx.Client(transport=httpx.MockTransport(self)),
-            **options,
-        )
-        aio = openai.AsyncOpenAI(
-            base_url="https://api.openai.com/v1",
-            http_client=httpx.AsyncClient(transport=httpx.MockTransport(self)),
-            **options,
-        )
-        return sync, aio
 
 
 # --- reading exported spans --------------------------------------------------------------------------
@@ -388,82 +171,15 @@ def plain(value: Any) -> Any:
     return value
 
 
-def support_graph(
-    llm: Any,
-    *,
-    is_async: bool = False,
-    node_error: BaseException | None = None,
-    name: str = "support",
-    question: Any = None,
-    tool: Any = None,
-    tool_input: Any = None,
-) -> Any:
-    """A real ``StateGraph`` (``InMemorySaver``): the model answers, then a human approves (``interrupt``).
+def support_graph(llm: Any, **options: Any) -> Any:
+    """``scenarios.langgraph_apps.support_graph``: the model answers, then a human approves (``interrupt``)."""
+    from scenarios.langgraph_apps import support_graph as build
 
-    With ``is_async`` the model node is a coroutine (``ainvoke`` all the way down).
-    ``question`` is the interrupt payload; ``tool`` (a LangChain tool) is
-    called with ``tool_input`` by the model node, its result kept in ``facts``.
-    """
-    from typing import Annotated, TypedDict
-
-    from langgraph.checkpoint.memory import InMemorySaver
-    from langgraph.graph import END, START, StateGraph
-    from langgraph.graph.message import add_messages
-    from langgraph.types import interrupt
-
-    # The functional form: its types are evaluated here (this module has postponed annotations).
-    State = TypedDict(  # noqa: UP013
-        "State", {"messages": Annotated[list, add_messages], "approved": Any, "facts": Any}, total=False
-    )
-    payload = question if question is not None else {"question": "Send this answer?"}
-
-    def agent(state: State) -> dict[str, Any]:
-        if node_error is not None:
-            raise node_error
-        update: dict[str, Any] = {"messages": [llm.invoke(state["messages"])]}
-        if tool is not None:
-            update["facts"] = tool.invoke(tool_input)
-        return update
-
-    async def aagent(state: State) -> dict[str, Any]:
-        if node_error is not None:
-            raise node_error
-        update: dict[str, Any] = {"messages": [await llm.ainvoke(state["messages"])]}
-        if tool is not None:
-            update["facts"] = await tool.ainvoke(tool_input)
-        return update
-
-    def review(state: State) -> dict[str, Any]:
-        return {"approved": interrupt(payload)}
-
-    builder = StateGraph(State)
-    builder.add_node("agent", aagent if is_async else agent)
-    builder.add_node("review", review)
-    builder.add_edge(START, "agent")
-    builder.add_edge("agent", "review")
-    builder.add_edge("review", END)
-    return builder.compile(checkpointer=InMemorySaver(), name=name)
+    return build(llm, **options)
 
 
 def echo_chat_model() -> Any:
-    """A LangChain chat model faked at the model boundary: answers ``answer to <last message>``, with usage."""
-    from langchain_core.language_models.chat_models import BaseChatModel
-    from langchain_core.messages import AIMessage
-    from langchain_core.outputs import ChatGeneration, ChatResult
+    """A chat model that answers ``answer to <last message>``, with usage (``scenarios.chat_models.EchoChat``)."""
+    from scenarios.chat_models import EchoChat
 
-    class EchoChatModel(BaseChatModel):
-        model_name: str = MODEL
-
-        @property
-        def _llm_type(self) -> str:
-            return "echo-chat"
-
-        def _get_ls_params(self, stop: Any = None, **kwargs: Any) -> Any:
-            return {"ls_provider": "openai", "ls_model_name": self.model_name, "ls_model_type": "chat"}
-
-        def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
-            usage = {"input_tokens": 19, "output_tokens": 10, "total_tokens": 29}
-            reply = AIMessage(content=f"answer to {messages[-1].content}", usage_metadata=usage)
-            return ChatResult(generations=[ChatGeneration(message=reply)])
-
-    return EchoChatModel()
+    return EchoChat()

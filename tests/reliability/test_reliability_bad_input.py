@@ -346,18 +346,14 @@ def test_odd_ids_in_langchain_run_metadata(raw: Any) -> None:
 def _echo_graph() -> Any:
     from typing import TypedDict
 
-    from langgraph.graph import END, START, StateGraph
+    from scenarios.langgraph_apps import linear_graph
 
     State = TypedDict("State", {"payload": Any, "echo": Any}, total=False)  # noqa: UP013
 
     def echo(state: State) -> dict[str, Any]:
         return {"echo": state["payload"]}
 
-    builder = StateGraph(State)
-    builder.add_node("echo", echo)
-    builder.add_edge(START, "echo")
-    builder.add_edge("echo", END)
-    return builder.compile()  # no checkpointer: it would refuse unserialisable state itself
+    return linear_graph(State, [echo])  # no checkpointer: it would refuse unserialisable state itself
 
 
 GRAPH_STATES = {

@@ -19,6 +19,7 @@ import sys
 import textwrap
 import threading
 from collections import defaultdict
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -78,19 +79,21 @@ async def _thread_main(thread: int, backend: FakeOpenAI, errors: list[BaseExcept
     await client.close()
 
 
+def _run_threads(main: Callable[[int], Coroutine[Any, Any, Any]], timeout: float) -> None:
+    """``asyncio.run(main(t))`` in each of ``THREADS`` threads at once; all of them must finish in ``timeout``."""
+    threads = [threading.Thread(target=lambda t=t: asyncio.run(main(t)), name=f"app-{t}") for t in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    assert not any(t.is_alive() for t in threads)
+
+
 def test_32_threads_x_4_tasks_across_integrations_keep_sessions_and_traces_apart() -> None:
     backend = FakeOpenAI(reply="answer to {last}")
     errors: list[BaseException] = []
     with capture(integrations=["openai", "llamaindex"]) as spans:
-        threads = [
-            threading.Thread(target=lambda t=t: asyncio.run(_thread_main(t, backend, errors)), name=f"app-{t}")
-            for t in range(THREADS)
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
-        assert not any(t.is_alive() for t in threads)
+        _run_threads(lambda t: _thread_main(t, backend, errors), timeout=120)
         assert errors == []
         tracker = _runtime.state.integrations["llamaindex"].tracker
         assert tracker.open_count() == 0 and not tracker._pending and not tracker._streams
@@ -154,15 +157,7 @@ def test_32_threads_x_16_tasks_of_langgraph_threads_never_mix() -> None:
 
     errors: list[BaseException] = []
     with capture(integrations=["langgraph"]) as spans:
-        threads = [
-            threading.Thread(target=lambda t=t: asyncio.run(_graph_thread_main(t, errors)), name=f"app-{t}")
-            for t in range(THREADS)
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(300)
-        assert not any(t.is_alive() for t in threads)
+        _run_threads(lambda t: _graph_thread_main(t, errors), timeout=300)
         assert errors == []
         assert open_runs() == 0 and not REGISTRY._roots  # the run map is empty
         assert len(PENDING) == 0  # every pause was answered

@@ -96,13 +96,11 @@ def test_openai_calls_leave_no_cycles(exporter: InMemorySpanExporter) -> None:
 
 @pytest.mark.skipif(not LLAMAINDEX_READY, reason="threadline-llamaindex is not installed")
 def test_llamaindex_query_leaves_no_cycles(exporter: InMemorySpanExporter) -> None:
-    from llama_index.core import Document, MockEmbedding, VectorStoreIndex
     from llama_index.core.llms import MockLLM
 
-    index = VectorStoreIndex.from_documents(
-        [Document(text=f"fact number {i}") for i in range(4)], embed_model=MockEmbedding(embed_dim=8)
-    )
-    engine = index.as_query_engine(llm=MockLLM(max_tokens=8))
+    from scenarios.llamaindex_apps import query_engine
+
+    engine = query_engine([f"fact number {i}" for i in range(4)], MockLLM(max_tokens=8))
 
     spans, leftovers = _cyclic_garbage(lambda: engine.query("which fact?"), exporter)
     assert spans >= 3  # query, retrieve, synthesize (and the model call)

@@ -208,15 +208,10 @@ def _llamaindex_models(backend: FakeOpenAI) -> dict[str, Any]:
 
 
 def _query_engine() -> Any:
-    from llama_index.core import Document, VectorStoreIndex
-    from llama_index.core.embeddings import MockEmbedding
-    from llama_index.core.llms import MockLLM
+    from scenarios.llamaindex_apps import query_engine
 
     # One document: MockEmbedding gives every text the same vector, so several would tie in any order.
-    index = VectorStoreIndex.from_documents(
-        [Document(text="threadline traces LLM apps.")], embed_model=MockEmbedding(embed_dim=8)
-    )
-    return index.as_query_engine(llm=MockLLM())
+    return query_engine(["threadline traces LLM apps."])
 
 
 def _completion(r: Any) -> tuple[Any, Any]:

@@ -257,9 +257,9 @@ def test_process_exit_flushes_every_span(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
         import sys
-        sys.path.insert(0, KIT_DIR)
+        sys.path.insert(0, ROOT)
         import threadline
-        from rel_kit import FakeOpenAI
+        from scenarios.openai_api import FakeOpenAI
 
         threadline.instrument(integrations=["openai"])  # default store, default batch processor
         client, _ = FakeOpenAI().clients()
@@ -278,7 +278,7 @@ def test_process_exit_flushes_every_span(tmp_path: Path) -> None:
             step(i)
         # no flush, no shutdown: the interpreter exits with spans still queued
         """
-    ).replace("KIT_DIR", repr(os.path.dirname(__file__)))
+    ).replace("ROOT", repr(str(Path(__file__).parents[2])))
     env = {**os.environ, "THREADLINE_DB": str(db)}
     env.pop("PYTEST_CURRENT_TEST", None)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)

@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from rel_kit import LANGCHAIN_READY, FakeOpenAI, chat_openai, find_text, needs_langchain, needs_langgraph, support_graph
 
 import threadline
+from tests.kit import CONTENT_ATTRIBUTES
 from threadline import semconv as sc
 from threadline.content import ERROR_TEXT_NOT_CAPTURED, render
 from threadline.exporters.sqlite import SQLiteSpanExporter
@@ -38,16 +39,6 @@ CANARY = {
     "resume": "CANARY-RESUME-7a0c9",
 }
 GRAPH_ONLY = ("interrupt", "resume")  # human-in-the-loop content: LangGraph's
-CONTENT_ATTRIBUTES = (
-    sc.OI_INPUT_VALUE,
-    sc.OI_OUTPUT_VALUE,
-    sc.GEN_AI_INPUT_MESSAGES,
-    sc.GEN_AI_OUTPUT_MESSAGES,
-    sc.GEN_AI_TOOL_CALL_ARGUMENTS,
-    sc.GEN_AI_TOOL_CALL_RESULT,
-    sc.INTERRUPT_VALUES,
-    sc.RESUME_VALUE,
-)
 
 
 MARKS = {"langchain": needs_langchain, "langgraph": needs_langgraph}
@@ -111,12 +102,12 @@ OPENAI = Workload(("openai",), openai_run, tuple(k for k in CANARY if k not in G
 
 
 def llamaindex_run() -> None:
-    from llama_index.core import Document, VectorStoreIndex
     from llama_index.core.agent.workflow import FunctionAgent
     from llama_index.core.base.llms.types import ChatMessage, MessageRole, ToolCallBlock
-    from llama_index.core.embeddings import MockEmbedding
     from llama_index.core.llms import MockFunctionCallingLLM, MockLLM
     from llama_index.core.tools import FunctionTool
+
+    from scenarios.llamaindex_apps import query_engine
 
     def lookup(q: str) -> str:
         """Look an order up."""
@@ -138,10 +129,7 @@ def llamaindex_run() -> None:
         return str(await agent.run(user_msg=CANARY["prompt"]))
 
     assert CANARY["completion"] in asyncio.run(run_agent())
-    index = VectorStoreIndex.from_documents(
-        [Document(text=f"Orders ship in a day. {CANARY['document']}")], embed_model=MockEmbedding(embed_dim=8)
-    )
-    index.as_query_engine(llm=MockLLM()).query(CANARY["prompt"])
+    query_engine([f"Orders ship in a day. {CANARY['document']}"]).query(CANARY["prompt"])
     MockLLM().complete(CANARY["prompt"])
 
 

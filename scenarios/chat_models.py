@@ -1,9 +1,12 @@
-"""Shared by the LangChain and LangGraph tests: a chat model faked only at the model boundary.
+"""LangChain chat models faked only at the model boundary (no network).
 
-:class:`ScriptedChatModel` answers from a script (messages, or a function of
-the conversation), reports usage like ``ChatOpenAI`` does (cached input and
-reasoning details), streams token by token with the usage on the last chunk,
-and binds tools, so that the real ``create_react_agent`` runs on it.
+- :class:`ScriptedChatModel` answers from a script (messages, or a function of
+  the conversation), reports usage like ``ChatOpenAI`` does (cached input and
+  reasoning details), streams token by token with the usage on the last chunk,
+  and binds tools, so that the real ``create_react_agent`` runs on it;
+- :class:`FixedAnswerChat` answers "The answer is 42." at once with usage and the
+  OpenAI provider in its ls params (the benchmarks' model: as cheap as a model can be);
+- :class:`EchoChat` answers ``answer to <last message>`` (tells concurrent calls apart).
 """
 
 from __future__ import annotations
@@ -120,14 +123,41 @@ class ScriptedChatModel(BaseChatModel):
         yield chunk
 
 
-def attrs(span: Any) -> dict[str, Any]:
-    """A finished span's attributes as a plain dict."""
-    return dict(span.attributes or {})
+FIXED_USAGE = {"input_tokens": 42, "output_tokens": 12, "total_tokens": 54}
 
 
-def parent_of(spans: Any, span: Any) -> Any:
-    """The finished parent span of ``span`` (``None`` for a root)."""
-    if span.parent is None:
-        return None
-    found = [s for s in spans.finished() if s.context.span_id == span.parent.span_id]
-    return found[0] if found else None
+class FixedAnswerChat(BaseChatModel):
+    """Returns a fixed answer with ``usage_metadata`` and the OpenAI provider/model in its ls params."""
+
+    model_name: str = MODEL
+
+    @property
+    def _llm_type(self) -> str:
+        return "fake-openai-chat"
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
+        return {"ls_provider": "openai", "ls_model_name": self.model_name, "ls_model_type": "chat"}
+
+    def _generate(self, messages: list[Any], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
+        message = AIMessage(
+            content="The answer is 42.",
+            usage_metadata=dict(FIXED_USAGE),
+            response_metadata={"model_name": self.model_name, "finish_reason": "stop"},
+        )
+        return ChatResult(
+            generations=[ChatGeneration(message=message)],
+            llm_output={"token_usage": dict(FIXED_USAGE), "model_name": self.model_name},
+        )
+
+
+class EchoChat(FixedAnswerChat):
+    """Answers ``answer to <last message>`` with 19 input and 10 output tokens."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "echo-chat"
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        usage = {"input_tokens": 19, "output_tokens": 10, "total_tokens": 29}
+        reply = AIMessage(content=f"answer to {messages[-1].content}", usage_metadata=usage)
+        return ChatResult(generations=[ChatGeneration(message=reply)])

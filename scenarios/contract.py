@@ -1,4 +1,4 @@
-"""One small real workload per integration, for the plugin contract tests.
+"""One small real workload per integration, for the plugin contract tests (``tests/contract``).
 
 Each :class:`Scenario` names the integration's entry point, runs the real
 framework with a fake only at the model boundary, and says which framework
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,37 +108,22 @@ LANGCHAIN = Scenario(
 )
 
 
-# --- LangGraph: a one-node StateGraph with a checkpointer and a thread id ---------------------------
-
-
-def _langgraph_app(node: Callable[[Any], Any] | None = None) -> Any:
-    from typing import TypedDict
-
-    from langgraph.checkpoint.memory import InMemorySaver
-    from langgraph.graph import END, START, StateGraph
-
-    class State(TypedDict):
-        text: str
-
-    def shout(state: State) -> dict[str, str]:
-        return {"text": state["text"].upper()}
-
-    graph = StateGraph(State)
-    graph.add_node("shout", node or shout)
-    graph.add_edge(START, "shout")
-    graph.add_edge("shout", END)
-    return graph.compile(checkpointer=InMemorySaver())
+# --- LangGraph: a one-node StateGraph with a checkpointer and a thread id (scenarios.langgraph_apps) ---
 
 
 def _langgraph_run() -> Any:
-    return _langgraph_app().invoke({"text": "hello"}, {"configurable": {"thread_id": "contract-thread-1"}})
+    from scenarios.langgraph_apps import shout_graph
+
+    return shout_graph().invoke({"text": "hello"}, {"configurable": {"thread_id": "contract-thread-1"}})
 
 
 def _langgraph_failing(err: BaseException) -> Any:
+    from scenarios.langgraph_apps import shout_graph
+
     def node(state: Any) -> Any:
         raise err
 
-    return _langgraph_app(node).invoke({"text": "hello"}, {"configurable": {"thread_id": "contract-thread-2"}})
+    return shout_graph(node).invoke({"text": "hello"}, {"configurable": {"thread_id": "contract-thread-2"}})
 
 
 LANGGRAPH = Scenario(
@@ -152,106 +136,15 @@ LANGGRAPH = Scenario(
 )
 
 
-# --- OpenAI: the real client over a mock HTTP transport ---------------------------------------------
-
-# As documented in the API reference (POST /v1/chat/completions), with usage details.
-CHAT_COMPLETION = {
-    "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
-    "object": "chat.completion",
-    "created": 1741569952,
-    "model": "gpt-4o-mini-2024-07-18",
-    "choices": [
-        {
-            "index": 0,
-            "message": {
-                "role": "assistant",
-                "content": "Hello! How can I assist you today?",
-                "refusal": None,
-                "annotations": [],
-            },
-            "logprobs": None,
-            "finish_reason": "stop",
-        }
-    ],
-    "usage": {
-        "prompt_tokens": 19,
-        "completion_tokens": 10,
-        "total_tokens": 29,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-        "completion_tokens_details": {
-            "reasoning_tokens": 0,
-            "audio_tokens": 0,
-            "accepted_prediction_tokens": 0,
-            "rejected_prediction_tokens": 0,
-        },
-    },
-    "service_tier": "default",
-    "system_fingerprint": "fp_06737a9306",
-}
-
-_CHUNK_BASE = {
-    "id": "chatcmpl-123",
-    "object": "chat.completion.chunk",
-    "created": 1694268190,
-    "model": "gpt-4o-mini-2024-07-18",
-    "system_fingerprint": "fp_44709d6fcb",
-}
-STREAM_CHUNKS = [
-    {**_CHUNK_BASE, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]},
-    {**_CHUNK_BASE, "choices": [{"index": 0, "delta": {"content": "Hello"}, "finish_reason": None}]},
-    {**_CHUNK_BASE, "choices": [{"index": 0, "delta": {"content": "!"}, "finish_reason": None}]},
-    {**_CHUNK_BASE, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-    {**_CHUNK_BASE, "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}},
-]
-
-BAD_REQUEST = {
-    "error": {
-        "message": "Invalid value for 'temperature': must be between 0 and 2.",
-        "type": "invalid_request_error",
-        "param": "temperature",
-        "code": "invalid_value",
-    }
-}
+# --- OpenAI: the real client over a mock HTTP transport (scenarios.openai_api) ---
 
 MESSAGES = [{"role": "user", "content": "Say hello"}]
 
 
-def _openai_handler(raise_error: BaseException | None = None) -> Callable[[Any], Any]:
-    import httpx
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if raise_error is not None:
-            raise raise_error
-        body = json.loads(request.content or b"{}")
-        headers = {"x-request-id": "req_contract"}
-        if body.get("temperature") == 9:
-            return httpx.Response(400, json=BAD_REQUEST, headers=headers)
-        if body.get("stream"):
-            sse = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in STREAM_CHUNKS) + "data: [DONE]\n\n"
-            return httpx.Response(200, content=sse.encode(), headers={**headers, "content-type": "text/event-stream"})
-        return httpx.Response(200, json=CHAT_COMPLETION, headers=headers)
-
-    return handler
-
-
 def _openai_clients(raise_error: BaseException | None = None) -> tuple[Any, Any]:
-    import httpx
-    import openai
+    from scenarios.openai_api import FakeOpenAI
 
-    handler = _openai_handler(raise_error)
-    sync = openai.OpenAI(
-        api_key="sk-test",
-        base_url="https://api.openai.com/v1",
-        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
-        max_retries=0,
-    )
-    aio = openai.AsyncOpenAI(
-        api_key="sk-test",
-        base_url="https://api.openai.com/v1",
-        http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
-        max_retries=0,
-    )
-    return sync, aio
+    return FakeOpenAI(transport_error=raise_error, request_id="req_contract").clients(api_key="sk-test")
 
 
 def _openai_run() -> Any:
