@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from store_kit import INTERRUPT_PAYLOAD, RESUME_VALUE, Scenario, record_support_sessions
 
-THREADLINE = Path("/work/venv/bin/threadline")
+THREADLINE = Path(sys.executable).with_name("threadline")  # the console script of the running environment
 WIDTH = 100
 
 

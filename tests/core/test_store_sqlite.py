@@ -27,7 +27,7 @@ from threadline.records import ModelCall, Run, SpanKind
 from threadline.store import SCHEMA_VERSION, StoreError, StoreNotFoundError, open_store, queries
 from threadline.usage import Usage
 
-PYTHON = "/work/venv/bin/python" if Path("/work/venv/bin/python").exists() else sys.executable
+PYTHON = sys.executable
 
 
 def _spans(n_turns: int = 3) -> list:

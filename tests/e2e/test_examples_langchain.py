@@ -14,7 +14,7 @@ import pytest
 from tests.kit import run_script
 
 ROOT = Path(__file__).resolve().parents[2]
-PYTHON = "/work/venv/bin/python" if Path("/work/venv/bin/python").exists() else sys.executable
+PYTHON = sys.executable
 
 
 def _run(args: list[str], tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], Path]:

@@ -12,7 +12,7 @@ import pytest
 from tests.kit import run_script
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "llamaindex_chat.py"
-PYTHON = "/work/venv/bin/python" if Path("/work/venv/bin/python").exists() else sys.executable
+PYTHON = sys.executable
 
 
 def test_llamaindex_chat_example(tmp_path):
