@@ -30,6 +30,7 @@ from threadline.integration import current_emitter
 from threadline.records import ModelCall, Outcome, Retrieval, Run, SpanKind, SpanRecord, ToolCall
 from threadline_langchain import _extract as ex
 from threadline_langchain._outcome import outcome_of
+from threadline_langchain._prompt_text import messages_text
 from threadline_langchain._registry import REGISTRY, RunEntry, RunRegistry
 from threadline_langchain._slots import MODEL_SLOT
 
@@ -227,7 +228,7 @@ class ThreadlineCallbackHandler(BaseCallbackHandler):
                 name=params.name,
                 integration=self.integration_for(parent),
                 run_id=str(run_id),
-                inputs=self._content(parent, prompts, _prompt_view if operation == sc.OP_CHAT else _text_view),
+                inputs=_model_inputs(parent, prompts, chat=operation == sc.OP_CHAT),
                 session_hints=metadata or None,
                 tags=user_tags(tags),
                 operation=operation,
@@ -530,12 +531,17 @@ def _as_is(value: Any) -> Any:
     return value
 
 
-def _prompt_view(messages: Sequence[Any]) -> Any:
-    return ex.messages_view(messages[0]) if len(messages) == 1 else [ex.messages_view(m) for m in messages]
-
-
-def _text_view(prompts: Sequence[Any]) -> Any:
-    return prompts[0] if len(prompts) == 1 else list(prompts)
+def _model_inputs(parent: RunEntry | None, prompts: Sequence[Any], *, chat: bool) -> Any:
+    """A model run's input: its messages (as text, rendered once per message) or its prompt(s)."""
+    content = (parent.emitter if parent is not None else current_emitter()).content
+    if not content.capture:
+        return None
+    if not chat:
+        return prompts[0] if len(prompts) == 1 else list(prompts)
+    if len(prompts) == 1:
+        text = messages_text(prompts[0], content)
+        return text if text is not None else ex.messages_view(prompts[0])
+    return [ex.messages_view(m) for m in prompts]
 
 
 def _innermost(emitter: Emitter, parent: SpanHandle | None) -> SpanHandle | None:
