@@ -16,7 +16,7 @@ from threadline_langchain_test_support import MODEL, ScriptedChatModel, attrs
 from threadline import semconv as sc
 from threadline.content import ContentPolicy
 from threadline.testing import capture
-from threadline_langchain import _prompt_text
+from threadline_langchain import _messages
 from threadline_langchain._extract import messages_view
 
 TEXT = "Could you tell me more about the order I placed last week, and when it ships? " * 3
@@ -96,8 +96,8 @@ def test_a_redaction_hook_sees_the_messages_and_a_long_list_is_capped_as_before(
 
 
 def test_the_cache_is_bounded(monkeypatch: Any) -> None:
-    monkeypatch.setattr(_prompt_text, "MAX_CACHED", 8)
-    monkeypatch.setattr(_prompt_text, "_cache", {})
+    monkeypatch.setattr(_messages, "MAX_CACHED", 8)
+    monkeypatch.setattr(_messages, "_cache", {})
     messages = _conversation(10)
     assert _input_text(messages)[0] == _expected(messages)[0]
-    assert len(_prompt_text._cache) <= 8
+    assert len(_messages._cache) <= 8

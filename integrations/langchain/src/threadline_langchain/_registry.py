@@ -37,7 +37,7 @@ class RunEntry:
     ``shared`` (on a root) what it wants to remember about the whole trace.
     """
 
-    __slots__ = ("run_id", "handle", "parent", "_root", "emitter", "members", "info", "shared", "token_seen", "kind")
+    __slots__ = ("run_id", "handle", "parent", "_root", "emitter", "members", "info", "shared", "token_seen")
 
     def __init__(
         self,
@@ -45,14 +45,12 @@ class RunEntry:
         handle: SpanHandle | None,
         parent: RunEntry | None,
         emitter: Emitter,
-        kind: str,
         info: Any = None,
     ) -> None:
         self.run_id = run_id
         self.handle = handle
         self.parent = parent
         self.emitter = emitter
-        self.kind = kind  # chain | model | tool | retriever
         self.info = info
         self.shared: dict[str, Any] | None = None
         self.token_seen = False
