@@ -64,6 +64,7 @@ def messages_view(messages: Any, content: ContentPolicy | None = None) -> Any:
 
 
 _SCALARS = (str, int, float, bool, type(None))
+_SCALAR_TYPES = frozenset(_SCALARS)
 
 
 def io_view(value: Any) -> Any:
@@ -79,6 +80,8 @@ def io_view(value: Any) -> Any:
     if isinstance(value, dict):
         out = None
         for key, item in value.items():
+            if type(item) in _SCALAR_TYPES:
+                continue
             if is_message(item) or (isinstance(item, list) and item and is_message(item[0])):
                 if out is None:
                     out = dict(value)

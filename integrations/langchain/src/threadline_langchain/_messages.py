@@ -47,20 +47,23 @@ _ROLES = {
     "FunctionMessageChunk": "function",
 }
 
-_message_types: dict[type, bool] = {}
+_message_types: set[type] = set()
+_other_types: set[type] = {str, int, float, bool, type(None), dict, list, tuple}
 
 
 def is_message(value: Any) -> bool:
     """True for a LangChain message object (by class, cached: pydantic's ``isinstance`` is slow)."""
     kind = type(value)
-    known = _message_types.get(kind)
-    if known is None:
-        module = sys.modules.get("langchain_core.messages.base")
-        if module is None:
-            return False
-        known = issubclass(kind, module.BaseMessage)
-        if len(_message_types) < 4096:
-            _message_types[kind] = known
+    if kind in _message_types:
+        return True
+    if kind in _other_types:
+        return False
+    module = sys.modules.get("langchain_core.messages.base")
+    if module is None:
+        return False
+    known = issubclass(kind, module.BaseMessage)
+    if len(_message_types) + len(_other_types) < 4096:
+        (_message_types if known else _other_types).add(kind)
     return known
 
 
@@ -153,8 +156,11 @@ def _fragments(messages: Sequence[Any]) -> list[str]:
         fields = list(map(_FIELDS, messages))
         keys = zip(
             map(type, messages),
-            map(_TYPE, messages),
-            *(map(dict.get, fields, repeat(name)) for name in _KEY_FIELDS),
+            map(_TYPE, messages),  # then what ``message_dict`` reads from the fields, in ``_fragment``'s order
+            map(dict.get, fields, repeat("role")),
+            map(dict.get, fields, repeat("content")),
+            map(dict.get, fields, repeat("name")),
+            map(dict.get, fields, repeat("tool_call_id")),
             map(bool, map(dict.get, fields, repeat("tool_calls"))),
             strict=False,  # all as long as ``messages``
         )
@@ -165,10 +171,6 @@ def _fragments(messages: Sequence[Any]) -> list[str]:
         at = found.index(None)
         found[at] = _fragment(messages[at])
     return found
-
-
-# What ``message_dict`` reads from a message's fields, besides its class, its type and its tool calls.
-_KEY_FIELDS = ("role", "content", "name", "tool_call_id")
 
 
 def _fragment(message: Any) -> str:

@@ -47,17 +47,14 @@ class RunTracker:
         emitter = parent.emitter if parent is not None else current_emitter()
         handle = None
         if record is not None:
-            parent_handle = parent.span_handle if parent is not None else None
+            parent_handle = None
+            if parent is not None:
+                parent_handle = parent.handle if parent.handle is not None else parent.span_handle
             handle = emitter.start(record, parent=_innermost(emitter, parent_handle), use_current=True)
         entry = RunEntry(run_id, handle, parent, emitter, info)
-        evicted = registry.add(entry)
-        self._started(entry)
-        for left in evicted:
+        for left in registry.add(entry):
             self._abandon(left)
         return entry
-
-    def _started(self, entry: RunEntry) -> None:
-        """Called once a run's entry is registered (subclasses hook in here)."""
 
     @staticmethod
     def _content(parent: RunEntry | None, value: Any, view: Callable[[Any], Any] = ex.io_view) -> Any:

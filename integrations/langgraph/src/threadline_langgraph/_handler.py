@@ -78,19 +78,20 @@ def _info(entry: RunEntry | None) -> GraphInfo | None:
 
 def _enclosing_ns(entry: RunEntry | None) -> str | None:
     while entry is not None:
-        info = _info(entry)
-        if info is not None and info.checkpoint_ns is not None:
-            return info.checkpoint_ns
-        if info is not None and info.role == "graph":
-            return None
+        info = entry.info
+        if info.__class__ is GraphInfo:
+            if info.checkpoint_ns is not None:
+                return info.checkpoint_ns
+            if info.role == "graph":
+                return None
         entry = entry.parent
     return None
 
 
 def _enclosing_graph(entry: RunEntry | None) -> RunEntry | None:
     while entry is not None:
-        info = _info(entry)
-        if info is not None and info.role == "graph":
+        info = entry.info
+        if info.__class__ is GraphInfo and info.role == "graph":
             return entry
         entry = entry.parent
     return None
