@@ -32,17 +32,24 @@ MODEL_SLOT: contextvars.ContextVar[ModelSlot | None] = contextvars.ContextVar(
 
 Enter = Callable[[], Any]
 Leave = Callable[[Any], None]
+Done = Callable[[], bool]
 
 
-def drive(gen: Generator[Any, Any, Any], enter: Enter, leave: Leave) -> Generator[Any, Any, Any]:
+def drive(
+    gen: Generator[Any, Any, Any], enter: Enter, leave: Leave, done: Done | None = None
+) -> Generator[Any, Any, Any]:
     """Re-yield ``gen`` with ``enter()`` / ``leave(state)`` around each of its steps.
 
     ``send``, ``throw`` and ``close`` reach ``gen`` as they would through
-    ``yield from`` (PEP 380), each inside the scope as well.
+    ``yield from`` (PEP 380), each inside the scope as well. Once ``done()``
+    is true after a step, the scope has nothing more to do: the rest is
+    delegated with ``yield from`` itself (no Python work per step).
     """
     sent: Any = None
     thrown: BaseException | None = None
     while True:
+        if done is not None and sent is None and thrown is None and done():  # nothing pending for gen
+            return (yield from gen)
         state = enter()
         try:
             item = gen.send(sent) if thrown is None else gen.throw(thrown)
@@ -69,15 +76,19 @@ def _scoped(step: Callable[[], Any], enter: Enter, leave: Leave) -> Any:
         leave(state)
 
 
-async def adrive(agen: AsyncGenerator[Any, Any], enter: Enter, leave: Leave) -> AsyncGenerator[Any, Any]:
-    """The async counterpart of :func:`drive` (``asend``, ``athrow``, ``aclose`` forwarded)."""
+async def adrive(
+    agen: AsyncGenerator[Any, Any], enter: Enter, leave: Leave, done: Done | None = None
+) -> AsyncGenerator[Any, Any]:
+    """The async counterpart of :func:`drive` (``asend``, ``athrow``, ``aclose`` forwarded; unscoped once done)."""
     sent: Any = None
     thrown: BaseException | None = None
+    scoped = True
     while True:
         # Made outside the scope: ``asend`` / ``athrow`` run nothing until awaited, inside it.
         step = agen.asend(sent) if thrown is None else agen.athrow(thrown)
+        scoped = scoped and not (done is not None and done())
         try:
-            item = await _ascoped(step, enter, leave)
+            item = await (_ascoped(step, enter, leave) if scoped else step)
         except StopAsyncIteration:
             return
         thrown = None
