@@ -117,13 +117,16 @@ ACTIVATION = Activation()
 _handler_class: Any = None
 
 
-def _threadline_class() -> type:
+def _holds_threadline(handlers: list[Any]) -> bool:
     global _handler_class
     if _handler_class is None:
         from threadline_langchain._handler import ThreadlineCallbackHandler
 
         _handler_class = ThreadlineCallbackHandler
-    return _handler_class
+    for handler in handlers:
+        if isinstance(handler, _handler_class):
+            return True
+    return False
 
 
 def _configure(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -151,10 +154,9 @@ def inject(manager: Any, handler: ThreadlineCallbackHandler | None) -> None:
             return
         if type(manager).__module__ == _GRAPH_MANAGER_MODULE and not handler.graph_events:
             return
-        cls = _threadline_class()
-        if not any(isinstance(h, cls) for h in handlers):
+        if not _holds_threadline(handlers):
             manager.handlers = [*handlers, handler]
-        if not any(isinstance(h, cls) for h in inheritable):
+        if not _holds_threadline(inheritable):
             manager.inheritable_handlers = [*inheritable, handler]
     except Exception as exc:
         if failed("langchain.inject", exc):

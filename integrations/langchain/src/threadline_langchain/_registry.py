@@ -97,10 +97,8 @@ class RunRegistry:
         return len(self._runs)
 
     def get(self, run_id: UUID | None) -> RunEntry | None:
-        """The open entry of ``run_id``, if any."""
-        if run_id is None:
-            return None
-        return self._runs.get(run_id)
+        """The open entry of ``run_id``, if any (``None`` for ``None``: it is never a key)."""
+        return self._runs.get(run_id)  # type: ignore[arg-type]
 
     def is_abandoned(self, run_id: UUID | None) -> bool:
         """True when ``run_id`` was ended as abandoned (its late children are dropped)."""
