@@ -95,6 +95,18 @@ def test_a_redaction_hook_sees_the_messages_and_a_long_list_is_capped_as_before(
     assert _input_text(many, max_content_chars=10_000_000)[0] == _expected(many, max_chars=10_000_000)[0]
 
 
+def test_a_conversation_over_the_item_cap_reads_as_the_capped_rendering() -> None:
+    long = _conversation(150)  # 301 messages, cut long before the 200th
+    assert _input_text(long) == (_expected(long)[0], True)
+    short = [HumanMessage(f"{i}") for i in range(250)]  # not cut: the renderer's own marker shows
+    text, truncated = _input_text(short)
+    assert (text, truncated) == (_expected(short)[0], None)
+    assert json.loads(text)[-1] == "... 50 more"
+    calls = [*_conversation(40), AIMessage("", tool_calls=[{"id": "c", "name": "f", "args": {"n": list(range(300))}}])]
+    calls += _conversation(80)
+    assert _input_text(calls, max_content_chars=30_000)[0] == _expected(calls, max_chars=30_000)[0]
+
+
 def test_the_cache_is_bounded(monkeypatch: Any) -> None:
     monkeypatch.setattr(_messages, "MAX_CACHED", 8)
     monkeypatch.setattr(_messages, "_cache", {})

@@ -122,7 +122,7 @@ def content_text(value: Any) -> Any:
 # -- a list's text, made once per message ----------------------------------------------------------
 
 MAX_CACHED = 4096  # fragments kept (cleared when full: a conversation re-renders once)
-_MAX_ITEMS = 200  # the renderer caps longer lists with a marker: those take the plain view
+_MAX_ITEMS = 200  # the renderer caps longer lists with a marker (see ``messages_text``)
 _CHUNK = 32  # messages keyed at a time (the text may be long enough before the end)
 _encode = json.JSONEncoder(ensure_ascii=False).encode  # as the renderer's encoder, for plain data
 _cache: dict[tuple[Any, ...], str] = {}
@@ -132,22 +132,46 @@ _TYPE = attrgetter("type")
 
 
 def messages_text(messages: Sequence[Any], content: ContentPolicy) -> str | None:
-    """The attribute text of ``messages`` (at least ``content.max_chars`` of it), or ``None`` for the list of dicts."""
-    if content.redact is not None or len(messages) > _MAX_ITEMS:
+    """The attribute text of ``messages`` (at least ``content.max_chars`` of it), or ``None`` for the list of dicts.
+
+    A list longer than the renderer's item cap reads the same only when the
+    text is cut before the cap's marker, and only for messages of plain text
+    (the capped rendering copies nested values with caps of its own).
+    """
+    if content.redact is not None:
         return None
     limit = content.max_chars
     fragments: list[str] = []
     size = 0  # of the text closed after the last fragment: its fragments, ", " between them, "[" and "]"
     try:
         for start in range(0, len(messages), _CHUNK):
-            found = _fragments(messages[start : start + _CHUNK])
+            chunk = messages[start : start + _CHUNK]
+            found = _fragments(chunk)
+            if len(messages) > _MAX_ITEMS and (start + len(chunk) > _MAX_ITEMS or not all(map(_is_plain, chunk))):
+                return None
             fragments += found
             size += sum(map(len, found)) + 2 * len(found)
             if size > limit:  # the emitter keeps less than this text's start: the rest would be cut
                 break
+        else:
+            if len(messages) > _MAX_ITEMS:
+                return None
     except (TypeError, ValueError):  # not plain data (the renderer substitutes), unhashable, or circular
         return None
     return "[" + ", ".join(fragments) + "]"
+
+
+def _is_plain(message: Any) -> bool:
+    """True when every value of the message's compact dict is text (no tool calls, no content parts)."""
+    fields = message.__dict__
+    return (
+        isinstance(fields.get("content"), str)
+        and not fields.get("tool_calls")
+        and isinstance(fields.get("name") or "", str)
+        and isinstance(fields.get("tool_call_id") or "", str)
+        and isinstance(fields.get("role") or "", str)
+        and isinstance(message.type, str)
+    )
 
 
 def _fragments(messages: Sequence[Any]) -> list[str]:
