@@ -147,7 +147,7 @@ def messages_text(messages: Sequence[Any], content: ContentPolicy) -> str | None
         for start in range(0, len(messages), _CHUNK):
             chunk = messages[start : start + _CHUNK]
             found = _fragments(chunk)
-            if len(messages) > _MAX_ITEMS and (start + len(chunk) > _MAX_ITEMS or not all(map(_is_plain, chunk))):
+            if len(messages) > _MAX_ITEMS and (start + len(chunk) > _MAX_ITEMS or Nested in set(map(type, found))):
                 return None
             fragments += found
             size += sum(map(len, found)) + 2 * len(found)
@@ -161,17 +161,10 @@ def messages_text(messages: Sequence[Any], content: ContentPolicy) -> str | None
     return "[" + ", ".join(fragments) + "]"
 
 
-def _is_plain(message: Any) -> bool:
-    """True when every value of the message's compact dict is text (no tool calls, no content parts)."""
-    fields = message.__dict__
-    return (
-        isinstance(fields.get("content"), str)
-        and not fields.get("tool_calls")
-        and isinstance(fields.get("name") or "", str)
-        and isinstance(fields.get("tool_call_id") or "", str)
-        and isinstance(fields.get("role") or "", str)
-        and isinstance(message.type, str)
-    )
+class Nested(str):
+    """The fragment of a message whose compact dict holds more than text (tool calls, content parts ...)."""
+
+    __slots__ = ()
 
 
 def _fragments(messages: Sequence[Any]) -> list[str]:
@@ -216,7 +209,10 @@ def _fragment(message: Any) -> str:
     )
     fragment = _cache.get(key)
     if fragment is None:
-        fragment = _encode(message_dict(message))
+        view = message_dict(message)
+        fragment = _encode(view)
+        if not all(isinstance(value, str) for value in view.values()):
+            fragment = Nested(fragment)
         if len(_cache) >= MAX_CACHED:
             _cache.clear()
         _cache[key] = fragment
