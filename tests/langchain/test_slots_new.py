@@ -32,14 +32,19 @@ def _echo(seen: list[Any]) -> Generator[Any, Any, str]:
 
 
 async def _aecho(seen: list[Any]) -> AsyncGenerator[Any, Any]:
-    value = yield "ready"
-    while value != "stop":
-        seen.append(value)
+    """As :func:`_echo`; an async generator cannot return a value, so it notes its end."""
+    reply = "ready"
+    while True:
         try:
-            value = yield f"got {value}"
+            value = yield reply
         except RetryError:
             seen.append("retry")
-            value = yield "retrying"
+            reply = "retrying"
+            continue
+        if value == "stop":
+            break
+        seen.append(value)
+        reply = f"got {value}"
     seen.append("finished")
 
 
