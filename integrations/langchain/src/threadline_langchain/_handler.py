@@ -35,11 +35,6 @@ from threadline_langchain._registry import REGISTRY, RunEntry, RunRegistry
 from threadline_langchain._runs import MISSING, RunTracker
 from threadline_langchain._slots import MODEL_SLOT
 
-# Kept importable from here: the LangGraph handler and users' code use them.
-HIDDEN_TAG = rec.HIDDEN_TAG
-user_tags = rec.user_tags
-run_name = rec.run_name
-
 F = TypeVar("F", bound=Callable[..., None])
 
 
