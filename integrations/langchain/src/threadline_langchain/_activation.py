@@ -117,41 +117,47 @@ ACTIVATION = Activation()
 _handler_class: Any = None
 
 
-def _is_threadline(handler: Any) -> bool:
+def _holds_threadline(handlers: list[Any]) -> bool:
     global _handler_class
     if _handler_class is None:
         from threadline_langchain._handler import ThreadlineCallbackHandler
 
         _handler_class = ThreadlineCallbackHandler
-    return isinstance(handler, _handler_class)
+    for handler in handlers:
+        if isinstance(handler, _handler_class):
+            return True
+    return False
 
 
 def _configure(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     """``CallbackManager.configure`` (and LangGraph's): add threadline's handler to the new manager."""
     manager = wrapped(*args, **kwargs)
-    try:
-        handler = ACTIVATION.handler()
-        if handler is not None:
-            inject(manager, handler)
-    except Exception as exc:
-        if failed("langchain.inject", exc):
-            raise
+    inject(manager, None)
     return manager
 
 
-def inject(manager: Any, handler: ThreadlineCallbackHandler) -> None:
-    """Add ``handler`` to ``manager`` (handlers and inheritable handlers) unless it has a threadline handler.
+def inject(manager: Any, handler: ThreadlineCallbackHandler | None) -> None:
+    """Add ``handler`` (else the active one) to ``manager``'s handlers and inheritable handlers, once.
 
-    LangGraph's lifecycle managers (``on_interrupt`` / ``on_resume``) only get
-    a handler that takes those events.
+    A manager that already holds a threadline handler keeps it. LangGraph's
+    lifecycle managers (``on_interrupt`` / ``on_resume``) only get a handler
+    that takes those events. Never raises (but in tests).
     """
-    handlers = manager.handlers or []
-    inheritable = manager.inheritable_handlers or []
-    if handler in handlers and handler in inheritable:  # the common case: inherited from the parent run
-        return
-    if type(manager).__module__ == _GRAPH_MANAGER_MODULE and not handler.graph_events:
-        return
-    if not any(_is_threadline(h) for h in handlers):
-        manager.handlers = [*handlers, handler]
-    if not any(_is_threadline(h) for h in inheritable):
-        manager.inheritable_handlers = [*inheritable, handler]
+    try:
+        if handler is None:
+            handler = ACTIVATION.handler()
+            if handler is None:
+                return
+        handlers = manager.handlers or []
+        inheritable = manager.inheritable_handlers or []
+        if handler in handlers and handler in inheritable:  # the common case: inherited from the parent run
+            return
+        if type(manager).__module__ == _GRAPH_MANAGER_MODULE and not handler.graph_events:
+            return
+        if not _holds_threadline(handlers):
+            manager.handlers = [*handlers, handler]
+        if not _holds_threadline(inheritable):
+            manager.inheritable_handlers = [*inheritable, handler]
+    except Exception as exc:
+        if failed("langchain.inject", exc):
+            raise

@@ -1,35 +1,17 @@
-"""Reading LangChain objects: messages, model parameters, results, usage, documents.
+"""Reading LangChain objects: run inputs and outputs, model parameters, results, usage, documents.
 
-Never raises on an unexpected shape. Messages are recognised by class
-(``BaseMessage``, imported on first use) and read through their instance
-``__dict__``: asking a pydantic model for an attribute it lacks costs
-microseconds, and this runs for every message of every run.
+Never raises on an unexpected shape. Messages are read by :mod:`._messages`.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from threadline.content import ContentPolicy
 from threadline.records import invocation_parameters, tool_definitions
 from threadline.usage import Usage, usage_from_any, usage_from_langchain, usage_from_openai, with_details_from
-
-# LangChain message ``type`` -> the role a reader expects (OpenAI / GenAI convention).
-_ROLES = {
-    "human": "user",
-    "ai": "assistant",
-    "system": "system",
-    "tool": "tool",
-    "function": "function",
-    "developer": "developer",
-    "remove": "remove",
-    "AIMessageChunk": "assistant",
-    "HumanMessageChunk": "user",
-    "SystemMessageChunk": "system",
-    "ToolMessageChunk": "tool",
-    "FunctionMessageChunk": "function",
-}
+from threadline_langchain._messages import is_message, message_dict, messages_text
 
 # LangChain ``ls_provider`` values -> ``gen_ai.provider.name`` values.
 _PROVIDERS = {
@@ -65,83 +47,24 @@ def provider_name(raw: Any) -> str | None:
     return _PROVIDERS.get(raw.lower(), raw.lower())
 
 
-_message_types: dict[type, bool] = {}
+def messages_view(messages: Any, content: ContentPolicy | None = None) -> Any:
+    """:func:`message_dict` over a list of messages; given the content policy, their text where it can be made.
 
-
-def is_message(value: Any) -> bool:
-    """True for a LangChain message object (by class, cached: pydantic's ``isinstance`` is slow)."""
-    kind = type(value)
-    known = _message_types.get(kind)
-    if known is None:
-        module = sys.modules.get("langchain_core.messages.base")
-        if module is None:
-            return False
-        known = issubclass(kind, module.BaseMessage)
-        if len(_message_types) < 4096:
-            _message_types[kind] = known
-    return known
-
-
-def role_of(message: Any) -> str | None:
-    """The reader-facing role of a LangChain message (``user``, ``assistant`` ...), else ``None``."""
-    if not is_message(message):
-        return None
-    kind = message.type
-    if kind in ("chat", "ChatMessageChunk"):
-        return message.__dict__.get("role") or "chat"
-    return _ROLES.get(kind, kind) if isinstance(kind, str) else None
-
-
-def message_dict(message: Any) -> Any:
-    """A compact ``{"role", "content", ...}`` view of one message (any other value as is)."""
-    if isinstance(message, tuple) and len(message) == 2 and isinstance(message[0], str):
-        role = _ROLES.get(message[0], message[0])
-        return {"role": role, "content": message[1]}
-    role = role_of(message)
-    if role is None:
-        return message
-    fields = message.__dict__
-    out: dict[str, Any] = {"role": role, "content": fields.get("content")}
-    name = fields.get("name")
-    if name:
-        out["name"] = name
-    if role == "assistant":
-        tool_calls = fields.get("tool_calls")
-        if tool_calls:
-            out["tool_calls"] = [
-                {"id": call.get("id"), "name": call.get("name"), "arguments": call.get("args")}
-                for call in tool_calls
-                if isinstance(call, dict)
-            ]
-    elif role == "tool":
-        tool_call_id = fields.get("tool_call_id")
-        if tool_call_id:
-            out["tool_call_id"] = tool_call_id
-    return out
-
-
-def messages_view(messages: Any) -> Any:
-    """:func:`message_dict` over a list of messages."""
+    The text (:func:`~threadline_langchain._messages.messages_text`) renders
+    each message once across calls; without it, or where it cannot be made,
+    the list of dicts the emitter renders.
+    """
+    if content is not None and isinstance(messages, (list, tuple)):
+        text = messages_text(messages, content)
+        if text is not None:
+            return text
     if isinstance(messages, (list, tuple)):
         return [message_dict(m) for m in messages]
     return message_dict(messages)
 
 
-def content_text(value: Any) -> Any:
-    """A message's content as text where it is text (content blocks joined), else the value."""
-    content = getattr(value, "content", value)
-    if isinstance(content, list):
-        texts = [
-            part.get("text") if isinstance(part, Mapping) else part
-            for part in content
-            if isinstance(part, str) or (isinstance(part, Mapping) and isinstance(part.get("text"), str))
-        ]
-        if texts and len(texts) == len(content):
-            return "".join(texts)
-    return content
-
-
 _SCALARS = (str, int, float, bool, type(None))
+_SCALAR_TYPES = frozenset(_SCALARS)
 
 
 def io_view(value: Any) -> Any:
@@ -157,6 +80,8 @@ def io_view(value: Any) -> Any:
     if isinstance(value, dict):
         out = None
         for key, item in value.items():
+            if type(item) in _SCALAR_TYPES:
+                continue
             if is_message(item) or (isinstance(item, list) and item and is_message(item[0])):
                 if out is None:
                     out = dict(value)

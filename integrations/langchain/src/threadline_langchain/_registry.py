@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +25,7 @@ from threadline.emitter import Emitter, SpanHandle
 
 MAX_OPEN_RUNS = 50_000
 MAX_ABANDONED_IDS = 8_192
+_NONE: tuple[RunEntry, ...] = ()  # what most calls return: nothing evicted or abandoned
 
 
 class RunEntry:
@@ -37,7 +39,7 @@ class RunEntry:
     ``shared`` (on a root) what it wants to remember about the whole trace.
     """
 
-    __slots__ = ("run_id", "handle", "parent", "_root", "emitter", "members", "info", "shared", "token_seen", "kind")
+    __slots__ = ("run_id", "handle", "parent", "_root", "emitter", "members", "info", "shared", "token_seen")
 
     def __init__(
         self,
@@ -45,14 +47,12 @@ class RunEntry:
         handle: SpanHandle | None,
         parent: RunEntry | None,
         emitter: Emitter,
-        kind: str,
         info: Any = None,
     ) -> None:
         self.run_id = run_id
         self.handle = handle
         self.parent = parent
         self.emitter = emitter
-        self.kind = kind  # chain | model | tool | retriever
         self.info = info
         self.shared: dict[str, Any] | None = None
         self.token_seen = False
@@ -62,7 +62,8 @@ class RunEntry:
             self._root: RunEntry | None = None
             self.members: dict[UUID, RunEntry] | None = {}
         else:
-            self._root = parent.root
+            root = parent._root
+            self._root = root if root is not None else parent
             self.members = None
 
     @property
@@ -96,10 +97,8 @@ class RunRegistry:
         return len(self._runs)
 
     def get(self, run_id: UUID | None) -> RunEntry | None:
-        """The open entry of ``run_id``, if any."""
-        if run_id is None:
-            return None
-        return self._runs.get(run_id)
+        """The open entry of ``run_id``, if any (``None`` for ``None``: it is never a key)."""
+        return self._runs.get(run_id)  # type: ignore[arg-type]
 
     def is_abandoned(self, run_id: UUID | None) -> bool:
         """True when ``run_id`` was ended as abandoned (its late children are dropped)."""
@@ -110,23 +109,24 @@ class RunRegistry:
         with self._lock:
             self._remember_abandoned(run_id)
 
-    def add(self, entry: RunEntry) -> list[RunEntry]:
+    def add(self, entry: RunEntry) -> Sequence[RunEntry]:
         """Register ``entry``; returns entries evicted to stay bounded (the caller ends them)."""
-        evicted: list[RunEntry] = []
+        evicted: Sequence[RunEntry] = _NONE
         with self._lock:
             self._runs[entry.run_id] = entry
-            root = entry.root
-            if root is entry:
+            root = entry._root
+            if root is None:
+                root = entry
                 self._roots[entry.run_id] = entry
             if root.members is not None:
                 root.members[entry.run_id] = entry
             while len(self._runs) > self._max_open and self._roots:
                 oldest_id = next(iter(self._roots))
                 oldest = self._roots.pop(oldest_id)
-                evicted.extend(self._drop_trace(oldest))
+                evicted = [*evicted, *self._drop_trace(oldest)]
         return evicted
 
-    def remove(self, run_id: UUID) -> tuple[RunEntry | None, list[RunEntry]]:
+    def remove(self, run_id: UUID) -> tuple[RunEntry | None, Sequence[RunEntry]]:
         """Take ``run_id`` out of the map.
 
         Returns its entry and, when it was a trace root, the entries of that
@@ -135,12 +135,12 @@ class RunRegistry:
         with self._lock:
             entry = self._runs.pop(run_id, None)
             if entry is None:
-                return None, []
-            root = entry.root
-            if root.members is not None:
-                root.members.pop(run_id, None)
-            if root is not entry:
-                return entry, []
+                return None, _NONE
+            root = entry._root
+            if root is not None:
+                if root.members is not None:
+                    root.members.pop(run_id, None)
+                return entry, _NONE
             self._roots.pop(run_id, None)
             return entry, self._drop_trace(entry)
 

@@ -11,7 +11,7 @@ and the context provider, read the run back from the slot.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from typing import Any
 
 from threadline_langchain._registry import RunEntry
@@ -32,69 +32,81 @@ MODEL_SLOT: contextvars.ContextVar[ModelSlot | None] = contextvars.ContextVar(
 
 Enter = Callable[[], Any]
 Leave = Callable[[Any], None]
+Done = Callable[[], bool]
 
 
-def drive(gen: Generator[Any, Any, Any], enter: Enter, leave: Leave) -> Generator[Any, Any, Any]:
+def drive(
+    gen: Generator[Any, Any, Any], enter: Enter, leave: Leave, done: Done | None = None
+) -> Generator[Any, Any, Any]:
     """Re-yield ``gen`` with ``enter()`` / ``leave(state)`` around each of its steps.
 
     ``send``, ``throw`` and ``close`` reach ``gen`` as they would through
-    ``yield from`` (PEP 380), each inside the scope as well.
+    ``yield from`` (PEP 380), each inside the scope as well. Once ``done()``
+    is true after a step, the scope has nothing more to do: the rest is
+    delegated with ``yield from`` itself (no Python work per step).
     """
-    to_send: Any = None
-    to_throw: BaseException | None = None
+    sent: Any = None
+    thrown: BaseException | None = None
     while True:
+        if done is not None and sent is None and thrown is None and done():  # nothing pending for gen
+            return (yield from gen)
         state = enter()
         try:
-            if to_throw is not None:
-                exc, to_throw = to_throw, None
-                item = gen.throw(exc)
-            else:
-                item = gen.send(to_send)
+            item = gen.send(sent) if thrown is None else gen.throw(thrown)
         except StopIteration as stop:
             return stop.value
         finally:
             leave(state)
+        thrown = None
         try:
-            to_send = yield item
+            sent = yield item
         except GeneratorExit:
             if not gen.gi_running:  # else it is being closed from inside itself
-                state = enter()
-                try:
-                    gen.close()
-                finally:
-                    leave(state)
+                _scoped(gen.close, enter, leave)
             raise
         except BaseException as exc:  # noqa: BLE001 - forwarded into gen, as `yield from` does
-            to_throw, to_send = exc, None
+            sent, thrown = None, exc
 
 
-async def adrive(agen: AsyncGenerator[Any, Any], enter: Enter, leave: Leave) -> AsyncGenerator[Any, Any]:
-    """The async counterpart of :func:`drive` (``asend``, ``athrow``, ``aclose`` forwarded)."""
-    to_send: Any = None
-    to_throw: BaseException | None = None
+def _scoped(step: Callable[[], Any], enter: Enter, leave: Leave) -> Any:
+    state = enter()
+    try:
+        return step()
+    finally:
+        leave(state)
+
+
+async def adrive(
+    agen: AsyncGenerator[Any, Any], enter: Enter, leave: Leave, done: Done | None = None
+) -> AsyncGenerator[Any, Any]:
+    """The async counterpart of :func:`drive` (``asend``, ``athrow``, ``aclose`` forwarded; unscoped once done)."""
+    sent: Any = None
+    thrown: BaseException | None = None
+    scoped = True
     while True:
-        state = enter()
+        # Made outside the scope: ``asend`` / ``athrow`` run nothing until awaited, inside it.
+        step = agen.asend(sent) if thrown is None else agen.athrow(thrown)
+        scoped = scoped and not (done is not None and done())
         try:
-            if to_throw is not None:
-                exc, to_throw = to_throw, None
-                item = await agen.athrow(exc)
-            else:
-                item = await agen.asend(to_send)
+            item = await (_ascoped(step, enter, leave) if scoped else step)
         except StopAsyncIteration:
             return
-        finally:
-            leave(state)
+        thrown = None
         try:
-            to_send = yield item
+            sent = yield item
         except GeneratorExit:
             # At interpreter or event-loop shutdown every async generator is closed at once: the
             # inner one may be closing already, on its own.
             if not getattr(agen, "ag_running", False):
-                state = enter()
-                try:
-                    await agen.aclose()
-                finally:
-                    leave(state)
+                await _ascoped(agen.aclose(), enter, leave)
             raise
         except BaseException as exc:  # noqa: BLE001 - forwarded into agen
-            to_throw, to_send = exc, None
+            sent, thrown = None, exc
+
+
+async def _ascoped(step: Awaitable[Any], enter: Enter, leave: Leave) -> Any:
+    state = enter()
+    try:
+        return await step
+    finally:
+        leave(state)

@@ -21,6 +21,7 @@ nests under that run.
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -52,15 +53,14 @@ def _lookup(run_manager: Any) -> SpanHandle | None:
     return None
 
 
-def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], name: str, index: int) -> Any:
-    if name in kwargs:
-        return kwargs[name]
-    return args[index] if len(args) > index else None
+def _run_manager(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``BaseChatModel._generate_with_cache(messages, stop, run_manager, ...)``: its run."""
+    return kwargs["run_manager"] if "run_manager" in kwargs else (args[2] if len(args) > 2 else None)
 
 
 def _single_run_manager(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``BaseLLM._generate_helper(prompts, stop, run_managers, ...)``: the run when there is one."""
-    managers = _arg(args, kwargs, "run_managers", 2)
+    managers = kwargs["run_managers"] if "run_managers" in kwargs else (args[2] if len(args) > 2 else None)
     if isinstance(managers, list) and len(managers) == 1:
         return managers[0]
     return None
@@ -69,52 +69,40 @@ def _single_run_manager(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 # -- invoke / generate ------------------------------------------------------------------------------------
 
 
-def generate_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """``BaseChatModel._generate_with_cache(messages, stop, run_manager, **kwargs)``."""
-    handle = _lookup(_arg(args, kwargs, "run_manager", 2))
-    if handle is None:
-        return wrapped(*args, **kwargs)
-    token = otel_context.attach(handle.context)
+def _in_run(find: Callable[[tuple[Any, ...], dict[str, Any]], Any], *, awaited: bool) -> Any:
+    """A wrapper that runs the call with the span of the run ``find(args, kwargs)`` names as current."""
+
+    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        handle = _lookup(find(args, kwargs))
+        if handle is None:
+            return wrapped(*args, **kwargs)
+        if awaited:
+            return _awaited_in(handle.context, wrapped(*args, **kwargs))
+        token = otel_context.attach(handle.context)
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            otel_context.detach(token)
+
+    return wrapper
+
+
+async def _awaited_in(context: Any, awaitable: Awaitable[Any]) -> Any:
+    token = otel_context.attach(context)
     try:
-        return wrapped(*args, **kwargs)
+        return await awaitable
     finally:
         otel_context.detach(token)
 
 
-async def agenerate_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """``BaseChatModel._agenerate_with_cache``: as :func:`generate_wrapper`, awaited."""
-    handle = _lookup(_arg(args, kwargs, "run_manager", 2))
-    if handle is None:
-        return await wrapped(*args, **kwargs)
-    token = otel_context.attach(handle.context)
-    try:
-        return await wrapped(*args, **kwargs)
-    finally:
-        otel_context.detach(token)
-
-
-def llm_generate_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """``BaseLLM._generate_helper``: attached when the call has exactly one run."""
-    handle = _lookup(_single_run_manager(args, kwargs))
-    if handle is None:
-        return wrapped(*args, **kwargs)
-    token = otel_context.attach(handle.context)
-    try:
-        return wrapped(*args, **kwargs)
-    finally:
-        otel_context.detach(token)
-
-
-async def allm_generate_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """``BaseLLM._agenerate_helper``: as :func:`llm_generate_wrapper`, awaited."""
-    handle = _lookup(_single_run_manager(args, kwargs))
-    if handle is None:
-        return await wrapped(*args, **kwargs)
-    token = otel_context.attach(handle.context)
-    try:
-        return await wrapped(*args, **kwargs)
-    finally:
-        otel_context.detach(token)
+generate_wrapper = _in_run(_run_manager, awaited=False)
+"""``BaseChatModel._generate_with_cache(messages, stop, run_manager, **kwargs)``."""
+agenerate_wrapper = _in_run(_run_manager, awaited=True)
+"""``BaseChatModel._agenerate_with_cache``: as :data:`generate_wrapper`, awaited."""
+llm_generate_wrapper = _in_run(_single_run_manager, awaited=False)
+"""``BaseLLM._generate_helper``: attached when the call has exactly one run."""
+allm_generate_wrapper = _in_run(_single_run_manager, awaited=True)
+"""``BaseLLM._agenerate_helper``: as :data:`llm_generate_wrapper`, awaited."""
 
 
 # -- streams ----------------------------------------------------------------------------------------------

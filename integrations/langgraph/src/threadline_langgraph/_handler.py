@@ -23,7 +23,6 @@ from __future__ import annotations
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
-from uuid import UUID
 
 from langgraph.callbacks import GraphCallbackHandler, GraphInterruptEvent, GraphResumeEvent
 
@@ -31,7 +30,8 @@ from threadline import semconv as sc
 from threadline.guard import failed
 from threadline.records import GraphPause, GraphResume, Interrupt, Outcome, Run, SpanKind, SpanRecord
 from threadline_langchain import _extract as ex
-from threadline_langchain._handler import HIDDEN_TAG, ThreadlineCallbackHandler, run_name, user_tags
+from threadline_langchain import _records as rec
+from threadline_langchain._handler import ThreadlineCallbackHandler
 from threadline_langchain._registry import RunEntry
 from threadline_langgraph import _readable
 from threadline_langgraph._options import Options
@@ -78,19 +78,20 @@ def _info(entry: RunEntry | None) -> GraphInfo | None:
 
 def _enclosing_ns(entry: RunEntry | None) -> str | None:
     while entry is not None:
-        info = _info(entry)
-        if info is not None and info.checkpoint_ns is not None:
-            return info.checkpoint_ns
-        if info is not None and info.role == "graph":
-            return None
+        info = entry.info
+        if info.__class__ is GraphInfo:
+            if info.checkpoint_ns is not None:
+                return info.checkpoint_ns
+            if info.role == "graph":
+                return None
         entry = entry.parent
     return None
 
 
 def _enclosing_graph(entry: RunEntry | None) -> RunEntry | None:
     while entry is not None:
-        info = _info(entry)
-        if info is not None and info.role == "graph":
+        info = entry.info
+        if info.__class__ is GraphInfo and info.role == "graph":
             return entry
         entry = entry.parent
     return None
@@ -158,42 +159,33 @@ class ThreadlineGraphCallbackHandler(ThreadlineCallbackHandler, GraphCallbackHan
 
     # -- classifying chain runs -----------------------------------------------------------------------
     def _chain_record(
-        self,
-        serialized: Any,
-        inputs: Any,
-        run_id: UUID,
-        parent: RunEntry | None,
-        tags: list[str] | None,
-        metadata: Mapping[str, Any] | None,
-        kwargs: Mapping[str, Any],
+        self, serialized: Any, inputs: Any, parent: RunEntry | None, run: Mapping[str, Any]
     ) -> tuple[SpanRecord | None, Any]:
-        md = metadata or {}
+        md = run.get("metadata") or {}
         slot = GRAPH_SLOT.get()
         if slot is not None and slot.run_id is None:
-            slot.run_id = run_id  # the first run a graph's stream starts is the graph's own
-            return self._graph_record(serialized, inputs, run_id, parent, tags, md, kwargs, slot)
-        if tags and HIDDEN_TAG in tags:
+            slot.run_id = run["run_id"]  # the first run a graph's stream starts is the graph's own
+            return self._graph_record(serialized, inputs, parent, run, md, slot)
+        if rec.is_hidden(run):
             return None, None
         node = md.get("langgraph_node")
         ns = md.get("langgraph_checkpoint_ns")
         if node is None:
             if md.get("ls_integration") in GRAPH_INTEGRATIONS and _enclosing_graph(parent) is None:
                 # A top-level graph run seen without the stream wrapper (a handler used alone).
-                return self._graph_record(serialized, inputs, run_id, parent, tags, md, kwargs, None)
-        elif isinstance(node, str) and run_name(serialized, kwargs, "") == node and ns != _enclosing_ns(parent):
-            return self._node_record(inputs, run_id, parent, tags, md, node, ns)
-        record, _ = super()._chain_record(serialized, inputs, run_id, parent, tags, metadata, kwargs)
+                return self._graph_record(serialized, inputs, parent, run, md, None)
+        elif isinstance(node, str) and rec.run_name(serialized, run, "") == node and ns != _enclosing_ns(parent):
+            return self._node_record(inputs, parent, run, md, node, ns)
+        record, _ = super()._chain_record(serialized, inputs, parent, run)
         return record, GraphInfo("chain", ns if isinstance(ns, str) else None)
 
     def _graph_record(
         self,
         serialized: Any,
         inputs: Any,
-        run_id: UUID,
         parent: RunEntry | None,
-        tags: list[str] | None,
+        run: Mapping[str, Any],
         md: Mapping[str, Any],
-        kwargs: Mapping[str, Any],
         slot: GraphSlot | None,
     ) -> tuple[SpanRecord | None, Any]:
         configurable = (slot.config or {}).get("configurable") if slot is not None and slot.config else None
@@ -217,26 +209,19 @@ class ThreadlineGraphCallbackHandler(ThreadlineCallbackHandler, GraphCallbackHan
         if top_level:
             resume, info.pending = self._resume_of(thread_id, inputs)
         record = Run(
-            name=agent_name if isinstance(agent_name, str) and agent_name else run_name(serialized, kwargs, "graph"),
+            name=agent_name if isinstance(agent_name, str) and agent_name else rec.run_name(serialized, run, "graph"),
             integration=self.integration,
-            run_id=str(run_id),
+            run_id=str(run["run_id"]),
             inputs=self._content(parent, inputs, _readable.turn_input if top_level else ex.io_view),
             session_hints=hints or None,
-            tags=user_tags(tags),
+            tags=rec.user_tags(run.get("tags")),
             run_kind=SpanKind.AGENT if is_agent else SpanKind.GRAPH,
             resume=resume,
         )
         return record, info
 
     def _node_record(
-        self,
-        inputs: Any,
-        run_id: UUID,
-        parent: RunEntry | None,
-        tags: list[str] | None,
-        md: Mapping[str, Any],
-        node: str,
-        ns: Any,
+        self, inputs: Any, parent: RunEntry | None, run: Mapping[str, Any], md: Mapping[str, Any], node: str, ns: Any
     ) -> tuple[SpanRecord | None, Any]:
         graph = _info(_enclosing_graph(parent))
         step = md.get("langgraph_step")
@@ -245,10 +230,10 @@ class ThreadlineGraphCallbackHandler(ThreadlineCallbackHandler, GraphCallbackHan
         record = Run(
             name=node,
             integration=self.integration,
-            run_id=str(run_id),
+            run_id=str(run["run_id"]),
             inputs=self._content(parent, inputs) if sent or Options.full_node_inputs else None,
             session_hints=md or None,
-            tags=user_tags(tags),
+            tags=rec.user_tags(run.get("tags")),
             run_kind=SpanKind.NODE,
             node=node,
             step=step if isinstance(step, int) and not isinstance(step, bool) else None,

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from threadline_langchain import _extract as ex
+from threadline_langchain._messages import content_text, message_dict, role_of
 
 MESSAGES_KEY = "messages"
 
@@ -27,7 +28,7 @@ def _messages(value: Any) -> list[Any] | None:
         messages = getattr(value, MESSAGES_KEY, None)  # a dataclass or pydantic state
     if isinstance(messages, (list, tuple)) and messages:
         return list(messages)
-    if messages is not None and not isinstance(messages, (list, tuple, str)) and ex.role_of(messages):
+    if messages is not None and not isinstance(messages, (list, tuple, str)) and role_of(messages):
         return [messages]  # a single message passed to an add_messages channel
     return None
 
@@ -35,12 +36,12 @@ def _messages(value: Any) -> list[Any] | None:
 def _role(message: Any) -> str | None:
     if isinstance(message, Mapping):
         role = message.get("role") or message.get("type")
-        return ex.message_dict((role, None))["role"] if isinstance(role, str) else None
+        return message_dict((role, None))["role"] if isinstance(role, str) else None
     if isinstance(message, tuple) and len(message) == 2 and isinstance(message[0], str):
-        return ex.message_dict(message)["role"]
+        return message_dict(message)["role"]
     if isinstance(message, str):
         return "user"
-    return ex.role_of(message)
+    return role_of(message)
 
 
 def _text(message: Any) -> Any:
@@ -50,7 +51,7 @@ def _text(message: Any) -> Any:
         return message.get("content")
     if isinstance(message, tuple) and len(message) == 2:
         return message[1]
-    return ex.content_text(message)
+    return content_text(message)
 
 
 def turn_input(value: Any) -> Any:

@@ -41,16 +41,17 @@ GRAPH_SLOT: contextvars.ContextVar[GraphSlot | None] = contextvars.ContextVar(
 )
 
 
-def _slot_scope(slot: GraphSlot) -> tuple[Any, Any]:
+def _slot_scope(slot: GraphSlot) -> tuple[Any, Any, Any]:
     def enter() -> Any:
-        # Once taken, the slot has nothing more to say: later steps run unscoped.
-        return GRAPH_SLOT.set(slot) if slot.run_id is None else None
+        return GRAPH_SLOT.set(slot)
 
     def leave(token: Any) -> None:
-        if token is not None:
-            GRAPH_SLOT.reset(token)
+        GRAPH_SLOT.reset(token)
 
-    return enter, leave
+    def taken() -> bool:
+        return slot.run_id is not None  # once taken, the slot has nothing more to say: later steps run unscoped
+
+    return enter, leave, taken
 
 
 def _config_arg(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -62,15 +63,13 @@ def _config_arg(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 def stream_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     """``Pregel.stream``: tell the handler which run is this graph's."""
     gen = wrapped(*args, **kwargs)
-    enter, leave = _slot_scope(GraphSlot(instance, _config_arg(args, kwargs)))
-    return drive(gen, enter, leave)
+    return drive(gen, *_slot_scope(GraphSlot(instance, _config_arg(args, kwargs))))
 
 
 def astream_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     """``Pregel.astream``: as :func:`stream_wrapper`."""
     agen = wrapped(*args, **kwargs)
-    enter, leave = _slot_scope(GraphSlot(instance, _config_arg(args, kwargs)))
-    return adrive(agen, enter, leave)
+    return adrive(agen, *_slot_scope(GraphSlot(instance, _config_arg(args, kwargs))))
 
 
 _BREAKPOINTS = {"interrupt_before": "interrupt_before", "interrupt_after": "interrupt_after"}
