@@ -11,8 +11,9 @@ import json
 from typing import Any
 
 from langchain_core.messages import AIMessage, ChatMessage, HumanMessage, SystemMessage, ToolMessage
-from threadline_langchain_test_support import MODEL, ScriptedChatModel, attrs
 
+from scenarios.chat_models import MODEL, ScriptedChatModel
+from tests.kit import attrs
 from threadline import semconv as sc
 from threadline.content import ContentPolicy
 from threadline.testing import capture
