@@ -1,0 +1,168 @@
+"""Open spans as integrations hold them, the trace they share, and "which run am I in".
+
+A :class:`SpanHandle` is what :meth:`threadline.emitter.Emitter.start`
+returns: the OpenTelemetry span, the integration's record, the attributes
+waiting for the end of the span, and the :class:`TraceState` every span of
+one trace shares (its session, whether it paused).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
+
+from threadline import semconv as sc
+from threadline.attributes import session_attributes
+from threadline.records import SpanRecord
+from threadline.sessions import SessionInfo
+
+_HANDLE_KEY = otel_context.create_key("threadline-span-handle")
+
+
+class TraceState:
+    """What all spans of one trace share: its session and whether it paused.
+
+    It holds no reference to its spans' handles: a handle refers to its trace,
+    so a reference back would make every trace a reference cycle that only the
+    garbage collector could free.
+    """
+
+    __slots__ = ("session", "interrupted", "has_root", "interrupt_text", "_stamp", "_stamp_of", "_environment")
+
+    def __init__(self, session: SessionInfo | None, environment: str | None = None) -> None:
+        self.session = session
+        self.interrupted = False
+        self.has_root = False
+        self.interrupt_text: str | None = None  # what the pause asks the human, for the root's output
+        self._environment = environment
+        self._stamp: dict[str, Any] | None = None
+        self._stamp_of: SessionInfo | None = None
+
+    def session_stamp(self) -> dict[str, Any]:
+        """The attributes every span of this trace carries (session, user, environment), built once per session."""
+        session = self.session
+        stamp = self._stamp
+        if stamp is None or self._stamp_of is not session:
+            stamp = self._stamp = session_attributes(session) if session is not None else {}
+            if self._environment is not None:
+                stamp[sc.DEPLOYMENT_ENVIRONMENT] = self._environment
+            self._stamp_of = session
+        return stamp
+
+
+class SpanHandle:
+    """An open span and its record, as held by an integration until it ends.
+
+    ``attributes`` are those decided at the start (rendered input included)
+    that wait for the end: the span gets them with the end's in one call.
+    """
+
+    __slots__ = (
+        "span",
+        "record",
+        "trace",
+        "model_parent",
+        "is_root",
+        "start_ns",
+        "first_token_ns",
+        "usage_counted_in",
+        "ended",
+        "attributes",
+        "_context",
+        "__weakref__",
+    )
+
+    def __init__(
+        self,
+        span: Any,
+        record: SpanRecord,
+        trace: TraceState,
+        model_parent: SpanHandle | None,
+        start_ns: int,
+        attributes: dict[str, Any] | None = None,
+    ) -> None:
+        self.span = span
+        self.record = record
+        self.trace = trace
+        self.model_parent = model_parent
+        self.start_ns = start_ns
+        self.first_token_ns: int | None = None
+        self.usage_counted_in: str | None = None
+        self.ended = False
+        self.attributes: dict[str, Any] = attributes if attributes is not None else {}
+        self.is_root = False  # this span started its trace (as far as threadline knows)
+        self._context: Any = None
+
+    @property
+    def context(self) -> Any:
+        """An OpenTelemetry ``Context`` with this span current (built on first use).
+
+        The context refers to the handle weakly: a strong reference would be a
+        cycle (handle → context → handle), and spans caught in cycles are freed
+        only by the garbage collector, which then runs far more often.
+        """
+        ctx = self._context
+        if ctx is None:
+            ctx = self._context = otel_context.set_value(
+                _HANDLE_KEY, weakref.ref(self), otel_trace.set_span_in_context(self.span)
+            )
+        return ctx
+
+    @property
+    def span_context(self) -> Any:
+        """The OpenTelemetry ``SpanContext`` of this span (for links)."""
+        return self.span.get_span_context()
+
+
+ContextProvider = Callable[[], "SpanHandle | None"]
+
+_context_providers: list[ContextProvider] = []
+
+
+def register_context_provider(provider: ContextProvider) -> None:
+    """Add a framework's "which run am I in" lookup (once; used by every emitter).
+
+    A provider returns the :class:`SpanHandle` of the framework run enclosing
+    the running code (e.g. the LangGraph node a function runs in), so that
+    spans started there by other integrations nest under it.
+    """
+    if provider not in _context_providers:
+        _context_providers.append(provider)
+
+
+def unregister_context_provider(provider: ContextProvider) -> None:
+    """Remove a provider added by :func:`register_context_provider`."""
+    if provider in _context_providers:
+        _context_providers.remove(provider)
+
+
+def handle_in(ctx: Any) -> SpanHandle | None:
+    """The open threadline handle carried by an OpenTelemetry context, if any."""
+    ref = otel_context.get_value(_HANDLE_KEY, ctx)
+    if ref is None:
+        return None
+    handle = ref()
+    return handle if handle is not None and not handle.ended else None
+
+
+def current_handle() -> SpanHandle | None:
+    """The innermost open threadline span of the running code, if any.
+
+    Looks at the current OpenTelemetry context and at every registered
+    context provider (a framework's own notion of "the run I am in", e.g.
+    LangChain's child runnable config); of the candidates, all of which are
+    ancestors of the running code, the one that started last is innermost.
+    """
+    best = handle_in(otel_context.get_current())
+    for provider in _context_providers:
+        try:
+            candidate = provider()
+        except Exception:  # noqa: BLE001 - a provider must never break a span
+            candidate = None
+        if candidate is not None and not candidate.ended and (best is None or candidate.start_ns > best.start_ns):
+            best = candidate
+    return best
