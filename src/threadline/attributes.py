@@ -19,67 +19,54 @@ from threadline.sessions import SessionInfo
 from threadline.usage import Usage
 
 Attributes = dict[str, Any]
+_KIND_VALUE = {k: k.value for k in SpanKind}  # an enum's .value is a Python-level call; this is a lookup
 
 
-def _scalars(*pairs: tuple[str, str]) -> Callable[[Any, Attributes], None]:
-    """A writer of optional scalar fields: each ``(field, attribute)`` set unless ``None`` or ``""``."""
-    read = attrgetter(*(field for field, _ in pairs))
-    names = tuple(name for _, name in pairs)
-    if len(pairs) == 1:
-        (name,) = names
+class _Scalars:
+    """Optional scalar fields of a record type and the attributes they fill (``None`` and ``""`` are left out)."""
 
-        def write_one(obj: Any, attrs: Attributes) -> None:
-            value = read(obj)
+    __slots__ = ("read", "names")
+
+    def __init__(self, *pairs: tuple[str, str]) -> None:
+        self.read = attrgetter(*(field for field, _ in pairs))
+        self.names = tuple(name for _, name in pairs)
+
+    def write(self, obj: Any, attrs: Attributes) -> None:
+        """Set the attribute of each field of ``obj`` that has a value."""
+        values = self.read(obj)
+        for name, value in zip(self.names, values if len(self.names) > 1 else (values,), strict=True):
             if value is not None and value != "":
                 attrs[name] = value
 
-        return write_one
 
-    def write(obj: Any, attrs: Attributes) -> None:
-        for name, value in zip(names, read(obj), strict=True):
-            if value is not None and value != "":
-                attrs[name] = value
-
-    return write
-
-
-_model_request = _scalars(
+_MODEL_REQUEST = _Scalars(
     ("provider", sc.GEN_AI_PROVIDER_NAME),
     ("request_model", sc.GEN_AI_REQUEST_MODEL),
     ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
     ("max_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
     ("server_address", sc.SERVER_ADDRESS),
 )
-_model_response = _scalars(
+_MODEL_RESPONSE = _Scalars(
     ("response_model", sc.GEN_AI_RESPONSE_MODEL),
     ("response_id", sc.GEN_AI_RESPONSE_ID),
     ("stream_end_reason", sc.END_REASON),
 )
-_tool = _scalars(("call_id", sc.GEN_AI_TOOL_CALL_ID), ("description", sc.GEN_AI_TOOL_DESCRIPTION))
-_retrieval = _scalars(("data_source", sc.GEN_AI_DATA_SOURCE_ID))
-_graph_run = _scalars(
+_TOOL = _Scalars(("call_id", sc.GEN_AI_TOOL_CALL_ID), ("description", sc.GEN_AI_TOOL_DESCRIPTION))
+_RETRIEVAL = _Scalars(("data_source", sc.GEN_AI_DATA_SOURCE_ID))
+_RUN = _Scalars(
     ("node", sc.GRAPH_NODE),
     ("step", sc.GRAPH_STEP),
     ("checkpoint_ns", sc.GRAPH_CHECKPOINT_NS),
     ("checkpoint_id", sc.GRAPH_CHECKPOINT_ID),
     ("turn_id", sc.TURN_ID),
 )
-_usage = _scalars(
+_USAGE = _Scalars(
     ("input_tokens", sc.GEN_AI_USAGE_INPUT_TOKENS),
     ("output_tokens", sc.GEN_AI_USAGE_OUTPUT_TOKENS),
     ("cache_read_tokens", sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
     ("cache_write_tokens", sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS),
     ("reasoning_tokens", sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
 )
-
-
-def captured(attrs: Attributes, name: str, value: Any, content: ContentPolicy) -> None:
-    """Set ``name`` to the captured text of ``value`` (nothing when capture is off), marking a cut."""
-    text, cut = content.text(value)
-    if text is not None:
-        attrs[name] = text
-        if cut:
-            attrs[sc.TRUNCATED] = True
 
 
 def span_name(record: SpanRecord) -> str:
@@ -94,7 +81,7 @@ def span_name(record: SpanRecord) -> str:
 
 def _model_start(record: ModelCall, attrs: Attributes, content: ContentPolicy) -> None:
     attrs[sc.GEN_AI_OPERATION_NAME] = record.operation
-    _model_request(record, attrs)
+    _MODEL_REQUEST.write(record, attrs)
     if record.tools:
         text, _ = content.text(record.tools)
         if text is not None:
@@ -106,66 +93,73 @@ def _model_start(record: ModelCall, attrs: Attributes, content: ContentPolicy) -
 def _tool_start(record: ToolCall, attrs: Attributes, content: ContentPolicy) -> None:
     attrs[sc.GEN_AI_OPERATION_NAME] = sc.OP_EXECUTE_TOOL
     attrs[sc.GEN_AI_TOOL_NAME] = record.tool_name or record.name
-    _tool(record, attrs)
+    _TOOL.write(record, attrs)
 
 
 def _retrieval_start(record: Retrieval, attrs: Attributes, content: ContentPolicy) -> None:
     attrs[sc.GEN_AI_OPERATION_NAME] = sc.OP_RETRIEVAL
-    _retrieval(record, attrs)
+    _RETRIEVAL.write(record, attrs)
 
 
-def _run_start(record: Run, attrs: Attributes, content: ContentPolicy) -> None:
-    if record.run_kind is SpanKind.AGENT:
-        attrs[sc.GEN_AI_OPERATION_NAME] = sc.OP_INVOKE_AGENT
-        attrs[sc.GEN_AI_AGENT_NAME] = record.name
-    _graph_run(record, attrs)
-    if record.triggers:
-        attrs[sc.GRAPH_TRIGGERS] = [str(t) for t in record.triggers]
-    if record.resume is not None:
-        resume_attributes(record.resume, attrs, content)
-
-
-def _no_more(record: SpanRecord, attrs: Attributes, content: ContentPolicy) -> None:
+def _other_start(record: SpanRecord, attrs: Attributes, content: ContentPolicy) -> None:
     return None
 
 
 _Writer = Callable[[Any, Attributes, ContentPolicy], None]
-_START_WRITERS: dict[type, _Writer] = {
+_START_WRITERS: dict[type, _Writer | None] = {
+    Run: None,  # the most common record: written inline, with no call
     ModelCall: _model_start,
     ToolCall: _tool_start,
     Retrieval: _retrieval_start,
-    Run: _run_start,
-    SpanRecord: _no_more,
+    SpanRecord: _other_start,
 }
 
 
-def _start_writer(cls: type) -> _Writer:
+def _start_writer(cls: type) -> _Writer | None:
     """The writer of a record class (a subclass an integration made uses its base's)."""
     for base in cls.__mro__:
-        found = _START_WRITERS.get(base)
-        if found is not None:
-            _START_WRITERS[cls] = found
+        if base in _START_WRITERS:
+            found = _START_WRITERS[cls] = _START_WRITERS[base]
             return found
-    return _no_more
+    return _other_start
 
 
 def start_attributes(record: SpanRecord, kind: SpanKind, content: ContentPolicy) -> Attributes:
-    """Everything a record says when its span starts (the rendered input included)."""
-    attrs: Attributes = {sc.SPAN_KIND: kind.value, sc.INTEGRATION: record.integration}
+    """What a record says when its span starts (the rendered input included)."""
+    attrs: Attributes = {sc.SPAN_KIND: _KIND_VALUE[kind], sc.INTEGRATION: record.integration}
     if record.run_id is not None:
         attrs[sc.RUN_ID] = record.run_id
     if record.tags:
         attrs[sc.TAG_VALUES] = [str(t) for t in record.tags]
     if record.inputs is not None:
-        captured(attrs, sc.OI_INPUT_VALUE, record.inputs, content)
-    writer = _START_WRITERS.get(type(record)) or _start_writer(type(record))
-    writer(record, attrs, content)
+        text, cut = content.text(record.inputs)
+        if text is not None:
+            attrs[sc.OI_INPUT_VALUE] = text
+            if cut:
+                attrs[sc.TRUNCATED] = True
+    cls = type(record)
+    writer = _START_WRITERS[cls] if cls in _START_WRITERS else _start_writer(cls)
+    if writer is not None:
+        writer(record, attrs, content)
+        return attrs
+    # A Run (chain, agent, graph, node, observed function).
+    if record.run_kind is SpanKind.AGENT:  # type: ignore[attr-defined]
+        attrs[sc.GEN_AI_OPERATION_NAME] = sc.OP_INVOKE_AGENT
+        attrs[sc.GEN_AI_AGENT_NAME] = record.name
+    for name, value in zip(_RUN.names, _RUN.read(record), strict=True):
+        if value is not None and value != "":
+            attrs[name] = value
+    triggers = record.triggers  # type: ignore[attr-defined]
+    if triggers:
+        attrs[sc.GRAPH_TRIGGERS] = [str(t) for t in triggers]
+    if record.resume is not None:  # type: ignore[attr-defined]
+        resume_attributes(record.resume, attrs, content)  # type: ignore[attr-defined]
     return attrs
 
 
 def model_end_attributes(record: ModelCall, attrs: Attributes) -> None:
     """What a model call knows when it ends, short of usage and cost."""
-    _model_response(record, attrs)
+    _MODEL_RESPONSE.write(record, attrs)
     if record.streamed:  # known at the end too: some frameworks say so only when a chunk arrives
         attrs[sc.GEN_AI_REQUEST_STREAM] = True
     if record.finish_reasons:
@@ -176,7 +170,7 @@ def model_end_attributes(record: ModelCall, attrs: Attributes) -> None:
 
 def usage_attributes(usage: Usage, attrs: Attributes) -> None:
     """The ``gen_ai.usage.*`` token counts that are known."""
-    _usage(usage, attrs)
+    _USAGE.write(usage, attrs)
     if usage.cache_write_tokens is not None and usage.cache_write_1h_tokens:
         attrs[sc.USAGE_CACHE_CREATION_1H] = usage.cache_write_1h_tokens
     total = usage.total

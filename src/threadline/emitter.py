@@ -6,10 +6,12 @@ Integrations call :meth:`Emitter.start` with a record and get a
 the session of each trace, the "counted once" rule for usage, and cost; what
 a record says as attributes is :mod:`threadline.attributes`.
 
-A span starts with the few attributes a sampler or span processor looks at
-(its kind, the session id when known); everything else, rendered when it is
-known, reaches the span in one ``set_attributes`` call when it ends, so the
-OpenTelemetry SDK copies and checks each attribute once.
+Attributes are decided when they are known (an input is rendered at the
+start) and reach the span in one ``set_attributes`` call when it ends: the
+OpenTelemetry SDK copies and checks a span's attributes in one pass. A span
+starts with none, or with the few a sampler may look at (its kind, the
+session id when known) when the tracer's sampler is not one of the SDK's
+constant ones.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
+from opentelemetry.sdk.trace import sampling
 from opentelemetry.trace import Link, Status, StatusCode
 
 from threadline import semconv as sc
@@ -34,6 +37,7 @@ from threadline.attributes import (
 from threadline.content import ContentPolicy
 from threadline.cost import Prices
 from threadline.handles import (
+    STARTING,
     ContextProvider,
     SpanHandle,
     TraceState,
@@ -66,6 +70,15 @@ _MODEL_KINDS = frozenset((SpanKind.MODEL, SpanKind.EMBEDDING))
 _OK = Outcome.OK
 _ERROR = Outcome.ERROR
 _INTERRUPTED = Outcome.INTERRUPTED
+# An enum's .value is a Python-level descriptor call; a dict lookup is not.
+_VALUE: dict[Any, str] = {**{k: k.value for k in SpanKind}, **{o: o.value for o in Outcome}}
+# Samplers that decide without looking at attributes: spans need none at their start for them.
+_BLIND_SAMPLERS = (sampling.DEFAULT_ON, sampling.DEFAULT_OFF, sampling.ALWAYS_ON, sampling.ALWAYS_OFF)
+
+
+def _sampler_reads_attributes(tracer: Any) -> bool:
+    sampler = getattr(tracer, "sampler", None)
+    return sampler is not None and not any(sampler is blind for blind in _BLIND_SAMPLERS)
 
 
 class Emitter:
@@ -91,6 +104,7 @@ class Emitter:
         self.session_mapper = session_mapper
         self.environment = environment
         self.propagate_session = propagate_session
+        self._sampler_attributes = _sampler_reads_attributes(tracer)
 
     def current_handle(self) -> SpanHandle | None:
         """The innermost open threadline span of the running code (:func:`threadline.handles.current_handle`)."""
@@ -138,10 +152,11 @@ class Emitter:
         is_root = not trace.has_root
         if is_root:
             attrs[sc.TRACE_ROOT] = True
-        # What a sampler or span processor sees; the rest waits for the end (one set_attributes).
-        first = {sc.SPAN_KIND: kind.value}
-        if session is not None:
-            first[sc.SESSION_ID] = session.session_id
+        first = None  # what the span starts with: the rest waits for its end (one set_attributes)
+        if self._sampler_attributes:
+            first = {sc.SPAN_KIND: _VALUE[kind]}
+            if session is not None:
+                first[sc.SESSION_ID] = session.session_id
 
         links = None
         resume = getattr(record, "resume", None)
@@ -149,18 +164,24 @@ class Emitter:
             links = [Link(resume.linked_trace, {sc.RESUME: True})]
 
         now = start_ns if start_ns is not None else time.time_ns()
-        span = self.tracer.start_span(
-            span_name(record),
-            context=parent_ctx,
-            kind=_CLIENT if kind in _CLIENT_KINDS else _INTERNAL,
-            attributes=first,
-            links=links,
-            start_time=now,
-        )
+        STARTING.active = True  # threadline's span processor leaves the span to us
+        try:
+            span = self.tracer.start_span(
+                span_name(record),
+                context=parent_ctx,
+                kind=_CLIENT if kind in _CLIENT_KINDS else _INTERNAL,
+                attributes=first,
+                links=links,
+                start_time=now,
+            )
+        finally:
+            STARTING.active = False
         model_parent = None
         if parent is not None:
-            model_parent = parent if parent.record.kind in _MODEL_KINDS else parent.model_parent
-        handle = SpanHandle(span, record, trace, model_parent, now, attrs)
+            model_parent = parent if parent.kind in _MODEL_KINDS else parent.model_parent
+        handle = SpanHandle(span, record, trace, model_parent, now, attrs, kind)
+        if first is not None:
+            handle.session_stamped = session  # its id is on the span already
         if is_root:
             trace.has_root = handle.is_root = True
         return handle
@@ -239,8 +260,8 @@ class Emitter:
             trace.interrupted = True
 
         attrs = handle.attributes
-        attrs.update(trace.session_stamp())
-        attrs[sc.OUTCOME] = final.value
+        attrs.update(trace.session_stamp(handle.session_stamped))
+        attrs[sc.OUTCOME] = _VALUE[final]
         if final is _INTERRUPTED and handle.is_root and trace.interrupt_text is not None:
             # An interrupted turn has answered nothing yet: what it asks the human is its output.
             attrs[sc.OI_OUTPUT_VALUE] = trace.interrupt_text

@@ -8,6 +8,7 @@ one trace shares (its session, whether it paused).
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -17,10 +18,19 @@ from opentelemetry import trace as otel_trace
 
 from threadline import semconv as sc
 from threadline.attributes import session_attributes
-from threadline.records import SpanRecord
+from threadline.records import SpanKind, SpanRecord
 from threadline.sessions import SessionInfo
 
 _HANDLE_KEY = otel_context.create_key("threadline-span-handle")
+
+
+class _Starting(threading.local):
+    """True on a thread while the emitter starts a span (span processors' ``on_start`` run then)."""
+
+    active = False
+
+
+STARTING = _Starting()
 
 
 class TraceState:
@@ -31,27 +41,34 @@ class TraceState:
     garbage collector could free.
     """
 
-    __slots__ = ("session", "interrupted", "has_root", "interrupt_text", "_stamp", "_stamp_of", "_environment")
+    __slots__ = ("session", "interrupted", "has_root", "interrupt_text", "environment", "_stamps", "_stamps_of")
 
     def __init__(self, session: SessionInfo | None, environment: str | None = None) -> None:
         self.session = session
         self.interrupted = False
         self.has_root = False
         self.interrupt_text: str | None = None  # what the pause asks the human, for the root's output
-        self._environment = environment
-        self._stamp: dict[str, Any] | None = None
-        self._stamp_of: SessionInfo | None = None
+        self.environment = environment
+        self._stamps: tuple[dict[str, Any], dict[str, Any]] | None = None
+        self._stamps_of: SessionInfo | None = None
 
-    def session_stamp(self) -> dict[str, Any]:
-        """The attributes every span of this trace carries (session, user, environment), built once per session."""
+    def session_stamp(self, started_with: SessionInfo | None = None) -> dict[str, Any]:
+        """The attributes every span of this trace carries at its end (session, user, environment).
+
+        Built once per session, not per span. A span that started with the
+        trace's session already carries its id (samplers see it), so its
+        stamp leaves the id out: OpenTelemetry would check it twice.
+        """
         session = self.session
-        stamp = self._stamp
-        if stamp is None or self._stamp_of is not session:
-            stamp = self._stamp = session_attributes(session) if session is not None else {}
-            if self._environment is not None:
-                stamp[sc.DEPLOYMENT_ENVIRONMENT] = self._environment
-            self._stamp_of = session
-        return stamp
+        stamps = self._stamps
+        if stamps is None or self._stamps_of is not session:
+            full = session_attributes(session) if session is not None else {}
+            if self.environment is not None:
+                full[sc.DEPLOYMENT_ENVIRONMENT] = self.environment
+            later = {k: v for k, v in full.items() if k != sc.SESSION_ID}
+            stamps = self._stamps = (full, later)
+            self._stamps_of = session
+        return stamps[1] if started_with is session and session is not None else stamps[0]
 
 
 class SpanHandle:
@@ -64,6 +81,7 @@ class SpanHandle:
     __slots__ = (
         "span",
         "record",
+        "kind",
         "trace",
         "model_parent",
         "is_root",
@@ -71,6 +89,7 @@ class SpanHandle:
         "first_token_ns",
         "usage_counted_in",
         "ended",
+        "session_stamped",
         "attributes",
         "_context",
         "__weakref__",
@@ -84,15 +103,18 @@ class SpanHandle:
         model_parent: SpanHandle | None,
         start_ns: int,
         attributes: dict[str, Any] | None = None,
+        kind: SpanKind | None = None,
     ) -> None:
         self.span = span
         self.record = record
+        self.kind = kind if kind is not None else record.kind  # read once: a property on most records
         self.trace = trace
         self.model_parent = model_parent
         self.start_ns = start_ns
         self.first_token_ns: int | None = None
         self.usage_counted_in: str | None = None
         self.ended = False
+        self.session_stamped: SessionInfo | None = None  # the session the span started with (its id is on it)
         self.attributes: dict[str, Any] = attributes if attributes is not None else {}
         self.is_root = False  # this span started its trace (as far as threadline knows)
         self._context: Any = None

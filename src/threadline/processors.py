@@ -8,14 +8,14 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 from threadline import semconv as sc
 from threadline.attributes import session_attributes
+from threadline.handles import STARTING
 from threadline.sessions import current_session
 
 
 class SessionSpanProcessor(SpanProcessor):
     """Stamps the active explicit session, and the environment, on spans threadline did not build.
 
-    Spans from the emitter (they start with a ``threadline.span.kind``) get
-    both when they end; this covers the user's own spans
+    Spans from the emitter get both when they end; this covers the user's own spans
     (``tracer.start_as_current_span``) on threadline's tracer provider, inside
     a :func:`threadline.session` scope for the session.
     """
@@ -24,16 +24,17 @@ class SessionSpanProcessor(SpanProcessor):
         self.environment = environment
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
-        attributes = span.attributes or {}
-        if sc.SPAN_KIND in attributes:
+        if STARTING.active:
             return
         environment = self.environment
+        info = current_session()
+        if environment is None and info is None:
+            return
+        attributes = span.attributes or {}
         if environment is not None and sc.DEPLOYMENT_ENVIRONMENT not in attributes:
             span.set_attribute(sc.DEPLOYMENT_ENVIRONMENT, environment)
-        info = current_session()
-        if info is None or sc.SESSION_ID in attributes:
-            return
-        span.set_attributes(session_attributes(info))
+        if info is not None and sc.SESSION_ID not in attributes:
+            span.set_attributes(session_attributes(info))
 
     def on_end(self, span: Any) -> None:
         return None
