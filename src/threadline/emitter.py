@@ -47,7 +47,7 @@ from threadline.handles import (
     register_context_provider,
     unregister_context_provider,
 )
-from threadline.records import GraphPause, ModelCall, Outcome, SpanKind, SpanRecord
+from threadline.records import GraphPause, ModelCall, Outcome, Run, SpanKind, SpanRecord
 from threadline.sessions import SessionInfo, current_session, resolve_framework_session, session_from_baggage
 
 # Re-exported: integrations and tests import these from here.
@@ -106,9 +106,8 @@ class Emitter:
         self.propagate_session = propagate_session
         self._sampler_attributes = _sampler_reads_attributes(tracer)
 
-    def current_handle(self) -> SpanHandle | None:
-        """The innermost open threadline span of the running code (:func:`threadline.handles.current_handle`)."""
-        return current_handle()
+    # The innermost open threadline span of the running code: :func:`threadline.handles.current_handle`.
+    current_handle = staticmethod(current_handle)
 
     # -- lifecycle ----------------------------------------------------------------
     def start(
@@ -144,7 +143,8 @@ class Emitter:
                 parent_ctx = otel_context.get_current() if use_current else otel_context.Context()
             trace = TraceState(None, self.environment)
 
-        kind = record.kind
+        is_run = type(record) is Run  # most spans: read its fields, not the properties other records need
+        kind = record.run_kind if is_run else record.kind  # type: ignore[attr-defined]
         session = trace.session
         if session is None:
             session = trace.session = self._resolve_session(record)
@@ -167,7 +167,7 @@ class Emitter:
         STARTING.active = True  # threadline's span processor leaves the span to us
         try:
             span = self.tracer.start_span(
-                span_name(record),
+                record.name if is_run else span_name(record),
                 context=parent_ctx,
                 kind=_CLIENT if kind in _CLIENT_KINDS else _INTERNAL,
                 attributes=first,
@@ -260,7 +260,12 @@ class Emitter:
             trace.interrupted = True
 
         attrs = handle.attributes
-        attrs.update(trace.session_stamp(handle.session_stamped))
+        session = trace.session
+        stamps = trace.stamps if trace.stamps_of is session else None
+        if stamps is None:
+            stamps = trace.build_stamps()
+        # A span that started with the session's id carries it already (the stamp without it).
+        attrs.update(stamps[1] if session is not None and handle.session_stamped is session else stamps[0])
         attrs[sc.OUTCOME] = _VALUE[final]
         if final is _INTERRUPTED and handle.is_root and trace.interrupt_text is not None:
             # An interrupted turn has answered nothing yet: what it asks the human is its output.

@@ -41,7 +41,7 @@ class TraceState:
     garbage collector could free.
     """
 
-    __slots__ = ("session", "interrupted", "has_root", "interrupt_text", "environment", "_stamps", "_stamps_of")
+    __slots__ = ("session", "interrupted", "has_root", "interrupt_text", "environment", "stamps", "stamps_of")
 
     def __init__(self, session: SessionInfo | None, environment: str | None = None) -> None:
         self.session = session
@@ -49,26 +49,29 @@ class TraceState:
         self.has_root = False
         self.interrupt_text: str | None = None  # what the pause asks the human, for the root's output
         self.environment = environment
-        self._stamps: tuple[dict[str, Any], dict[str, Any]] | None = None
-        self._stamps_of: SessionInfo | None = None
+        # (every attribute, every attribute but the session id) of stamps_of, built by build_stamps().
+        self.stamps: tuple[dict[str, Any], dict[str, Any]] | None = None
+        self.stamps_of: SessionInfo | None = None
 
-    def session_stamp(self, started_with: SessionInfo | None = None) -> dict[str, Any]:
+    def build_stamps(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The attributes every span of this trace carries at its end (session, user, environment).
 
-        Built once per session, not per span. A span that started with the
-        trace's session already carries its id (samplers see it), so its
-        stamp leaves the id out: OpenTelemetry would check it twice.
+        Built once per session, not per span: the whole stamp, and the stamp
+        without the session id for spans that started with it (samplers saw
+        it there; OpenTelemetry would check it twice).
         """
         session = self.session
-        stamps = self._stamps
-        if stamps is None or self._stamps_of is not session:
-            full = session_attributes(session) if session is not None else {}
-            if self.environment is not None:
-                full[sc.DEPLOYMENT_ENVIRONMENT] = self.environment
-            later = {k: v for k, v in full.items() if k != sc.SESSION_ID}
-            stamps = self._stamps = (full, later)
-            self._stamps_of = session
-        return stamps[1] if started_with is session and session is not None else stamps[0]
+        full = session_attributes(session) if session is not None else {}
+        if self.environment is not None:
+            full[sc.DEPLOYMENT_ENVIRONMENT] = self.environment
+        stamps = self.stamps = (full, {k: v for k, v in full.items() if k != sc.SESSION_ID})
+        self.stamps_of = session
+        return stamps
+
+    def session_stamp(self) -> dict[str, Any]:
+        """The whole stamp of :meth:`build_stamps` (cached)."""
+        stamps = self.stamps if self.stamps_of is self.session else None
+        return (stamps or self.build_stamps())[0]
 
 
 class SpanHandle:
