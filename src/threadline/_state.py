@@ -18,7 +18,6 @@ from threadline.dialects import DIALECTS
 
 if TYPE_CHECKING:
     from threadline.cost import ModelRate
-    from threadline.emitter import Emitter
 
 logger = logging.getLogger("threadline")
 
@@ -66,7 +65,7 @@ class State:
         self.dropped_at_flush = 0  # threadline.exporters._safe.dropped_spans() at the last flush
         self.provider: Any = None
         self.owns_provider = False
-        self.emitter: Emitter | None = None
+        self.emitter: Any = None  # the threadline.emitter.Emitter of the pipeline (not imported: it sits above)
         self.integrations: dict[str, Any] = {}
         self.atexit_registered = False
         self.exited = False  # the exit flush ran: later exit hooks and signals do nothing
