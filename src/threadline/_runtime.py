@@ -1,5 +1,6 @@
-"""Process-wide state: the tracer provider, the emitter and what is instrumented.
+"""The pipeline's life: configure the tracer provider and emitter, flush, shut down, exit.
 
+The state it writes lives in :mod:`threadline._state` (re-exported here).
 Kept private; the public surface is in :mod:`threadline`.
 """
 
@@ -8,73 +9,20 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
-from threadline.content import DEFAULT_MAX_CHARS, ContentPolicy
-from threadline.cost import ModelRate, Prices
-from threadline.dialects import DIALECTS
+from threadline import _state
+from threadline._state import Settings, state
+from threadline.content import ContentPolicy
+from threadline.cost import Prices
 from threadline.emitter import Emitter
-from threadline.sessions import DEFAULT_SESSION_KEYS, DEFAULT_USER_KEYS
 
 logger = logging.getLogger("threadline")
 
 TRACER_NAME = "threadline"
 
-
-@dataclass
-class Settings:
-    """What :func:`threadline.instrument` was configured with."""
-
-    capture_content: bool = True
-    redact: Callable[[Any], Any] | None = None
-    max_content_chars: int = DEFAULT_MAX_CHARS
-    session_keys: Sequence[str] = DEFAULT_SESSION_KEYS
-    user_keys: Sequence[str] = DEFAULT_USER_KEYS
-    session_id_from: Callable[[str], str] | None = None
-    prices: Mapping[str, ModelRate | Mapping[str, float]] | None = None
-    retention: Any = None
-    """How long the default SQLite store keeps sessions (see :class:`SQLiteSpanExporter`)."""
-    capture_exception_text: bool | None = None
-    dialects: Sequence[str] = DIALECTS
-    project: str | None = None
-    environment: str | None = None
-    propagate_session: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def map_session_id(self, raw: Any) -> Any:
-        """Apply the user's ``session_id_from`` mapper to a raw id, if any."""
-        if self.session_id_from is None or raw is None:
-            return raw
-        try:
-            return self.session_id_from(raw if isinstance(raw, str) else str(raw))
-        except Exception:  # noqa: BLE001
-            logger.warning("threadline: session_id_from raised; using the raw id", exc_info=True)
-            return raw
-
-
-class _State:
-    def __init__(self) -> None:
-        self.lock = threading.RLock()
-        self.settings = Settings()
-        self.dropped_at_flush = 0  # threadline.exporters._safe.dropped_spans() at the last flush
-        self.provider: Any = None
-        self.owns_provider = False
-        self.emitter: Emitter | None = None
-        self.integrations: dict[str, Any] = {}
-        self.atexit_registered = False
-        self.exited = False  # the exit flush ran: later exit hooks and signals do nothing
-        self.exporters: list[Any] = []  # what the owned provider exports to, as the user passed them
-        self.dialect_exporters: list[Any] = []  # the DialectSpanExporter wrappers of the owned provider
-
-
-state = _State()
-
-
-def settings() -> Settings:
-    """The active settings (defaults before :func:`threadline.instrument`)."""
-    return state.settings
+settings = _state.settings  # the state lives in threadline._state; read here too
 
 
 ENVIRONMENT_VARIABLE = "THREADLINE_ENVIRONMENT"

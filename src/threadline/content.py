@@ -141,10 +141,19 @@ class ContentPolicy:
         ``None`` when content capture is off or the value is ``None``. A
         redaction hook that raises drops the value (safer than leaking it).
         """
-        value = self.redacted(value)
-        if value is None:
+        # The hot path (one call per captured value): redacted() and rendered() inlined.
+        if not self.capture or value is None:
             return None, False
-        return self.rendered(value)
+        if self.redact is not None:
+            value = self._redact(value)
+            if value is None:
+                return None, False
+            if value is REDACTION_FAILED:
+                return value, False
+        text = value if isinstance(value, str) else render(value)
+        if len(text) <= self.max_chars:
+            return text, False
+        return truncate(text, self.max_chars)
 
     def redacted(self, value: Any) -> Any:
         """``value`` as it may be recorded: ``None`` when capture is off, through the redaction hook otherwise."""

@@ -112,6 +112,8 @@ class Prices:
                 self._cache[key] = price
         if price is _UNKNOWN:
             return None
+        if type(price) is _Rates:  # flat prices, resolved once per model
+            return _cost(usage, price)
         return _cost_from_table(price, usage)
 
     def _lookup(self, provider: str | None, model: str) -> Any:
@@ -128,13 +130,14 @@ class Prices:
                 prov, info = snapshot.find_provider_model(model, None, None, None)
             del prov
             prices = info.get_prices(datetime.now(tz=timezone.utc)).__dict__
-            return _RateTable(
+            table = _RateTable(
                 input=prices.get("input_mtok"),
                 output=prices.get("output_mtok"),
                 cache_read=prices.get("cache_read_mtok"),
                 cache_write=prices.get("cache_write_mtok"),
                 cache_write_1h=prices.get("cache_write_1h_mtok"),
             )
+            return _flat_rates(table) or table
         except Exception:  # noqa: BLE001 - LookupError, or the library missing
             if model not in self._warned:
                 self._warned.add(model)
@@ -199,13 +202,25 @@ def _unit_price(price: Any, total_input: int) -> Decimal:
     return chosen
 
 
+def _flat_rates(table: _RateTable) -> _Rates | None:
+    """The rates of a table without tiers (the same for every call), or ``None`` when a price is tiered."""
+    if any(p is not None and not isinstance(p, Decimal) for p in (table.input, table.output, table.cache_read)):
+        return None
+    if any(p is not None and not isinstance(p, Decimal) for p in (table.cache_write, table.cache_write_1h)):
+        return None
+    return _rates_at(table, 0)
+
+
 def _cost_from_table(table: _RateTable, usage: Usage) -> Cost:
-    total_in = usage.input_tokens or 0
+    return _cost(usage, _rates_at(table, usage.input_tokens or 0))
+
+
+def _rates_at(table: _RateTable, total_in: int) -> _Rates:
     in_rate = _unit_price(table.input, total_in)
     read_rate = _unit_price(table.cache_read, total_in) if table.cache_read is not None else in_rate
     write_rate = _unit_price(table.cache_write, total_in) if table.cache_write is not None else in_rate
     write_1h_rate = _unit_price(table.cache_write_1h, total_in) if table.cache_write_1h is not None else write_rate
-    return _cost(usage, _Rates(in_rate, _unit_price(table.output, total_in), read_rate, write_rate, write_1h_rate))
+    return _Rates(in_rate, _unit_price(table.output, total_in), read_rate, write_rate, write_1h_rate)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,29 +17,63 @@ from threadline.records import Outcome, Run, SpanKind
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _start(name: str, kind: SpanKind, capture_args: bool, args: Any, kwargs: Any) -> Any:
-    # try/except rather than ``with guard(...)``: a context manager per call costs more.
-    try:
-        inputs = {"args": list(args), "kwargs": kwargs} if capture_args and (args or kwargs) else None
-        return _runtime.emitter().start(Run(name=name, run_kind=kind, inputs=inputs))
-    except Exception as exc:
-        if failed("observe.start", exc):
-            raise
-    return None
+class _Call:
+    """One observed call: the shared core of every wrapper shape (sync, async, generator, async generator).
 
+    ``with call:`` makes its span current for one step of the user's code;
+    with ``ends=True`` leaving the block also ends the span, with the value
+    given to :meth:`done` or the exception that left the block. The span is
+    ``None`` when starting it failed: the user's code then runs untraced.
+    """
 
-def _end(handle: Any, result: Any = None, error: BaseException | None = None, outcome: Outcome | None = None) -> None:
-    if handle is None:
-        return
-    if outcome is None and isinstance(error, asyncio.CancelledError):
-        outcome = Outcome.CANCELLED  # a cancelled task is not a failure of the function
-    try:
-        if error is None and result is not None:
-            handle.record.outputs = result
-        _runtime.emitter().end(handle, error=error, outcome=outcome)
-    except Exception as exc:
-        if failed("observe.end", exc):
-            raise
+    __slots__ = ("handle", "ctx", "token", "ends", "result")
+
+    def __init__(self, name: str, kind: SpanKind, capture_args: bool, args: Any, kwargs: Any, ends: bool) -> None:
+        # try/except rather than ``with guard(...)``: a context manager per call costs more.
+        handle = None
+        try:
+            inputs = {"args": list(args), "kwargs": kwargs} if capture_args and (args or kwargs) else None
+            handle = _runtime.emitter().start(Run(name=name, run_kind=kind, inputs=inputs))
+        except Exception as exc:
+            if failed("observe.start", exc):
+                raise
+        self.handle = handle
+        self.ctx = handle.context if handle is not None else None
+        self.token: Any = None
+        self.ends = ends
+        self.result: Any = None
+
+    def __enter__(self) -> _Call:
+        if self.ctx is not None:
+            self.token = otel_context.attach(self.ctx)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        token, self.token = self.token, None
+        if token is not None:
+            otel_context.detach(token)
+        if self.ends:
+            self.end(self.result, exc)
+
+    def done(self, result: Any) -> Any:
+        """Keep ``result`` for the span's output; returns it."""
+        self.result = result
+        return result
+
+    def end(self, result: Any = None, error: BaseException | None = None, outcome: Outcome | None = None) -> None:
+        """End the span with the function's result, or the error it raised, or an outcome."""
+        handle = self.handle
+        if handle is None:
+            return
+        if outcome is None and isinstance(error, asyncio.CancelledError):
+            outcome = Outcome.CANCELLED  # a cancelled task is not a failure of the function
+        try:
+            if error is None and result is not None:
+                handle.record.outputs = result
+            _runtime.emitter().end(handle, error=error, outcome=outcome)
+        except Exception as exc:
+            if failed("observe.end", exc):
+                raise
 
 
 def observe(
@@ -57,39 +91,30 @@ def observe(
     def decorate(func: F) -> F:
         span_name = name or getattr(func, "__qualname__", None) or getattr(func, "__name__", "observe")
 
+        def begin(args: Any, kwargs: Any, ends: bool) -> _Call:
+            return _Call(span_name, span_kind, capture_args, args, kwargs, ends)
+
         if inspect.isasyncgenfunction(func):
 
             @functools.wraps(func)
             async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
-                handle = _start(span_name, span_kind, capture_args, args, kwargs)
-                ctx = handle.context if handle is not None else otel_context.get_current()
-                token = otel_context.attach(ctx)
-                try:
+                call = begin(args, kwargs, False)
+                with call:
                     agen = func(*args, **kwargs)
-                finally:
-                    otel_context.detach(token)
-                try:
-                    while True:
-                        token = otel_context.attach(ctx)
-                        try:
-                            item = await agen.__anext__()
-                        except StopAsyncIteration:
-                            break
-                        finally:
-                            otel_context.detach(token)
-                        yield item
-                except GeneratorExit:
-                    token = otel_context.attach(ctx)
+                with _Iterating(call):
                     try:
-                        await agen.aclose()
-                    finally:
-                        otel_context.detach(token)
-                        _end(handle, outcome=Outcome.CANCELLED)
-                    raise
-                except BaseException as exc:
-                    _end(handle, error=exc)
-                    raise
-                _end(handle)
+                        while True:
+                            with call:
+                                try:
+                                    item = await agen.__anext__()
+                                except StopAsyncIteration:
+                                    break
+                            yield item
+                    except GeneratorExit:
+                        with call:
+                            await agen.aclose()
+                        raise
+                call.end()
 
             return agen_wrapper  # type: ignore[return-value]
 
@@ -97,35 +122,10 @@ def observe(
 
             @functools.wraps(func)
             def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
-                handle = _start(span_name, span_kind, capture_args, args, kwargs)
-                ctx = handle.context if handle is not None else otel_context.get_current()
-                token = otel_context.attach(ctx)
-                try:
+                call = begin(args, kwargs, False)
+                with call:
                     gen = func(*args, **kwargs)
-                finally:
-                    otel_context.detach(token)
-                try:
-                    while True:
-                        token = otel_context.attach(ctx)
-                        try:
-                            item = next(gen)
-                        except StopIteration as stop:
-                            _end(handle, stop.value)
-                            return stop.value
-                        finally:
-                            otel_context.detach(token)
-                        yield item
-                except GeneratorExit:
-                    token = otel_context.attach(ctx)
-                    try:
-                        gen.close()
-                    finally:
-                        otel_context.detach(token)
-                        _end(handle, outcome=Outcome.CANCELLED)
-                    raise
-                except BaseException as exc:
-                    _end(handle, error=exc)
-                    raise
+                return (yield from _drive(call, gen))
 
             return gen_wrapper  # type: ignore[return-value]
 
@@ -133,42 +133,54 @@ def observe(
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                handle = _start(span_name, span_kind, capture_args, args, kwargs)
-                token = otel_context.attach(handle.context) if handle is not None else None
-                try:
-                    result = await func(*args, **kwargs)
-                except BaseException as exc:
-                    if token is not None:
-                        otel_context.detach(token)
-                        token = None
-                    _end(handle, error=exc)
-                    raise
-                finally:
-                    if token is not None:
-                        otel_context.detach(token)
-                _end(handle, result)
-                return result
+                with begin(args, kwargs, True) as call:
+                    return call.done(await func(*args, **kwargs))
 
             return async_wrapper  # type: ignore[return-value]
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            handle = _start(span_name, span_kind, capture_args, args, kwargs)
-            token = otel_context.attach(handle.context) if handle is not None else None
-            try:
-                result = func(*args, **kwargs)
-            except BaseException as exc:
-                if token is not None:
-                    otel_context.detach(token)
-                    token = None
-                _end(handle, error=exc)
-                raise
-            finally:
-                if token is not None:
-                    otel_context.detach(token)
-            _end(handle, result)
-            return result
+            with begin(args, kwargs, True) as call:
+                return call.done(func(*args, **kwargs))
 
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+class _Iterating:
+    """Around a generator's whole iteration: a consumer that stops early ends the span cancelled; an error, errored."""
+
+    __slots__ = ("call",)
+
+    def __init__(self, call: _Call) -> None:
+        self.call = call
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc_type is GeneratorExit:
+            self.call.end(outcome=Outcome.CANCELLED)
+        elif exc is not None:
+            self.call.end(error=exc)
+
+
+def _drive(call: _Call, gen: Any) -> Any:
+    """Iterate a generator with the span current while it runs; the span ends with the iteration."""
+    with _Iterating(call):
+        try:
+            while True:
+                with call:
+                    try:
+                        item = next(gen)
+                    except StopIteration as stop:
+                        result = stop.value
+                        break
+                yield item
+        except GeneratorExit:
+            with call:
+                gen.close()
+            raise
+    call.end(result)
+    return result

@@ -7,33 +7,34 @@ from typing import Any
 from opentelemetry.sdk.trace import SpanProcessor
 
 from threadline import semconv as sc
+from threadline.attributes import session_attributes
+from threadline.handles import STARTING
 from threadline.sessions import current_session
 
 
 class SessionSpanProcessor(SpanProcessor):
     """Stamps the active explicit session, and the environment, on spans threadline did not build.
 
-    Spans from the emitter already carry both; this covers the user's own
-    spans (``tracer.start_as_current_span``) on threadline's tracer provider,
-    inside a :func:`threadline.session` scope for the session.
+    Spans from the emitter get both when they end; this covers the user's own spans
+    (``tracer.start_as_current_span``) on threadline's tracer provider, inside
+    a :func:`threadline.session` scope for the session.
     """
 
     def __init__(self, environment: str | None = None) -> None:
         self.environment = environment
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
+        if STARTING.active:
+            return
         environment = self.environment
-        if environment is not None and sc.DEPLOYMENT_ENVIRONMENT not in (span.attributes or ()):
-            span.set_attribute(sc.DEPLOYMENT_ENVIRONMENT, environment)
         info = current_session()
-        if info is None:
+        if environment is None and info is None:
             return
-        attributes = span.attributes
-        if attributes is not None and sc.SESSION_ID in attributes:
-            return
-        from threadline.emitter import session_attributes
-
-        span.set_attributes(session_attributes(info))
+        attributes = span.attributes or {}
+        if environment is not None and sc.DEPLOYMENT_ENVIRONMENT not in attributes:
+            span.set_attribute(sc.DEPLOYMENT_ENVIRONMENT, environment)
+        if info is not None and sc.SESSION_ID not in attributes:
+            span.set_attributes(session_attributes(info))
 
     def on_end(self, span: Any) -> None:
         return None

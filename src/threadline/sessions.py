@@ -17,13 +17,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from threadline import _state
 from threadline import semconv as sc
+from threadline._state import DEFAULT_SESSION_KEYS, DEFAULT_USER_KEYS  # noqa: F401 - public here too
 
 logger = logging.getLogger("threadline")
 
 MAX_ID_LENGTH = 200
-DEFAULT_SESSION_KEYS: tuple[str, ...] = ("session_id", "thread_id", "conversation_id")
-DEFAULT_USER_KEYS: tuple[str, ...] = ("user_id",)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,10 +58,8 @@ def _enter(info: SessionInfo) -> _Token:
     OpenTelemetry HTTP instrumentation makes, so the next service can join the
     session. The ids are then visible to every service (and proxy) on the way.
     """
-    from threadline import _runtime
-
     otel_token = None
-    if _runtime.settings().propagate_session:
+    if _state.state.settings.propagate_session:
         from opentelemetry import baggage
         from opentelemetry import context as otel_context
 
@@ -165,9 +163,7 @@ class session:  # noqa: N801 - used like a function, as contextlib helpers are
         tags: Iterable[str] | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
-        from threadline import _runtime
-
-        raw = _runtime.settings().map_session_id(session_id)
+        raw = _state.state.settings.map_session_id(session_id)
         checked = validate_id(raw)
         if checked is None:
             raise ValueError(f"threadline.session() needs a non-empty session id, got {session_id!r}")
