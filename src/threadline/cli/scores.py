@@ -18,7 +18,7 @@ from rich.text import Text
 from threadline import semconv as sc
 from threadline.cli.args import CliError, store_path
 from threadline.cli.output import Fields, make_console, one_line, print_json
-from threadline.scores import parse_value
+from threadline.score_values import parse_value
 from threadline.store import queries
 from threadline.store import scores as score_store
 from threadline.store.lifecycle import connection

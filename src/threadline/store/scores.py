@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from threadline import semconv as sc
-from threadline.scores import (
+from threadline.score_values import (
     DATA_TYPES,
     TARGET_KINDS,
     ScoreValue,

@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from threadline.scores import TARGET_KINDS, parse_value
+from threadline.score_values import TARGET_KINDS, parse_value
 from threadline.semconv import TARGET_SESSION, TARGET_TRACE
 from threadline.store import scores as score_store
 from threadline.store.lifecycle import connection
