@@ -162,20 +162,23 @@ def _copy_attributes(attributes: Any) -> dict[str, Any]:
 
 
 class ResourceNames:
-    """``service.name`` of the last resource seen (a provider has one resource)."""
+    """``service.name`` and ``deployment.environment.name`` of the last resource seen (a provider has one)."""
 
-    __slots__ = ("resource", "name")
+    __slots__ = ("resource", "name", "environment")
 
     def __init__(self) -> None:
         self.resource: Any = None
         self.name: str | None = None
+        self.environment: str | None = None
 
     def get(self, resource: Any) -> str | None:
         """The ``service.name`` of ``resource`` (``None`` without one)."""
         if resource is None:
             return None
         if resource is not self.resource:
-            self.name = _str(resource.attributes.get(SERVICE_NAME))
+            attributes = resource.attributes
+            self.name = _str(attributes.get(SERVICE_NAME))
+            self.environment = _str(attributes.get(sc.DEPLOYMENT_ENVIRONMENT))
             self.resource = resource
         return self.name
 
@@ -261,6 +264,8 @@ def encode(
 ) -> tuple[list[Any], dict[str, store_content.Pending] | None, dict[str, Any]]:
     """The ``spans`` row of one finished span (its ``content`` still to resolve), its pending message lists,
     and the attributes its ``attributes`` JSON was written from (for the search index; not to be changed)."""
+    if resources is None:
+        resources = ResourceNames()
     ctx = span.context
     attrs = _without_mirrors(_copy_attributes(span.attributes))
     get = attrs.get
@@ -302,7 +307,7 @@ def encode(
         1 if get(sc.RESUME) else 0,
         _json_list(get(sc.INTERRUPT_IDS)),
         _json_list(get(sc.RESUME_INTERRUPT_IDS)),
-        (resources or ResourceNames()).get(resource),
+        resources.get(resource),
         scope.name if scope is not None else None,
         *promoted_from_attributes(attrs),
         None,  # content: filled in by the write transaction
@@ -311,7 +316,7 @@ def encode(
         _links_json(span.links),
     ]
     if row[_ENVIRONMENT_INDEX] is None and resource is not None:
-        row[_ENVIRONMENT_INDEX] = _str(resource.attributes.get(sc.DEPLOYMENT_ENVIRONMENT))
+        row[_ENVIRONMENT_INDEX] = resources.environment  # the resource's, read by get() above
     return row, pending, attrs
 
 

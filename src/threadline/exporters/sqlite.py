@@ -296,6 +296,7 @@ class SQLiteSpanExporter(SpanExporter):
         try:
             writer = self._content
             writer.begin(conn)
+            writer.prepare(conn, [p for _, pending, *_ in encoded if pending for p in pending.values()])
             rows = []
             for row, pending, *_ in encoded:
                 if pending:

@@ -135,14 +135,21 @@ class Indexer:
         """The not yet indexed text of one span (``attributes`` as a dict or its stored JSON)."""
         out: list[str] = []
         if pending:
-            for _name, (_prefix, _separator, messages, rest, _hint) in pending.items():
-                for message in messages:
+            seen = self._seen
+            for _name, (_prefix, _separator, messages, rest, _hint, decoded) in pending.items():
+                parsed = len(messages) - len(decoded)  # messages[parsed:] have their values in ``decoded``
+                for i, message in enumerate(messages):
                     key = hash((scope, message))
-                    if key in self._seen:  # the whole message seen: skip parsing it
+                    if key in seen:  # the whole message seen: skip its words
                         continue
-                    self._seen.add(key)
+                    seen.add(key)
                     self._fresh.append(key)
-                    self._new(scope, _texts(message), out)
+                    words: list[str] = []
+                    if i >= parsed:
+                        _leaves(decoded[i - parsed], words)
+                    else:
+                        words = _texts(message)
+                    self._new(scope, words, out)
                 if len(rest) > 2:  # a value cut by the size cap keeps its last, partial message here
                     self._new(scope, [rest.strip(" ,]}")], out)
         if isinstance(attributes, str):
