@@ -238,12 +238,12 @@ class ContentWriter:
                 self._known(key, missing.pop(key), found)
         if not missing:
             return
-        next_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM messages").fetchone()[0]
+        first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM messages").fetchone()[0]
         rows = []
-        for next_id, (key, text) in enumerate(missing.items(), start=next_id):
-            rows.append((next_id, key, text))
-            self._known(key, text, next_id)
-            self._new_messages.add(next_id)
+        for message_id, (key, text) in enumerate(missing.items(), start=first):
+            rows.append((message_id, key, text))
+            self._known(key, text, message_id)
+            self._new_messages.add(message_id)
         for start in range(0, len(rows), _MESSAGES_PER_STATEMENT):
             part = rows[start : start + _MESSAGES_PER_STATEMENT]
             marks = ", ".join(["(?, ?, ?)"] * len(part))
