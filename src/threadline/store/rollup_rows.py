@@ -19,10 +19,13 @@ import json
 import operator
 import statistics
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from itertools import groupby
+from operator import is_
 from typing import Any
 
 from threadline import semconv as sc
+from threadline.store.tables import TOKEN_FIELDS
 
 __all__ = [
     "SESSION_COLUMNS",
@@ -38,17 +41,7 @@ __all__ = [
 ]
 
 # Usage kinds, in the order of a model_usage entry and of the rollup tables' usage columns.
-USAGE_FIELDS: tuple[str, ...] = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-    "cost_usd",
-    "cost_input_usd",
-    "cost_output_usd",
-)
+USAGE_FIELDS: tuple[str, ...] = (*TOKEN_FIELDS, "cost_usd", "cost_input_usd", "cost_output_usd")
 
 # The span columns a trace rollup is computed from (promoted columns only: never the attribute JSON).
 TRACE_INPUT: tuple[str, ...] = (
@@ -80,6 +73,18 @@ TRACE_INPUT: tuple[str, ...] = (
 # The span column each usage kind of a model_usage entry sums (USAGE_FIELDS, in order).
 _USAGE = (_IN, _OUT, _CREAD, _CWRITE, _REASON, _TOTAL, _COST, _COST_IN, _COST_OUT)
 
+# What a trace rollup carries up to its session: users, models, usage, TTFTs, environment, tags ...
+_SUMMARY = (
+    "users",
+    "models",
+    *USAGE_FIELDS,
+    "ttfts",
+    "model_usage",
+    "environment",
+    "tags",
+    "metadata",
+    "original_id",
+)
 TRACE_COLUMNS: tuple[str, ...] = (
     "trace_id",
     "session_id",
@@ -93,15 +98,7 @@ TRACE_COLUMNS: tuple[str, ...] = (
     "interrupted",
     "outcome",
     "is_resume",
-    "users",
-    "models",
-    *USAGE_FIELDS,
-    "ttfts",
-    "model_usage",
-    "environment",
-    "tags",
-    "metadata",
-    "original_id",
+    *_SUMMARY,
     "interrupt_ids",
     "resume_interrupt_ids",
     "checkpoint_ids",
@@ -126,21 +123,8 @@ SESSION_COLUMNS: tuple[str, ...] = (
 )
 
 
-SESSION_INPUT = (
-    "start_ns",
-    "end_ns",
-    "error_spans",
-    "interrupted",
-    "users",
-    "models",
-    *USAGE_FIELDS,
-    "ttfts",
-    "model_usage",
-    "environment",
-    "tags",
-    "metadata",
-    "original_id",
-)
+# The trace columns a session rollup is computed from, in this order (see session_row).
+SESSION_INPUT = ("start_ns", "end_ns", "error_spans", "interrupted", *_SUMMARY)
 
 
 def compact_json(*, allow_nan: bool, default: Callable[[Any], Any] | None = None) -> Callable[[Any], str]:
@@ -178,8 +162,8 @@ def _sum(rows: Sequence[Sequence[Any]], index: int) -> Any:
 
 
 def _column_sum(column: Sequence[Any]) -> Any:
-    values = [v for v in column if v is not None]
-    return sum(values) if values else None
+    """The sum of the values present in ``column``; ``None`` when none is (zeros are left out: they add nothing)."""
+    return None if column.count(None) == len(column) else sum(filter(None, column))
 
 
 def _first(column: Iterable[Any]) -> Any:
@@ -208,11 +192,14 @@ def _outcome(root_outcome: str | None, interrupted: bool, error_spans: int, is_r
     return "resumed" if is_resume else sc.OUTCOME_OK
 
 
+is_none = partial(is_, None)
+
+
 def _model_usage(calls: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
     """Calls and usage per model (in the order of the calls)."""
     model_usage: dict[str, list[Any]] = {}
     for s in calls:
-        if s[_MODEL] is None or all(s[i] is None for i in _USAGE):
+        if s[_MODEL] is None or all(map(is_none, map(s.__getitem__, _USAGE))):
             continue
         entry = model_usage.setdefault(s[_MODEL], [0] + [None] * len(_USAGE))
         entry[0] += 1

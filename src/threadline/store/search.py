@@ -29,7 +29,7 @@ from threadline import semconv as sc
 from threadline.store.content import restore
 from threadline.store.reading import Db, TimeArg, fetch, ns, reading
 from threadline.store.results import _iso
-from threadline.store.schema import SPAN_COLUMNS
+from threadline.store.tables import SPAN_COLUMNS
 
 __all__ = [
     "INDEXED_ATTRIBUTES",
