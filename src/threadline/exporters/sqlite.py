@@ -128,11 +128,17 @@ def _note_rowids(rowids: dict[tuple[str, str], int], part: Sequence[tuple[Any, .
 
 # Page cache of the writing connection: a large store's indexes (random trace ids) stay in memory.
 WRITER_CACHE_KIB = 16 * 1024
+# WAL pages between checkpoints (SQLite's default: 1,000). A batch rewrites the same index and rollup
+# pages as the one before it; a checkpoint copies each page once however often it was rewritten, so
+# fewer, larger checkpoints copy less (measured: commit ~12 -> ~10 CPU µs a span; the WAL file grows
+# to ~16 MiB instead of ~4 MiB).
+WRITER_CHECKPOINT_PAGES = 4096
 
 
 def _writer(path: Path) -> sqlite3.Connection:
     conn = open_store(path, create=True)
     conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
+    conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}")
     return conn
 
 

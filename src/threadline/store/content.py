@@ -219,15 +219,18 @@ class ContentWriter:
         by_text, cached = self._by_text, self._messages
         missing: dict[bytes, str] = {}
         for split in pending:
-            for text in split[2]:
+            texts = split[2]
+            for i in range(self._resume(split[4])[1], len(texts)):  # a remembered list's messages are known
+                text = texts[i]
                 if text in by_text:
                     continue
                 key = _hash(text)
                 found = cached.get(key)
-                if found is None:
-                    missing.setdefault(key, text)
-                else:
+                if found is not None:
                     by_text[text] = found
+                elif key not in missing:
+                    missing[key] = text
+                    by_text[text] = -1  # a repeat in this batch is not hashed again; given its id below
         if not missing:
             return
         keys = list(missing)
@@ -261,14 +264,17 @@ class ContentWriter:
             known = self._by_text[text]
         return known
 
+    def _resume(self, hint: Hint | None) -> tuple[int, int]:
+        """(list id, messages) of the remembered list ``hint`` says this one extends; (0, 0) to start afresh."""
+        if hint is not None:
+            base = hint[1]
+            if base is not None and base[0] == self._generation:
+                return base[1], hint[2]
+        return 0, 0
+
     def list_id(self, conn: sqlite3.Connection, texts: Sequence[str], hint: Hint | None = None) -> int:
         """The id of the message list ``texts`` (its prefixes are shared with every list that has them)."""
-        parent = 0
-        start = 0
-        if hint is not None:
-            base, n_base = hint[1], hint[2]
-            if base is not None and base[0] == self._generation:
-                parent, start = base[1], n_base
+        parent, start = self._resume(hint)
         for text in texts[start:]:
             cell = (parent, self._message(conn, text))
             found = self._cells.get(cell)

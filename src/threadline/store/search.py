@@ -121,6 +121,9 @@ class Indexer:
     def __init__(self) -> None:
         self._seen: set[int] = set()
         self._fresh: list[int] = []
+        # (scope, generation, list id) of the message lists whose messages were all indexed in that scope.
+        self._lists: set[tuple[str, int, int]] = set()
+        self._fresh_lists: list[tuple[str, int, int]] = []
 
     def _new(self, scope: str, texts: Iterable[str], out: list[str]) -> None:
         seen = self._seen
@@ -131,25 +134,38 @@ class Indexer:
                 self._fresh.append(key)
                 out.append(text)
 
+    def _messages(self, scope: str, messages: list[str], hint: Any, decoded: list[Any], out: list[str]) -> None:
+        """The not yet indexed words of one split message list (see :data:`threadline.store.content.Pending`)."""
+        seen, lists = self._seen, self._lists
+        own, base = hint[0], hint[1]
+        remembered = len(messages) - len(decoded)  # the first ones came from a list the splitter remembered
+        # A list this one extends that was indexed in this scope: its messages are, too (the common case:
+        # a conversation's history, repeated in each later call).
+        start = remembered if base is not None and (scope, base[0], base[1]) in lists else 0
+        for i in range(start, len(messages)):
+            message = messages[i]
+            key = hash((scope, message))
+            if key in seen:  # the whole message seen: skip its words
+                continue
+            seen.add(key)
+            self._fresh.append(key)
+            if i >= remembered:
+                words: list[str] = []
+                _leaves(decoded[i - remembered], words)
+            else:
+                words = _texts(message)
+            self._new(scope, words, out)
+        if own[0] >= 0:  # the list has its id (the writer resolved it before indexing)
+            mark = (scope, own[0], own[1])
+            lists.add(mark)
+            self._fresh_lists.append(mark)
+
     def span_text(self, scope: str, attributes: dict[str, Any] | str | None, pending: dict[str, Any] | None) -> str:
         """The not yet indexed text of one span (``attributes`` as a dict or its stored JSON)."""
         out: list[str] = []
         if pending:
-            seen = self._seen
-            for _name, (_prefix, _separator, messages, rest, _hint, decoded) in pending.items():
-                parsed = len(messages) - len(decoded)  # messages[parsed:] have their values in ``decoded``
-                for i, message in enumerate(messages):
-                    key = hash((scope, message))
-                    if key in seen:  # the whole message seen: skip its words
-                        continue
-                    seen.add(key)
-                    self._fresh.append(key)
-                    words: list[str] = []
-                    if i >= parsed:
-                        _leaves(decoded[i - parsed], words)
-                    else:
-                        words = _texts(message)
-                    self._new(scope, words, out)
+            for _name, (_prefix, _separator, messages, rest, hint, decoded) in pending.items():
+                self._messages(scope, messages, hint, decoded, out)
                 if len(rest) > 2:  # a value cut by the size cap keeps its last, partial message here
                     self._new(scope, [rest.strip(" ,]}")], out)
         if isinstance(attributes, str):
@@ -180,9 +196,10 @@ class Indexer:
         ``rowids`` maps (trace id, span id) to the ``spans`` rowid where the writer knows it;
         the others are looked up.
         """
-        self._fresh = []
-        if len(self._seen) > self._MAX_SEEN:
+        self._fresh, self._fresh_lists = [], []
+        if len(self._seen) + len(self._lists) > self._MAX_SEEN:
             self._seen.clear()
+            self._lists.clear()
         docs = []
         for item in encoded:
             row = item[0]
@@ -202,7 +219,8 @@ class Indexer:
     def rolled_back(self) -> None:
         """The transaction of the last :meth:`index` failed: what it remembered was never written."""
         self._seen.difference_update(self._fresh)
-        self._fresh = []
+        self._lists.difference_update(self._fresh_lists)
+        self._fresh, self._fresh_lists = [], []
 
 
 def forget_traces(conn: sqlite3.Connection, trace_ids: Sequence[str]) -> None:
