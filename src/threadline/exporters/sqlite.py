@@ -40,7 +40,7 @@ from threadline.exporters._span_rows import (
     span_row,
 )
 from threadline.store import content as store_content
-from threadline.store import lifecycle, rollups, search
+from threadline.store import lifecycle, rollups, search_index
 from threadline.store.rollup_rows import TRACE_INPUT
 from threadline.store.schema import SPAN_COLUMNS, StoreError, open_store, resolve_path, retry_locked
 from threadline.store.scores import ScoreRow, insert_rows, partition_scores
@@ -189,7 +189,7 @@ class SQLiteSpanExporter(SpanExporter):
         self._resources = ResourceNames()
         self._content = store_content.ContentWriter()
         self._splitter = store_content.Splitter()
-        self._search = search.Indexer()
+        self._search = search_index.Indexer()
         if hasattr(os, "register_at_fork"):
             reinit = weakref.WeakMethod(self._after_fork_in_child)
             os.register_at_fork(after_in_child=lambda: (method := reinit()) is not None and method())

@@ -41,11 +41,11 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
 
 def _migrate_v2(conn: sqlite3.Connection) -> None:
     """v2 -> v3: the full-text search index, back-filled from the stored spans; indexes for the traces page."""
-    from threadline.store import search  # it imports the store's opening, which imports this module
+    from threadline.store import search_index  # it imports content and tables; imported here when needed
 
     for statement in v3_additions():
         conn.execute(statement)
-    search.backfill(conn)
+    search_index.backfill(conn)
 
 
 # MIGRATIONS[n] upgrades a version-n store to version n + 1, inside the caller's transaction.

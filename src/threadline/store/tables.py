@@ -257,10 +257,10 @@ SCHEMA_V2: tuple[str, ...] = (
 
 
 def v3_additions() -> tuple[str, ...]:
-    """What v3 adds: the full-text index (store.search) and the traces page's indexes (store.trace_list)."""
-    from threadline.store import search, trace_list  # they import the store's opening, which imports this
+    """What v3 adds: the full-text index (store.search_index) and the traces page's indexes (store.trace_list)."""
+    from threadline.store import search_index, trace_list  # trace_list imports the store's opening, which imports this
 
-    return (*search.SCHEMA, *trace_list.SCHEMA)
+    return (*search_index.SCHEMA, *trace_list.SCHEMA)
 
 
 def current_schema() -> tuple[str, ...]:
