@@ -156,6 +156,10 @@ def loads(text: str | None) -> Any:
     return json.loads(text) if text else None
 
 
+is_none = partial(is_, None)
+_is_present = partial(is_not, None)
+
+
 def _sum(rows: Sequence[Sequence[Any]], index: int) -> Any:
     values = [r[index] for r in rows if r[index] is not None]
     return sum(values) if values else None
@@ -167,7 +171,7 @@ def _column_sum(column: Sequence[Any]) -> Any:
 
 
 def _first(column: Iterable[Any]) -> Any:
-    return next((v for v in column if v is not None), None)
+    return next(filter(_is_present, column), None)
 
 
 def _ids(text: str | None) -> list[str]:
@@ -179,6 +183,8 @@ def _ids(text: str | None) -> list[str]:
 
 def _unique_ids(texts: Sequence[str | None]) -> str | None:
     """The ids of JSON id lists (first occurrence first), as JSON."""
+    if texts.count(None) == len(texts):  # most traces: no interrupt
+        return None
     return dumps(list(dict.fromkeys(i for text in texts if text is not None for i in _ids(text))))
 
 
@@ -190,10 +196,6 @@ def _outcome(root_outcome: str | None, interrupted: bool, error_spans: int, is_r
     if root_outcome == sc.OUTCOME_CANCELLED:
         return sc.OUTCOME_CANCELLED
     return "resumed" if is_resume else sc.OUTCOME_OK
-
-
-is_none = partial(is_, None)
-_is_present = partial(is_not, None)
 
 
 def _model_usage(calls: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
@@ -241,7 +243,8 @@ def trace_row(trace_id: str, spans: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
     error_spans = columns[_STATUS].count("ERROR")
     is_resume = any(columns[_RESUME])
     calls = [s for s in spans if s[_COUNTED_IN] is None]
-    tags, metadata = _tags_and_metadata(columns[_SESSION_META])
+    metas = columns[_SESSION_META]
+    tags, metadata = _tags_and_metadata(metas) if metas.count(None) != len(metas) else ((), None)
     return (
         trace_id,
         session,
@@ -257,7 +260,7 @@ def trace_row(trace_id: str, spans: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
         int(is_resume),
         dumps(sorted(_present(set(columns[_USER])))),
         dumps(sorted(_present({s[_MODEL] for s in calls}))),
-        *(_column_sum(columns[i]) for i in _USAGE),
+        *map(_column_sum, map(columns.__getitem__, _USAGE)),
         dumps(sorted(_present([s[_TTFT] for s in calls]))),
         dumps(_model_usage(calls)),
         root[_ENV] if root is not None and root[_ENV] is not None else _first(columns[_ENV]),
