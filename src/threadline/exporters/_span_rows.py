@@ -35,11 +35,6 @@ __all__ = [
 ]
 
 
-def _status(code: StatusCode) -> str:
-    # By identity: an enum member's hash and name are Python-level calls.
-    return "ERROR" if code is StatusCode.ERROR else ("OK" if code is StatusCode.OK else "UNSET")
-
-
 _KIND_NAMES = {id(kind): kind.name for kind in SpanKind}  # by identity, as above
 
 
@@ -162,20 +157,23 @@ def _copy_attributes(attributes: Any) -> dict[str, Any]:
 
 
 class ResourceNames:
-    """``service.name`` of the last resource seen (a provider has one resource)."""
+    """``service.name`` and ``deployment.environment.name`` of the last resource seen (a provider has one)."""
 
-    __slots__ = ("resource", "name")
+    __slots__ = ("resource", "name", "environment")
 
     def __init__(self) -> None:
         self.resource: Any = None
         self.name: str | None = None
+        self.environment: str | None = None
 
     def get(self, resource: Any) -> str | None:
         """The ``service.name`` of ``resource`` (``None`` without one)."""
         if resource is None:
             return None
         if resource is not self.resource:
-            self.name = _str(resource.attributes.get(SERVICE_NAME))
+            attributes = resource.attributes
+            self.name = _str(attributes.get(SERVICE_NAME))
+            self.environment = _str(attributes.get(sc.DEPLOYMENT_ENVIRONMENT))
             self.resource = resource
         return self.name
 
@@ -224,15 +222,25 @@ _is_metadata = operator.methodcaller("startswith", sc.METADATA_PREFIX)
 def _session_meta(attrs: dict[str, Any]) -> str | None:
     """JSON ``[tags, metadata]`` of the span's ``threadline.session(...)``, or ``None`` without either."""
     tags = attrs.get(sc.TAGS)
-    keys = list(filter(_is_metadata, attrs))  # in C: this runs for every span
-    metadata = {k[_METADATA_PREFIX_LEN:]: attrs[k] for k in keys}
+    # Most spans have no metadata: one search of the joined names rules it out (a call per name costs 5x more).
+    if sc.METADATA_PREFIX in "\n".join(attrs):
+        metadata = {k[_METADATA_PREFIX_LEN:]: attrs[k] for k in filter(_is_metadata, attrs)}
+    else:
+        metadata = None
     if not tags and not metadata:
         return None
     if isinstance(tags, (list, tuple)):
         tags = [str(t) for t in tags]
     elif tags is not None:
         tags = [str(tags)]
-    return dumps([tags or [], metadata])
+    return dumps([tags or [], metadata or {}])
+
+
+_PROMOTED_NAMES = frozenset(
+    (sc.DEPLOYMENT_ENVIRONMENT, sc.SESSION_ID_ORIGINAL, sc.COST_INPUT, sc.COST_OUTPUT, sc.GRAPH_CHECKPOINT_ID,
+     sc.RESUME_CHECKPOINT_ID)
+)  # fmt: skip
+_NO_PROMOTED = (None,) * 5
 
 
 def promoted_from_attributes(attrs: dict[str, Any]) -> tuple[Any, ...]:
@@ -240,6 +248,8 @@ def promoted_from_attributes(attrs: dict[str, Any]) -> tuple[Any, ...]:
 
     (environment, session original id, input cost, output cost, checkpoint id, session meta)
     """
+    if _PROMOTED_NAMES.isdisjoint(attrs):  # most spans: only the session meta to look for
+        return (*_NO_PROMOTED, _session_meta(attrs))
     get = attrs.get
     return (
         _str(get(sc.DEPLOYMENT_ENVIRONMENT)),
@@ -251,6 +261,17 @@ def promoted_from_attributes(attrs: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
+# The span columns read as text from attributes, in the order encode() uses them.
+_TEXT_NAMES = (
+    sc.SPAN_KIND,
+    sc.OUTCOME,
+    sc.SESSION_ID,
+    sc.USER_ID,
+    sc.INTEGRATION,
+    sc.GEN_AI_OPERATION_NAME,
+    sc.GEN_AI_PROVIDER_NAME,
+)
+_TEXT_TYPES = frozenset((str, type(None)))
 _CONTENT_NAMES = frozenset(store_content.CONTENT_ATTRIBUTES)
 CONTENT_INDEX = SPAN_COLUMNS.index("content")
 _ENVIRONMENT_INDEX = SPAN_COLUMNS.index("environment")
@@ -261,6 +282,8 @@ def encode(
 ) -> tuple[list[Any], dict[str, store_content.Pending] | None, dict[str, Any]]:
     """The ``spans`` row of one finished span (its ``content`` still to resolve), its pending message lists,
     and the attributes its ``attributes`` JSON was written from (for the search index; not to be changed)."""
+    if resources is None:
+        resources = ResourceNames()
     ctx = span.context
     attrs = _without_mirrors(_copy_attributes(span.attributes))
     get = attrs.get
@@ -280,38 +303,43 @@ def encode(
                     pending = {}
                 pending[name] = found
                 del attrs[name]
+    # The text columns in one pass in C; a value of another type (rare: set by user code) made text.
+    texts = list(map(get, _TEXT_NAMES))
+    if not _TEXT_TYPES.issuperset(map(type, texts)):
+        texts = [_str(v) for v in texts]
+    if model.__class__ is not str and model is not None:
+        model = str(model)
+    code = status.status_code
+    interrupts, answered = get(sc.INTERRUPT_IDS), get(sc.RESUME_INTERRUPT_IDS)
+    events, links = span.events, span.links
     row = [
         format(ctx.trace_id, "032x"),
         format(ctx.span_id, "016x"),
         format(parent.span_id, "016x") if parent is not None else None,
         span.name,
-        _str(get(sc.SPAN_KIND)),
+        texts[0],  # threadline.span.kind
         _KIND_NAMES.get(id(span.kind)) or span.kind.name,
         start if start is not None else 0,
         span.end_time,
-        _status(status.status_code),
+        "ERROR" if code is StatusCode.ERROR else ("OK" if code is StatusCode.OK else "UNSET"),  # by identity
         status.description,
-        _str(get(sc.OUTCOME)),
-        _str(get(sc.SESSION_ID)),
-        _str(get(sc.USER_ID)),
-        _str(get(sc.INTEGRATION)),
-        _str(get(sc.GEN_AI_OPERATION_NAME)),
-        _str(model),
-        _str(get(sc.GEN_AI_PROVIDER_NAME)),
+        *texts[1:6],  # outcome, session, user, integration, operation
+        model,
+        texts[6],  # provider
         *(_NO_CALL if _CALL_NAMES.isdisjoint(attrs) else _call_columns(get)),
         1 if get(sc.RESUME) else 0,
-        _json_list(get(sc.INTERRUPT_IDS)),
-        _json_list(get(sc.RESUME_INTERRUPT_IDS)),
-        (resources or ResourceNames()).get(resource),
+        _json_list(interrupts) if interrupts is not None else None,
+        _json_list(answered) if answered is not None else None,
+        resources.get(resource),
         scope.name if scope is not None else None,
         *promoted_from_attributes(attrs),
         None,  # content: filled in by the write transaction
         dumps(attrs),
-        _events_json(span.events),
-        _links_json(span.links),
+        _events_json(events) if events else None,
+        _links_json(links) if links else None,
     ]
     if row[_ENVIRONMENT_INDEX] is None and resource is not None:
-        row[_ENVIRONMENT_INDEX] = _str(resource.attributes.get(sc.DEPLOYMENT_ENVIRONMENT))
+        row[_ENVIRONMENT_INDEX] = resources.environment  # the resource's, read by get() above
     return row, pending, attrs
 
 

@@ -40,7 +40,7 @@ from threadline.exporters._span_rows import (
     span_row,
 )
 from threadline.store import content as store_content
-from threadline.store import lifecycle, rollups, search
+from threadline.store import lifecycle, rollups, search_index
 from threadline.store.rollup_rows import TRACE_INPUT
 from threadline.store.schema import SPAN_COLUMNS, StoreError, open_store, resolve_path, retry_locked
 from threadline.store.scores import ScoreRow, insert_rows, partition_scores
@@ -128,11 +128,17 @@ def _note_rowids(rowids: dict[tuple[str, str], int], part: Sequence[tuple[Any, .
 
 # Page cache of the writing connection: a large store's indexes (random trace ids) stay in memory.
 WRITER_CACHE_KIB = 16 * 1024
+# WAL pages between checkpoints (SQLite's default: 1,000). A batch rewrites the same index and rollup
+# pages as the one before it; a checkpoint copies each page once however often it was rewritten, so
+# fewer, larger checkpoints copy less (measured: commit ~12 -> ~10 CPU µs a span; the WAL file grows
+# to ~16 MiB instead of ~4 MiB).
+WRITER_CHECKPOINT_PAGES = 4096
 
 
 def _writer(path: Path) -> sqlite3.Connection:
     conn = open_store(path, create=True)
     conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
+    conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}")
     return conn
 
 
@@ -183,7 +189,7 @@ class SQLiteSpanExporter(SpanExporter):
         self._resources = ResourceNames()
         self._content = store_content.ContentWriter()
         self._splitter = store_content.Splitter()
-        self._search = search.Indexer()
+        self._search = search_index.Indexer()
         if hasattr(os, "register_at_fork"):
             reinit = weakref.WeakMethod(self._after_fork_in_child)
             os.register_at_fork(after_in_child=lambda: (method := reinit()) is not None and method())
@@ -296,6 +302,7 @@ class SQLiteSpanExporter(SpanExporter):
         try:
             writer = self._content
             writer.begin(conn)
+            writer.prepare(conn, [p for _, pending, *_ in encoded if pending for p in pending.values()])
             rows = []
             for row, pending, *_ in encoded:
                 if pending:

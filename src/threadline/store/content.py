@@ -41,13 +41,15 @@ MIN_SPLIT_CHARS = 48
 _LIST_START = re.compile(r'\[|\{\s*"(?:[^"\\]|\\.)*"\s*:\s*\[')
 _DECODER = json.JSONDecoder()
 
-# A pending split: (prefix, separator, message texts, rest, hint); the text is
+# A pending split: (prefix, separator, message texts, rest, hint, decoded); the text is
 # ``prefix + separator.join(messages) + rest``, each message exactly as it appears in the text.
 # The hint lets the writer start from the list id of a remembered list this one extends:
 # (this list's box, the extended list's box or None, how many messages that list has);
-# a box is [generation, list id], filled by the writer.
+# a box is [generation, list id], filled by the writer. ``decoded``: the values of the
+# messages this split parsed, the last ``len(decoded)`` of ``messages`` (the search index
+# reads their words without parsing them again); the others came from a remembered list.
 Hint = tuple[list[int], "list[int] | None", int]
-Pending = tuple[str, str, list[str], str, Hint]
+Pending = tuple[str, str, list[str], str, Hint, list[Any]]
 
 
 class Splitter:
@@ -79,6 +81,7 @@ class Splitter:
         first = pos = start.end()
         key = text[first : first + self._PROBE]
         messages: list[str] = []
+        decoded: list[Any] = []
         separator: str | None = None
         end = pos
         base: list[int] | None = None
@@ -88,7 +91,7 @@ class Splitter:
                 messages = list(known)
                 end = first + len(region)
                 if not text.startswith(sep, end):
-                    return text[:first], sep, messages, text[end:], (box, box, len(known))
+                    return text[:first], sep, messages, text[end:], (box, box, len(known)), decoded
                 separator, pos, base, n_base = sep, end + len(sep), box, len(known)
                 break
         while True:
@@ -99,6 +102,7 @@ class Splitter:
             if not isinstance(value, dict):
                 break
             messages.append(text[pos:end_of])
+            decoded.append(value)
             end = end_of
             following = ", " if text.startswith(", ", end_of) else ("," if text.startswith(",", end_of) else None)
             if following is None or (separator is not None and following != separator):
@@ -110,7 +114,7 @@ class Splitter:
         separator = separator or ", "
         box = [-1, 0]
         self._remember(key, text[first:end], separator, messages, box)
-        return text[:first], separator, messages, text[end:], (box, base, n_base)
+        return text[:first], separator, messages, text[end:], (box, base, n_base), decoded
 
     def _remember(self, key: str, region: str, separator: str, messages: list[str], box: list[int]) -> None:
         if len(self._recent) >= self._MAX_KEYS:
@@ -125,7 +129,7 @@ def split(text: Any) -> Pending | None:
     return Splitter().split(text)
 
 
-_MESSAGE_SQL = ("INSERT OR IGNORE INTO messages (hash, text) VALUES (?, ?)", "SELECT id FROM messages WHERE hash = ?")
+_MESSAGES_PER_STATEMENT = 300
 _CELL_SQL = (
     "INSERT OR IGNORE INTO message_lists (id, parent, message) VALUES (?, ?, ?)",
     "SELECT id FROM message_lists WHERE parent = ? AND message = ?",
@@ -206,29 +210,71 @@ class ContentWriter:
         for cell in self._fresh_cells:
             self._cells.pop(cell, None)
 
+    def prepare(self, conn: sqlite3.Connection, pending: Iterable[Pending]) -> None:
+        """Give every message of ``pending`` its id: a few statements for the whole batch, not one a message.
+
+        The messages not cached are looked up in one ``SELECT``; those still missing are new and
+        are inserted in one ``INSERT`` with the next ids (the write lock is held: no other writer).
+        """
+        by_text, cached = self._by_text, self._messages
+        missing: dict[bytes, str] = {}
+        for split in pending:
+            texts = split[2]
+            for i in range(self._resume(split[4])[1], len(texts)):  # a remembered list's messages are known
+                text = texts[i]
+                if text in by_text:
+                    continue
+                key = _hash(text)
+                found = cached.get(key)
+                if found is not None:
+                    by_text[text] = found
+                elif key not in missing:
+                    missing[key] = text
+                    by_text[text] = -1  # a repeat in this batch is not hashed again; given its id below
+        if not missing:
+            return
+        keys = list(missing)
+        for start in range(0, len(keys), _MESSAGES_PER_STATEMENT):
+            part = keys[start : start + _MESSAGES_PER_STATEMENT]
+            marks = ", ".join("?" * len(part))
+            for found, key in conn.execute(f"SELECT id, hash FROM messages WHERE hash IN ({marks})", part):
+                self._known(key, missing.pop(key), found)
+        if not missing:
+            return
+        first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM messages").fetchone()[0]
+        rows = []
+        for message_id, (key, text) in enumerate(missing.items(), start=first):
+            rows.append((message_id, key, text))
+            self._known(key, text, message_id)
+            self._new_messages.add(message_id)
+        for start in range(0, len(rows), _MESSAGES_PER_STATEMENT):
+            part = rows[start : start + _MESSAGES_PER_STATEMENT]
+            marks = ", ".join(["(?, ?, ?)"] * len(part))
+            conn.execute(f"INSERT INTO messages (id, hash, text) VALUES {marks}", [v for row in part for v in row])
+
+    def _known(self, key: bytes, text: str, found: int) -> None:
+        self._messages[key] = found
+        self._fresh_messages.append(key)
+        self._by_text[text] = found
+
     def _message(self, conn: sqlite3.Connection, text: str) -> int:
         known = self._by_text.get(text)
-        if known is not None:
-            return known
-        key = _hash(text)
-        found = self._messages.get(key)
-        if found is None:
-            found, new = _insert_or_find(conn, _MESSAGE_SQL, (key, text), (key,))
-            if new:
-                self._new_messages.add(found)
-            self._messages[key] = found
-            self._fresh_messages.append(key)
-        self._by_text[text] = found  # type: ignore[assignment]
-        return found  # type: ignore[return-value]
+        if known is None:  # not prepared (a caller that skipped prepare()): look it up or add it now
+            self.prepare(conn, [("", "", [text], "", ([-1, 0], None, 0), [])])
+            known = self._by_text[text]
+        return known
+
+    def _resume(self, hint: Hint | None) -> tuple[int, int]:
+        """(list id, messages) of the remembered list ``hint`` says this one extends; (0, 0) to start afresh."""
+        if hint is not None:
+            base = hint[1]
+            if base is not None and base[0] == self._generation:
+                return base[1], hint[2]
+        return 0, 0
 
     def list_id(self, conn: sqlite3.Connection, texts: Sequence[str], hint: Hint | None = None) -> int:
         """The id of the message list ``texts`` (its prefixes are shared with every list that has them)."""
-        parent = 0
-        start = 0
-        if hint is not None:
-            base, n_base = hint[1], hint[2]
-            if base is not None and base[0] == self._generation:
-                parent, start = base[1], n_base
+        parent, start = self._resume(hint)
         for text in texts[start:]:
             cell = (parent, self._message(conn, text))
             found = self._cells.get(cell)
@@ -257,7 +303,7 @@ class ContentWriter:
 
     def reference(self, conn: sqlite3.Connection, pending: Pending) -> list[Any]:
         """The JSON-ready reference kept in the span's ``content`` column for one split value."""
-        prefix, separator, messages, rest, hint = pending
+        prefix, separator, messages, rest, hint, _decoded = pending
         return [prefix, separator, self.list_id(conn, messages, hint), rest]
 
 

@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import IO, Any
 
 from threadline.safe_text import json_text
-from threadline.store import rollups, search
+from threadline.store import rollups, search_index
 from threadline.store.reading import Db, fetch
 from threadline.store.schema import open_store, retry_locked
 from threadline.store.sessions import find_session_id
@@ -86,7 +86,7 @@ def _delete_traces(conn: sqlite3.Connection, trace_ids: list[str]) -> tuple[int,
         chunk = trace_ids[start : start + 500]
         marks = ", ".join("?" for _ in chunk)
         sessions.update(r[0] for r in conn.execute(f"SELECT session_id FROM traces WHERE trace_id IN ({marks})", chunk))
-        search.forget_traces(conn, chunk)
+        search_index.forget_traces(conn, chunk)
         spans += conn.execute(f"DELETE FROM spans WHERE trace_id IN ({marks})", chunk).rowcount
         conn.execute(f"DELETE FROM traces WHERE trace_id IN ({marks})", chunk)
         conn.execute(f"DELETE FROM scores WHERE target_kind = 'trace' AND target_id IN ({marks})", chunk)

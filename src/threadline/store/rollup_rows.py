@@ -19,10 +19,13 @@ import json
 import operator
 import statistics
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from itertools import groupby
+from operator import is_, is_not
 from typing import Any
 
 from threadline import semconv as sc
+from threadline.store.tables import TOKEN_FIELDS
 
 __all__ = [
     "SESSION_COLUMNS",
@@ -38,17 +41,7 @@ __all__ = [
 ]
 
 # Usage kinds, in the order of a model_usage entry and of the rollup tables' usage columns.
-USAGE_FIELDS: tuple[str, ...] = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-    "cost_usd",
-    "cost_input_usd",
-    "cost_output_usd",
-)
+USAGE_FIELDS: tuple[str, ...] = (*TOKEN_FIELDS, "cost_usd", "cost_input_usd", "cost_output_usd")
 
 # The span columns a trace rollup is computed from (promoted columns only: never the attribute JSON).
 TRACE_INPUT: tuple[str, ...] = (
@@ -80,6 +73,18 @@ TRACE_INPUT: tuple[str, ...] = (
 # The span column each usage kind of a model_usage entry sums (USAGE_FIELDS, in order).
 _USAGE = (_IN, _OUT, _CREAD, _CWRITE, _REASON, _TOTAL, _COST, _COST_IN, _COST_OUT)
 
+# What a trace rollup carries up to its session: users, models, usage, TTFTs, environment, tags ...
+_SUMMARY = (
+    "users",
+    "models",
+    *USAGE_FIELDS,
+    "ttfts",
+    "model_usage",
+    "environment",
+    "tags",
+    "metadata",
+    "original_id",
+)
 TRACE_COLUMNS: tuple[str, ...] = (
     "trace_id",
     "session_id",
@@ -93,15 +98,7 @@ TRACE_COLUMNS: tuple[str, ...] = (
     "interrupted",
     "outcome",
     "is_resume",
-    "users",
-    "models",
-    *USAGE_FIELDS,
-    "ttfts",
-    "model_usage",
-    "environment",
-    "tags",
-    "metadata",
-    "original_id",
+    *_SUMMARY,
     "interrupt_ids",
     "resume_interrupt_ids",
     "checkpoint_ids",
@@ -126,21 +123,8 @@ SESSION_COLUMNS: tuple[str, ...] = (
 )
 
 
-SESSION_INPUT = (
-    "start_ns",
-    "end_ns",
-    "error_spans",
-    "interrupted",
-    "users",
-    "models",
-    *USAGE_FIELDS,
-    "ttfts",
-    "model_usage",
-    "environment",
-    "tags",
-    "metadata",
-    "original_id",
-)
+# The trace columns a session rollup is computed from, in this order (see session_row).
+SESSION_INPUT = ("start_ns", "end_ns", "error_spans", "interrupted", *_SUMMARY)
 
 
 def compact_json(*, allow_nan: bool, default: Callable[[Any], Any] | None = None) -> Callable[[Any], str]:
@@ -172,18 +156,22 @@ def loads(text: str | None) -> Any:
     return json.loads(text) if text else None
 
 
+is_none = partial(is_, None)
+_is_present = partial(is_not, None)
+
+
 def _sum(rows: Sequence[Sequence[Any]], index: int) -> Any:
     values = [r[index] for r in rows if r[index] is not None]
     return sum(values) if values else None
 
 
 def _column_sum(column: Sequence[Any]) -> Any:
-    values = [v for v in column if v is not None]
-    return sum(values) if values else None
+    """The sum of the values present in ``column``; ``None`` when none is (zeros are left out: they add nothing)."""
+    return None if column.count(None) == len(column) else sum(filter(None, column))
 
 
 def _first(column: Iterable[Any]) -> Any:
-    return next((v for v in column if v is not None), None)
+    return next(filter(_is_present, column), None)
 
 
 def _ids(text: str | None) -> list[str]:
@@ -195,6 +183,8 @@ def _ids(text: str | None) -> list[str]:
 
 def _unique_ids(texts: Sequence[str | None]) -> str | None:
     """The ids of JSON id lists (first occurrence first), as JSON."""
+    if texts.count(None) == len(texts):  # most traces: no interrupt
+        return None
     return dumps(list(dict.fromkeys(i for text in texts if text is not None for i in _ids(text))))
 
 
@@ -212,7 +202,7 @@ def _model_usage(calls: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
     """Calls and usage per model (in the order of the calls)."""
     model_usage: dict[str, list[Any]] = {}
     for s in calls:
-        if s[_MODEL] is None or all(s[i] is None for i in _USAGE):
+        if s[_MODEL] is None or all(map(is_none, map(s.__getitem__, _USAGE))):
             continue
         entry = model_usage.setdefault(s[_MODEL], [0] + [None] * len(_USAGE))
         entry[0] += 1
@@ -253,7 +243,8 @@ def trace_row(trace_id: str, spans: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
     error_spans = columns[_STATUS].count("ERROR")
     is_resume = any(columns[_RESUME])
     calls = [s for s in spans if s[_COUNTED_IN] is None]
-    tags, metadata = _tags_and_metadata(columns[_SESSION_META])
+    metas = columns[_SESSION_META]
+    tags, metadata = _tags_and_metadata(metas) if metas.count(None) != len(metas) else ((), None)
     return (
         trace_id,
         session,
@@ -269,7 +260,7 @@ def trace_row(trace_id: str, spans: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
         int(is_resume),
         dumps(sorted(_present(set(columns[_USER])))),
         dumps(sorted(_present({s[_MODEL] for s in calls}))),
-        *(_column_sum(columns[i]) for i in _USAGE),
+        *map(_column_sum, map(columns.__getitem__, _USAGE)),
         dumps(sorted(_present([s[_TTFT] for s in calls]))),
         dumps(_model_usage(calls)),
         root[_ENV] if root is not None and root[_ENV] is not None else _first(columns[_ENV]),
@@ -284,7 +275,7 @@ def trace_row(trace_id: str, spans: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
 
 def _present(values: Iterable[Any]) -> list[Any]:
     """``values`` without ``None``."""
-    return [v for v in values if v is not None]
+    return list(filter(_is_present, values))  # in C: no Python frame per value
 
 
 def session_row(session_id: str, traces: Sequence[Sequence[Any]]) -> tuple[tuple[Any, ...], dict[str, list[Any]]]:

@@ -1,12 +1,10 @@
-"""The SQLite store's layout: DDL, versioned migrations, and opening a file safely.
+"""Opening the SQLite store safely: validated, created at the current schema or migrated to it.
 
-One table of spans with the columns the CLI's queries need promoted out of
-the attributes (ids, times, status, outcome, session, user, model, tokens,
-cost, time to first token, interrupt and resume markers), plus every
-attribute, event and link as JSON. A ``meta`` table names the file a
-threadline store and records its schema version; a file that is not one
-(another application's database, or not SQLite at all) is refused with a
-:class:`StoreError` rather than written to.
+The tables are described in :mod:`.tables` and the upgrades of older stores
+in :mod:`.migrations`. A ``meta`` table names the file a threadline store and
+records its schema version; a file that is not one (another application's
+database, or not SQLite at all) is refused with a :class:`StoreError` rather
+than written to.
 
 The file is created ``0600`` in a ``0700`` directory (when threadline creates
 them): traces hold prompts and completions. WAL journaling lets several
@@ -21,6 +19,23 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
+
+from threadline.store.migrations import MIGRATIONS
+from threadline.store.tables import SPAN_COLUMNS, current_schema
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "SPAN_COLUMNS",
+    "StoreError",
+    "StoreNotFoundError",
+    "connect_readonly",
+    "default_path",
+    "is_locked_error",
+    "open_store",
+    "resolve_path",
+    "retry_locked",
+]
 
 SCHEMA_VERSION = 3
 APPLICATION = "threadline"
@@ -42,286 +57,6 @@ class StoreError(Exception):
 
 class StoreNotFoundError(StoreError):
     """There is no store at the path (nothing has been traced there yet)."""
-
-
-SPAN_COLUMNS: tuple[str, ...] = (
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "name",
-    "kind",
-    "span_kind",
-    "start_ns",
-    "end_ns",
-    "status_code",
-    "status_message",
-    "outcome",
-    "session_id",
-    "user_id",
-    "integration",
-    "operation",
-    "model",
-    "provider",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-    "cost_usd",
-    "usage_counted_in",
-    "ttft_ms",
-    "is_resume",
-    "interrupt_ids",
-    "resume_interrupt_ids",
-    "service_name",
-    "scope_name",
-    "environment",
-    "session_original_id",
-    "cost_input_usd",
-    "cost_output_usd",
-    "checkpoint_id",
-    "session_meta",
-    "content",
-    "attributes",
-    "events",
-    "links",
-)
-
-_SCHEMA_V1: tuple[str, ...] = (
-    """
-    CREATE TABLE IF NOT EXISTS meta (
-        key   TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    ) WITHOUT ROWID
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS spans (
-        trace_id             TEXT    NOT NULL,  -- 32 hex digits
-        span_id              TEXT    NOT NULL,  -- 16 hex digits
-        parent_span_id       TEXT,
-        name                 TEXT    NOT NULL,
-        kind                 TEXT,              -- threadline.span.kind: model, tool, node, graph ...
-        span_kind            TEXT,              -- OpenTelemetry SpanKind: INTERNAL, CLIENT ...
-        start_ns             INTEGER NOT NULL,  -- Unix nanoseconds
-        end_ns               INTEGER,
-        status_code          TEXT    NOT NULL,  -- UNSET | OK | ERROR
-        status_message       TEXT,
-        outcome              TEXT,              -- ok | error | interrupted | cancelled
-        session_id           TEXT,
-        user_id              TEXT,
-        integration          TEXT,
-        operation            TEXT,              -- gen_ai.operation.name
-        model                TEXT,              -- response model, else request model
-        provider             TEXT,
-        input_tokens         INTEGER,           -- includes cached input
-        output_tokens        INTEGER,           -- includes reasoning
-        cache_read_tokens    INTEGER,
-        cache_write_tokens   INTEGER,
-        reasoning_tokens     INTEGER,
-        total_tokens         INTEGER,
-        cost_usd             REAL,
-        usage_counted_in     TEXT,              -- span id carrying this call's usage (a nested SDK span)
-        ttft_ms              REAL,
-        is_resume            INTEGER NOT NULL DEFAULT 0,
-        interrupt_ids        TEXT,              -- JSON array
-        resume_interrupt_ids TEXT,              -- JSON array
-        service_name         TEXT,
-        scope_name           TEXT,
-        attributes           TEXT    NOT NULL,  -- JSON object: every attribute
-        events               TEXT,              -- JSON array or NULL
-        links                TEXT               -- JSON array or NULL
-    )
-    """,
-    "CREATE UNIQUE INDEX IF NOT EXISTS spans_trace_span ON spans (trace_id, span_id)",
-    "CREATE INDEX IF NOT EXISTS spans_session ON spans (session_id) WHERE session_id IS NOT NULL",
-)
-"""Version 1, as released: kept to describe what :data:`MIGRATIONS` upgrades (and for its tests)."""
-
-_SPAN_COLUMNS_V2 = """
-        environment          TEXT,              -- deployment.environment.name
-        session_original_id  TEXT,              -- the raw session id before it was shortened
-        cost_input_usd       REAL,
-        cost_output_usd      REAL,
-        checkpoint_id        TEXT,              -- LangGraph checkpoint a pause left / a resume started from
-        session_meta         TEXT,              -- JSON [tags, metadata] of threadline.session(...), or NULL
-        content              TEXT,              -- JSON: message lists moved to the content tables (store.content)
-"""
-
-# Rollups and content, the same in a new store and in a migrated one.
-# The usage columns of every rollup table: tokens by kind and cost (with its input / output split).
-_USAGE_COLUMNS = """input_tokens       INTEGER,
-        output_tokens      INTEGER,
-        cache_read_tokens  INTEGER,
-        cache_write_tokens INTEGER,
-        reasoning_tokens   INTEGER,
-        total_tokens       INTEGER,
-        cost_usd           REAL,
-        cost_input_usd     REAL,
-        cost_output_usd    REAL,"""
-
-_SCHEMA_V2_TABLES: tuple[str, ...] = tuple(
-    statement.replace("{usage}", _USAGE_COLUMNS)
-    for statement in (
-        """
-    CREATE TABLE IF NOT EXISTS traces (
-        trace_id           TEXT PRIMARY KEY,
-        session_id         TEXT,
-        root_span_id       TEXT,
-        root_name          TEXT,
-        root_outcome       TEXT,
-        start_ns           INTEGER NOT NULL,
-        end_ns             INTEGER,
-        spans              INTEGER NOT NULL,
-        error_spans        INTEGER NOT NULL,
-        interrupted        INTEGER NOT NULL,
-        outcome            TEXT    NOT NULL,    -- interrupted | error | cancelled | resumed | ok
-        is_resume          INTEGER NOT NULL,
-        users              TEXT,                -- JSON array, sorted
-        models             TEXT,                -- JSON array, sorted
-        {usage}
-        ttfts              TEXT,                -- JSON array of the calls' time to first token (ms)
-        model_usage        TEXT,                -- JSON {model: [in, out, cache read, cache write, reasoning, total,
-                                                --               cost, input cost, output cost]}
-        environment        TEXT,
-        tags               TEXT,                -- JSON array, sorted
-        metadata           TEXT,                -- JSON object
-        original_id        TEXT,
-        interrupt_ids      TEXT,                -- JSON array: interrupts this trace raised
-        resume_interrupt_ids TEXT,              -- JSON array: interrupts this trace answers
-        checkpoint_ids     TEXT                 -- JSON array: checkpoints paused at / resumed from
-    ) WITHOUT ROWID
-    """,
-        "CREATE INDEX IF NOT EXISTS traces_session ON traces (session_id, start_ns) WHERE session_id IS NOT NULL",
-        "CREATE INDEX IF NOT EXISTS traces_start ON traces (start_ns)",
-        """
-    CREATE TABLE IF NOT EXISTS sessions (
-        session_id         TEXT PRIMARY KEY,
-        first_start_ns     INTEGER NOT NULL,
-        last_end_ns        INTEGER,
-        active_ns          INTEGER NOT NULL,    -- last end, else first start: what --since compares
-        traces             INTEGER NOT NULL,
-        errors             INTEGER NOT NULL,
-        interrupted        INTEGER NOT NULL,
-        users              TEXT,
-        models             TEXT,
-        {usage}
-        ttft_median_ms     REAL,
-        environment        TEXT,                -- of the latest trace that has one
-        tags               TEXT,                -- JSON array: the union over its traces
-        metadata           TEXT,                -- JSON object of the latest trace that has metadata
-        original_id        TEXT,                -- the raw id the user knows, when it was shortened
-        ttfts              TEXT                 -- JSON array, sorted: what the median is taken over
-    ) WITHOUT ROWID
-    """,
-        "CREATE INDEX IF NOT EXISTS sessions_last_end ON sessions (last_end_ns)",
-        "CREATE INDEX IF NOT EXISTS sessions_active ON sessions (active_ns)",
-        "CREATE INDEX IF NOT EXISTS sessions_first_start ON sessions (first_start_ns)",
-        "CREATE INDEX IF NOT EXISTS sessions_environment ON sessions (environment) WHERE environment IS NOT NULL",
-        "CREATE INDEX IF NOT EXISTS sessions_original ON sessions (original_id) WHERE original_id IS NOT NULL",
-        """
-    CREATE TABLE IF NOT EXISTS session_users (
-        user_id    TEXT NOT NULL,
-        session_id TEXT NOT NULL,
-        PRIMARY KEY (user_id, session_id)
-    ) WITHOUT ROWID
-    """,
-        "CREATE INDEX IF NOT EXISTS session_users_session ON session_users (session_id)",
-        """
-    CREATE TABLE IF NOT EXISTS session_models (
-        session_id         TEXT NOT NULL,
-        model              TEXT NOT NULL,
-        calls              INTEGER NOT NULL,
-        {usage}
-        PRIMARY KEY (session_id, model)
-    ) WITHOUT ROWID
-    """,
-        """
-    CREATE TABLE IF NOT EXISTS scores (
-        id          INTEGER PRIMARY KEY,
-        target_kind TEXT    NOT NULL CHECK (target_kind IN ('trace', 'session')),
-        target_id   TEXT    NOT NULL,            -- 32 hex digits for a trace; the session id
-        name        TEXT    NOT NULL,
-        value_num   REAL,                        -- a number; 1.0 / 0.0 for a boolean ...
-        value_str   TEXT,                        -- ... or a category
-        data_type   TEXT    NOT NULL CHECK (data_type IN ('numeric', 'boolean', 'categorical')),
-        comment     TEXT,
-        source      TEXT    NOT NULL,            -- code | annotation | eval | ...
-        author      TEXT,
-        created_at  REAL    NOT NULL,            -- Unix seconds
-        CHECK ((value_num IS NULL) <> (value_str IS NULL))
-    )
-    """,
-        "CREATE INDEX IF NOT EXISTS scores_target ON scores (target_kind, target_id)",
-        # Content stored once: a message's text by hash, and message lists as shared prefixes
-        # (list = parent list + one message), so a conversation's history is stored once.
-        """
-    CREATE TABLE IF NOT EXISTS messages (
-        id   INTEGER PRIMARY KEY,
-        hash BLOB NOT NULL UNIQUE,              -- blake2b-128 of the text
-        text TEXT NOT NULL
-    )
-    """,
-        """
-    CREATE TABLE IF NOT EXISTS message_lists (
-        id      INTEGER PRIMARY KEY,
-        parent  INTEGER NOT NULL,               -- 0 for a list's first message
-        message INTEGER NOT NULL,
-        UNIQUE (parent, message)
-    )
-    """,
-    )
-)
-
-_SCHEMA_V2: tuple[str, ...] = (
-    _SCHEMA_V1[0],
-    _SCHEMA_V1[1].replace("        attributes ", _SPAN_COLUMNS_V2.lstrip("\n") + "        attributes ", 1),
-    _SCHEMA_V1[2],
-    *_SCHEMA_V2_TABLES,
-)
-
-_V1_TO_V2_COLUMNS = (
-    ("environment", "TEXT"),
-    ("session_original_id", "TEXT"),
-    ("cost_input_usd", "REAL"),
-    ("cost_output_usd", "REAL"),
-    ("checkpoint_id", "TEXT"),
-    ("session_meta", "TEXT"),
-    ("content", "TEXT"),
-)
-
-
-def _migrate_v1(conn: sqlite3.Connection) -> None:
-    """v1 -> v2: the new span columns (filled from the attributes), rollup tables back-filled."""
-    from threadline.store import rollups  # rollups imports this module
-
-    for name, kind in _V1_TO_V2_COLUMNS:
-        conn.execute(f"ALTER TABLE spans ADD COLUMN {name} {kind}")
-    conn.execute("DROP INDEX IF EXISTS spans_session")
-    for statement in _SCHEMA_V2_TABLES:
-        conn.execute(statement)
-    rollups.backfill_span_columns(conn)
-    rollups.rebuild(conn)
-
-
-def _schema_v3_additions() -> tuple[str, ...]:
-    """What v3 adds: the full-text index (store.search) and the traces page's indexes (store.trace_list)."""
-    from threadline.store import search, trace_list  # they import this module
-
-    return (*search.SCHEMA, *trace_list.SCHEMA)
-
-
-def _migrate_v2(conn: sqlite3.Connection) -> None:
-    """v2 -> v3: the full-text search index, back-filled from the stored spans; indexes for the traces page."""
-    from threadline.store import search
-
-    for statement in _schema_v3_additions():
-        conn.execute(statement)
-    search.backfill(conn)
-
-
-# MIGRATIONS[n] upgrades a version-n store to version n + 1, inside the caller's transaction.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_v1, 2: _migrate_v2}
 
 
 def default_path() -> Path:
@@ -463,7 +198,7 @@ def _initialise(conn: sqlite3.Connection, path: Path) -> None:
             tables = _tables(conn)
             version = _check_meta(path, tables, conn)
             if version is None:
-                for statement in (*_SCHEMA_V2, *_schema_v3_additions()):
+                for statement in current_schema():
                     conn.execute(statement)
                 conn.executemany(
                     "INSERT INTO meta (key, value) VALUES (?, ?)",

@@ -1,35 +1,24 @@
-"""Full-text search over captured content: an SQLite FTS5 index kept in step with the spans.
+"""Full-text search over captured content: the traces whose text matches an FTS5 query.
 
-What is indexed: the text of each span's captured inputs, outputs, messages, tool
-arguments and results, interrupt payloads and resume values (the string values
-inside them, not JSON keys). Nothing else: with ``capture_content=False`` no
-such attribute is recorded, so nothing is indexed.
-
-The index row of a span has the span's ``rowid`` (its metadata is the span row
-itself), and is written by :class:`Indexer` inside the exporter's write
-transaction. A conversation repeats its history in every later model call; each
-text is indexed once per session (per trace without one), in the trace where
-it first appeared, so the index grows with the conversation, not its square.
-
-:func:`search` lists the traces whose text matches an FTS5 query (newest first),
-each with a highlighted snippet; a query FTS5 cannot parse raises
-:class:`SearchSyntaxError` with a plain message.
+The index (an SQLite FTS5 table whose rows are the spans' rowids) is written by
+:mod:`.search_index` inside the exporter's transaction. :func:`search` lists the
+traces whose text matches an FTS5 query (newest first), each with a highlighted
+snippet; a query FTS5 cannot parse raises :class:`SearchSyntaxError` with a plain
+message.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from threadline import semconv as sc
-from threadline.store.content import restore
 from threadline.store.reading import Db, TimeArg, fetch, ns, reading
 from threadline.store.results import _iso
-from threadline.store.schema import SPAN_COLUMNS
+from threadline.store.search_index import CONTROL as _CONTROL
+from threadline.store.search_index import INDEXED_ATTRIBUTES, SCHEMA, Indexer, backfill, forget_traces
 
 __all__ = [
     "INDEXED_ATTRIBUTES",
@@ -42,30 +31,6 @@ __all__ = [
     "search",
 ]
 
-# Attributes whose captured text is searchable (mirrors of these are dropped by the writer).
-INDEXED_ATTRIBUTES: tuple[str, ...] = (
-    sc.OI_INPUT_VALUE,
-    sc.OI_OUTPUT_VALUE,
-    sc.GEN_AI_INPUT_MESSAGES,
-    sc.GEN_AI_OUTPUT_MESSAGES,
-    sc.GEN_AI_TOOL_CALL_ARGUMENTS,
-    sc.GEN_AI_TOOL_CALL_RESULT,
-    sc.INTERRUPT_VALUES,
-    sc.RESUME_VALUE,
-)
-_QUOTED_NAMES = tuple(f'"{name}"' for name in INDEXED_ATTRIBUTES)
-_SESSION_AT, _ATTRIBUTES_AT = SPAN_COLUMNS.index("session_id"), SPAN_COLUMNS.index("attributes")
-
-SCHEMA: tuple[str, ...] = (
-    # rowid = the span's rowid in ``spans``; ``text`` = its searchable text.
-    "CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(text, tokenize = 'unicode61 remove_diacritics 2')",
-)
-
-# JSON keys whose values are structure, not words a user searches for.
-_SKIPPED_KEYS = frozenset({"role", "type", "id", "tool_call_id", "mime_type"})
-# Control and bidirectional characters (threadline.safe_text.UNSAFE, without importing Rich into the
-# writer) never reach the index: snippets mark matches with \x02 / \x03.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _SPACE = re.compile(r"\s+")
 _START, _END = "\x02", "\x03"
 SNIPPET_TOKENS = 16
@@ -73,160 +38,6 @@ SNIPPET_TOKENS = 16
 
 class SearchSyntaxError(ValueError):
     """The search query is not valid FTS5 syntax."""
-
-
-def _leaves(value: Any, out: list[str]) -> None:
-    """The string values inside a decoded JSON value (keys left out), depth first."""
-    if isinstance(value, str):
-        if value.strip():
-            out.append(value)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if key not in _SKIPPED_KEYS:
-                _leaves(item, out)
-    elif isinstance(value, (list, tuple)):  # a tuple: an attribute sequence not yet through JSON
-        for item in value:
-            _leaves(item, out)
-    elif value is not None and not isinstance(value, bool):
-        out.append(str(value))
-
-
-def _texts(value: Any) -> list[str]:
-    """The words-bearing strings of one captured value (a JSON text is decoded first)."""
-    out: list[str] = []
-    if isinstance(value, str):
-        stripped = value.lstrip()
-        if stripped[:1] in ("{", "[", '"'):
-            try:
-                _leaves(json.loads(value), out)
-                return out
-            except ValueError:
-                pass
-        _leaves(value, out)
-    else:
-        _leaves(value, out)
-    return out
-
-
-class Indexer:
-    """Writes spans' searchable text into the ``search`` table inside the writer's transaction.
-
-    Remembers (bounded) which texts each session has had indexed, so that a
-    history repeated in later calls is not indexed again; a forgotten memory
-    (a new process) only costs an index entry twice, never a missed one.
-    """
-
-    _MAX_SEEN = 500_000
-
-    def __init__(self) -> None:
-        self._seen: set[int] = set()
-        self._fresh: list[int] = []
-
-    def _new(self, scope: str, texts: Iterable[str], out: list[str]) -> None:
-        seen = self._seen
-        for text in texts:
-            key = hash((scope, text))
-            if key not in seen:
-                seen.add(key)
-                self._fresh.append(key)
-                out.append(text)
-
-    def span_text(self, scope: str, attributes: dict[str, Any] | str | None, pending: dict[str, Any] | None) -> str:
-        """The not yet indexed text of one span (``attributes`` as a dict or its stored JSON)."""
-        out: list[str] = []
-        if pending:
-            for _name, (_prefix, _separator, messages, rest, _hint) in pending.items():
-                for message in messages:
-                    key = hash((scope, message))
-                    if key in self._seen:  # the whole message seen: skip parsing it
-                        continue
-                    self._seen.add(key)
-                    self._fresh.append(key)
-                    self._new(scope, _texts(message), out)
-                if len(rest) > 2:  # a value cut by the size cap keeps its last, partial message here
-                    self._new(scope, [rest.strip(" ,]}")], out)
-        if isinstance(attributes, str):
-            if not any(name in attributes for name in _QUOTED_NAMES):
-                attributes = None
-            else:
-                try:
-                    attributes = json.loads(attributes)
-                except ValueError:
-                    attributes = None
-        if isinstance(attributes, dict):
-            for name in INDEXED_ATTRIBUTES:
-                value = attributes.get(name)
-                if value is not None:
-                    self._new(scope, _texts(value), out)
-        return _CONTROL.sub(" ", "\n".join(out))
-
-    def index(
-        self,
-        conn: sqlite3.Connection,
-        encoded: Sequence[Sequence[Any]],
-        rowids: dict[tuple[str, str], int] | None = None,
-    ) -> None:
-        """Index a batch just inserted into ``spans`` (exporter rows, in :data:`SPAN_COLUMNS` order).
-
-        An item of ``encoded`` is ``(row, pending)`` or ``(row, pending, attributes)``, the last
-        the attribute dict the row's ``attributes`` JSON was written from (saves decoding it).
-        ``rowids`` maps (trace id, span id) to the ``spans`` rowid where the writer knows it;
-        the others are looked up.
-        """
-        self._fresh = []
-        if len(self._seen) > self._MAX_SEEN:
-            self._seen.clear()
-        docs = []
-        for item in encoded:
-            row = item[0]
-            attributes = item[2] if len(item) > 2 else row[_ATTRIBUTES_AT]
-            text = self.span_text(row[_SESSION_AT] or row[0], attributes, item[1])
-            if not text:
-                continue
-            rowid = rowids.get((row[0], row[1])) if rowids is not None else None
-            if rowid is None:
-                found = conn.execute("SELECT rowid FROM spans WHERE trace_id = ? AND span_id = ?", (row[0], row[1]))
-                rowid = (found.fetchone() or (None,))[0]
-            if rowid is not None:
-                docs.append((rowid, text))
-        if docs:
-            conn.executemany("INSERT OR REPLACE INTO search (rowid, text) VALUES (?, ?)", docs)
-
-    def rolled_back(self) -> None:
-        """The transaction of the last :meth:`index` failed: what it remembered was never written."""
-        self._seen.difference_update(self._fresh)
-        self._fresh = []
-
-
-def forget_traces(conn: sqlite3.Connection, trace_ids: Sequence[str]) -> None:
-    """Remove the index rows of the spans of ``trace_ids`` (call before deleting those spans)."""
-    marks = ", ".join("?" for _ in trace_ids)
-    conn.execute(f"DELETE FROM search WHERE rowid IN (SELECT rowid FROM spans WHERE trace_id IN ({marks}))", trace_ids)
-
-
-def backfill(conn: sqlite3.Connection) -> None:
-    """Index every stored span (a migration's back-fill) in the order they ended, as the exporter indexes them.
-
-    The exporter indexes a batch in export order (spans are exported as they
-    end) and stores rows grouped by shape, so rowid order is not that order.
-    """
-    conn.execute("DELETE FROM search")
-    indexer = Indexer()
-    rows = conn.execute("SELECT rowid, trace_id, session_id, attributes, content FROM spans ORDER BY end_ns, rowid")
-    docs = []
-    for rowid, trace_id, session_id, attributes, content in rows.fetchall():
-        try:
-            attrs = json.loads(attributes) if attributes else {}
-        except ValueError:
-            attrs = {}
-        if not isinstance(attrs, dict):
-            continue
-        if content:
-            attrs = restore(conn, content, attrs)
-        text = indexer.span_text(session_id or trace_id, attrs, None)
-        if text:
-            docs.append((rowid, text))
-    conn.executemany("INSERT INTO search (rowid, text) VALUES (?, ?)", docs)
 
 
 @dataclass(frozen=True)
