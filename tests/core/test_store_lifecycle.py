@@ -14,7 +14,7 @@ import pytest
 from threadline import semconv as sc
 from threadline.cli import main
 from threadline.exporters.sqlite import SQLiteSpanExporter
-from threadline.store import lifecycle, open_store, queries, rollups
+from threadline.store import lifecycle, open_store, queries, rollup_check
 
 sys.path.insert(0, os.path.dirname(__file__))
 
@@ -49,7 +49,7 @@ def _count(db: Path, table: str) -> int:
 def _consistent(db: Path) -> bool:
     conn = open_store(db, create=False)
     try:
-        return rollups.differences(conn) == []
+        return rollup_check.differences(conn) == []
     finally:
         conn.close()
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from threadline.exporters.sqlite import SQLiteSpanExporter
-from threadline.store import SCHEMA_VERSION, open_store, queries, rollups
+from threadline.store import SCHEMA_VERSION, open_store, queries, rollup_check
 
 sys.path.insert(0, os.path.dirname(__file__))
 
@@ -46,7 +46,7 @@ def test_a_v1_store_upgrades_on_first_open_and_reads_the_same(v1_store: Path) ->
         assert dict(conn.execute("SELECT key, value FROM meta"))["schema_version"] == str(SCHEMA_VERSION)
         assert conn.execute("SELECT count(*) FROM spans").fetchone()[0] == 81  # nothing lost
         assert conn.execute("SELECT count(*) FROM traces").fetchone()[0] == len(expected["traces"])
-        assert rollups.differences(conn) == []  # rollups back-filled
+        assert rollup_check.differences(conn) == []  # rollups back-filled
     finally:
         conn.close()
 

@@ -16,7 +16,7 @@ from threadline import semconv as sc
 from threadline.exporters.sqlite import SQLiteSpanExporter
 from threadline.integration import current_emitter
 from threadline.records import Run, SpanKind
-from threadline.store import open_store, queries, rollups
+from threadline.store import open_store, queries, rollup_check
 
 sys.path.insert(0, os.path.dirname(__file__))
 
@@ -37,7 +37,7 @@ def _everything(db: Path) -> dict[str, object]:
 def _no_drift(db: Path) -> list[str]:
     conn = open_store(db, create=False)
     try:
-        return rollups.differences(conn)
+        return rollup_check.differences(conn)
     finally:
         conn.close()
 

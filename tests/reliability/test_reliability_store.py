@@ -19,7 +19,7 @@ import pytest
 import threadline
 from threadline.exporters._safe import dropped_spans
 from threadline.exporters.sqlite import SQLiteSpanExporter
-from threadline.store import StoreError, queries, rollups
+from threadline.store import StoreError, queries, rollup_check
 
 PROCESSES = 4
 SPANS_EACH = 10_000
@@ -89,7 +89,7 @@ def test_four_processes_write_the_same_store_at_once(tmp_path: Path) -> None:
     assert per_writer == {f"w{n}": SPANS_EACH for n in range(PROCESSES)}
     # The rollups written beside the spans equal a full recomputation from the spans.
     with sqlite3.connect(db, isolation_level=None) as conn:
-        assert rollups.differences(conn) == []
+        assert rollup_check.differences(conn) == []
     sessions = queries.list_sessions(db, limit=None)
     assert len(sessions) == 25
     assert sum(s.traces for s in sessions) == PROCESSES * SPANS_EACH // 5

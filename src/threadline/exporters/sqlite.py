@@ -30,7 +30,12 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from threadline.exporters._span_rows import (
+from threadline.store import content as store_content
+from threadline.store import lifecycle, rollups, search_index
+from threadline.store.rollup_rows import TRACE_INPUT
+from threadline.store.schema import SPAN_COLUMNS, StoreError, open_store, resolve_path, retry_locked
+from threadline.store.scores import ScoreRow, insert_rows, partition_scores
+from threadline.store.span_rows import (
     CONTENT_INDEX,
     ResourceNames,
     dumps,
@@ -39,11 +44,6 @@ from threadline.exporters._span_rows import (
     promoted_from_attributes,
     span_row,
 )
-from threadline.store import content as store_content
-from threadline.store import lifecycle, rollups, search_index
-from threadline.store.rollup_rows import TRACE_INPUT
-from threadline.store.schema import SPAN_COLUMNS, StoreError, open_store, resolve_path, retry_locked
-from threadline.store.scores import ScoreRow, insert_rows, partition_scores
 
 __all__ = ["SQLiteSpanExporter", "StoreError", "promoted_from_attributes", "span_row"]
 

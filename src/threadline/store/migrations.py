@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from threadline.store.tables import SCHEMA_V2_TABLES, v3_additions
+from threadline.store.tables import SCHEMA_V2_TABLES, SCHEMA_V3_ADDITIONS
 
 __all__ = ["MIGRATIONS"]
 
@@ -43,7 +43,7 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
     """v2 -> v3: the full-text search index, back-filled from the stored spans; indexes for the traces page."""
     from threadline.store import search_index  # it imports content and tables; imported here when needed
 
-    for statement in v3_additions():
+    for statement in SCHEMA_V3_ADDITIONS:
         conn.execute(statement)
     search_index.backfill(conn)
 

@@ -31,8 +31,9 @@ from threadline.store.rollup_rows import (
     session_row,
     trace_row,
 )
+from threadline.store.span_rows import promoted_from_attributes
 
-__all__ = ["backfill_span_columns", "differences", "rebuild", "refresh", "refresh_sessions"]
+__all__ = ["backfill_span_columns", "rebuild", "refresh", "refresh_sessions"]
 
 _UPSERT_TRACE = (
     f"INSERT OR REPLACE INTO traces ({', '.join(TRACE_COLUMNS)}) VALUES ({', '.join('?' * len(TRACE_COLUMNS))})"
@@ -296,8 +297,6 @@ def rebuild(conn: sqlite3.Connection) -> None:
 
 def backfill_span_columns(conn: sqlite3.Connection) -> None:
     """Fill the span columns schema v2 added from each span's stored attributes."""
-    from threadline.exporters.sqlite import promoted_from_attributes  # the exporter defines them
-
     updates = []
     for rowid, attributes in conn.execute("SELECT rowid, attributes FROM spans"):
         try:
@@ -311,10 +310,3 @@ def backfill_span_columns(conn: sqlite3.Connection) -> None:
         "checkpoint_id = ?, session_meta = ? WHERE rowid = ?",
         updates,
     )
-
-
-def differences(conn: sqlite3.Connection) -> list[str]:
-    """See :func:`threadline.store.rollup_check.differences`."""
-    from threadline.store.rollup_check import differences as check
-
-    return check(conn)

@@ -18,11 +18,10 @@ from typing import Any
 from threadline.store.reading import Db, TimeArg, fetch, ns, reading
 from threadline.store.results import _iso
 from threadline.store.search_index import CONTROL as _CONTROL
-from threadline.store.search_index import INDEXED_ATTRIBUTES, SCHEMA, Indexer, backfill, forget_traces
+from threadline.store.search_index import INDEXED_ATTRIBUTES, Indexer, backfill, forget_traces
 
 __all__ = [
     "INDEXED_ATTRIBUTES",
-    "SCHEMA",
     "Indexer",
     "SearchHit",
     "SearchSyntaxError",

@@ -25,7 +25,7 @@ from threadline import semconv as sc
 from threadline.store.content import restore
 from threadline.store.tables import SPAN_COLUMNS
 
-__all__ = ["CONTROL", "INDEXED_ATTRIBUTES", "SCHEMA", "Indexer", "backfill", "forget_traces"]
+__all__ = ["CONTROL", "INDEXED_ATTRIBUTES", "Indexer", "backfill", "forget_traces"]
 
 INDEXED_ATTRIBUTES: tuple[str, ...] = (
     sc.OI_INPUT_VALUE,
@@ -39,11 +39,6 @@ INDEXED_ATTRIBUTES: tuple[str, ...] = (
 )
 _QUOTED_NAMES = tuple(f'"{name}"' for name in INDEXED_ATTRIBUTES)
 _SESSION_AT, _ATTRIBUTES_AT = SPAN_COLUMNS.index("session_id"), SPAN_COLUMNS.index("attributes")
-
-SCHEMA: tuple[str, ...] = (
-    # rowid = the span's rowid in ``spans``; ``text`` = its searchable text.
-    "CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(text, tokenize = 'unicode61 remove_diacritics 2')",
-)
 
 # JSON keys whose values are structure, not words a user searches for.
 _SKIPPED_KEYS = frozenset({"role", "type", "id", "tool_call_id", "mime_type"})

@@ -177,7 +177,7 @@ def usage_stats(db: Db, since: TimeArg = None, until: TimeArg = None, by: str = 
     latencies: dict[int, list[float]] = {}
     ttfts: dict[int, list[float]] = {}
     window = _window(params)
-    with reading(db) as conn:  # each query reads the covering index traces_stats (store.trace_list.SCHEMA)
+    with reading(db) as conn:  # each query reads the covering index traces_stats (store.tables.SCHEMA_V3_ADDITIONS)
         for key, traces, errors, interrupted in fetch(conn, _TRACES_SQL.format(window=window), params):
             buckets[key] = Bucket(key, traces=traces, errors=errors or 0, interrupted=interrupted or 0)
         for key, duration in fetch(conn, _DURATIONS_SQL.format(window=window), params):

@@ -256,13 +256,18 @@ SCHEMA_V2: tuple[str, ...] = (
 )
 
 
-def v3_additions() -> tuple[str, ...]:
-    """What v3 adds: the full-text index (store.search_index) and the traces page's indexes (store.trace_list)."""
-    from threadline.store import search_index, trace_list  # trace_list imports the store's opening, which imports this
-
-    return (*search_index.SCHEMA, *trace_list.SCHEMA)
+# What v3 adds: the full-text index (written by store.search_index) and the indexes the traces
+# page (store.trace_list) and the dashboard (store.stats) read.
+SCHEMA_V3_ADDITIONS: tuple[str, ...] = (
+    # rowid = the span's rowid in ``spans``; ``text`` = its searchable text.
+    "CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(text, tokenize = 'unicode61 remove_diacritics 2')",
+    "CREATE INDEX IF NOT EXISTS traces_outcome ON traces (outcome, start_ns)",
+    "CREATE INDEX IF NOT EXISTS traces_environment ON traces (environment, start_ns) WHERE environment IS NOT NULL",
+    # Covering what store.stats reads over a window, so that a month of traces is read from a narrow index.
+    "CREATE INDEX IF NOT EXISTS traces_stats ON traces (start_ns, end_ns, outcome, interrupted, model_usage, ttfts)",
+)
 
 
 def current_schema() -> tuple[str, ...]:
     """The statements that create a new store at the current version."""
-    return (*SCHEMA_V2, *v3_additions())
+    return (*SCHEMA_V2, *SCHEMA_V3_ADDITIONS)

@@ -14,17 +14,10 @@ from threadline.store.reading import Db, TimeArg, fetch, ns, reading
 from threadline.store.results import TraceSummary
 from threadline.store.traces import TRACE_SELECT, trace_fields
 
-__all__ = ["COUNT_CAP", "OUTCOMES", "SCHEMA", "TRACE_ORDER_KEYS", "TracePage", "page_traces"]
+__all__ = ["COUNT_CAP", "OUTCOMES", "TRACE_ORDER_KEYS", "TracePage", "page_traces"]
 
 OUTCOMES: tuple[str, ...] = ("ok", "error", "interrupted", "resumed", "cancelled")
 COUNT_CAP = 10_000
-
-SCHEMA: tuple[str, ...] = (
-    "CREATE INDEX IF NOT EXISTS traces_outcome ON traces (outcome, start_ns)",
-    "CREATE INDEX IF NOT EXISTS traces_environment ON traces (environment, start_ns) WHERE environment IS NOT NULL",
-    # Covering what store.stats reads over a window, so that a month of traces is read from a narrow index.
-    "CREATE INDEX IF NOT EXISTS traces_stats ON traces (start_ns, end_ns, outcome, interrupted, model_usage, ttfts)",
-)
 
 _ORDER = {
     "start": "t.start_ns",

@@ -22,7 +22,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from threadline import semconv as sc
 from threadline.store import content as store_content
 from threadline.store.rollup_rows import compact_json
-from threadline.store.schema import SPAN_COLUMNS
+from threadline.store.tables import SPAN_COLUMNS
 
 __all__ = [
     "CONTENT_INDEX",
