@@ -40,60 +40,67 @@ def _types() -> tuple[type, type, tuple[type, ...]]:
     return Stream, AsyncStream, (BaseAPIResponse, LegacyAPIResponse)
 
 
-def _bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, bool]:
+class _Running:
+    """The SDK's ``request`` running for one call: the call's span is current, the call is the retry target.
+
+    One body for the sync and async shells below: a plain ``with`` works in
+    both, and the user's call runs inside it exactly once, outside any guard.
+    """
+
+    __slots__ = ("call", "token", "attached")
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+
+    def __enter__(self) -> None:
+        self.token = _current.set(self.call)
+        self.attached = otel_context.attach(self.call.handle.context)
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        try:
+            if exc is not None:  # the user's exception propagates as it is (nothing returned here)
+                with guard("openai.request.error"):
+                    self.call.fail(exc)
+        finally:
+            otel_context.detach(self.attached)
+            _current.reset(self.token)
+
+    def returned(self, result: Any) -> Any:
+        """Hand ``result`` to the call (it ends now, or with its stream or raw response); ``result`` back."""
+        try:
+            _returned(self.call, result)
+        except Exception as exc:
+            if failed("openai.request.end", exc):
+                raise
+        return result
+
+
+def _running(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Running | None:
     options = args[1] if len(args) > 1 else kwargs.get("options")
-    stream = kwargs.get("stream", args[2] if len(args) > 2 else False)
-    return options, bool(stream)
+    if options is None:
+        return None
+    call = begin(instance, options, bool(kwargs.get("stream", args[2] if len(args) > 2 else False)))
+    return _Running(call) if call is not None else None
 
 
 def request_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     """``SyncAPIClient.request``: one span per logical call, retries included."""
-    options, stream = _bind(args, kwargs)
-    call = begin(instance, options, stream) if options is not None else None
-    if call is None:
+    running = _running(instance, args, kwargs)
+    if running is None:
         return wrapped(*args, **kwargs)
-    token = _current.set(call)
-    attached = otel_context.attach(call.handle.context)
-    try:
+    with running:
         result = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        with guard("openai.request.error"):
-            call.fail(exc)
-        raise
-    finally:
-        otel_context.detach(attached)
-        _current.reset(token)
-    try:
-        _returned(call, result)
-    except Exception as exc:
-        if failed("openai.request.end", exc):
-            raise
-    return result
+    return running.returned(result)
 
 
 async def async_request_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     """``AsyncAPIClient.request``: as :func:`request_wrapper`, awaited."""
-    options, stream = _bind(args, kwargs)
-    call = begin(instance, options, stream) if options is not None else None
-    if call is None:
+    running = _running(instance, args, kwargs)
+    if running is None:
         return await wrapped(*args, **kwargs)
-    token = _current.set(call)
-    attached = otel_context.attach(call.handle.context)
-    try:
+    with running:
         result = await wrapped(*args, **kwargs)
-    except BaseException as exc:
-        with guard("openai.request.error"):
-            call.fail(exc)
-        raise
-    finally:
-        otel_context.detach(attached)
-        _current.reset(token)
-    try:
-        _returned(call, result)
-    except Exception as exc:
-        if failed("openai.request.end", exc):
-            raise
-    return result
+    return running.returned(result)
 
 
 def _returned(call: Call, result: Any) -> None:
