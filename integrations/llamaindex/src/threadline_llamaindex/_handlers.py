@@ -20,7 +20,7 @@ _OPEN = BaseSpan(id_="threadline")
 
 def _tracker_of(handler: BaseSpanHandler[Any] | BaseEventHandler) -> Tracker:
     # From pydantic's private storage directly: ``handler._tracker`` runs a
-    # ``__getattr__`` in Python on every access, i.e. on every dispatcher span.
+    # ``__getattr__`` in Python on every access (the per-span paths below read it inline).
     return handler.__pydantic_private__["_tracker"]  # type: ignore[index,no-any-return]
 
 
@@ -46,7 +46,7 @@ class ThreadlineSpanHandler(BaseSpanHandler[BaseSpan]):
         """Start a threadline span (or fold this one into its parent)."""
         # try/except rather than ``with guard(...)``: these run for every dispatcher span.
         try:
-            if _tracker_of(self).enter(id_, bound_args, instance, parent_id, tags):
+            if self.__pydantic_private__["_tracker"].enter(id_, bound_args, instance, parent_id, tags):
                 self.open_spans[id_] = _OPEN  # one dict store: atomic, no lock needed
         except Exception as exc:
             if failed("llamaindex.span_enter", exc):
@@ -61,7 +61,7 @@ class ThreadlineSpanHandler(BaseSpanHandler[BaseSpan]):
         self._end(id_, err, dropped=True)
 
     def _end(self, id_: str, value: Any, *, dropped: bool) -> None:
-        tracker = _tracker_of(self)
+        tracker = self.__pydantic_private__["_tracker"]
         try:
             if dropped:
                 tracker.drop(id_, value)
@@ -120,7 +120,7 @@ class ThreadlineEventHandler(BaseEventHandler):
     def handle(self, event: BaseEvent, **kwargs: Any) -> None:
         """Route ``event`` to the span it belongs to."""
         try:
-            _tracker_of(self).on_event(event)
+            self.__pydantic_private__["_tracker"].on_event(event)
         except Exception as exc:
             if failed("llamaindex.event", exc):
                 raise

@@ -14,7 +14,7 @@ from threadline import semconv as sc
 from threadline.emitter import Emitter
 from threadline.records import ModelCall, Retrieval, Run, SpanKind, SpanRecord, ToolCall
 from threadline_llamaindex import _extract as ex
-from threadline_llamaindex._classify import CHAT_METHODS, INTERNAL_FUNCTIONS, KEPT_METHODS, Category
+from threadline_llamaindex._classify import CHAT_METHODS, INTERNAL_FUNCTIONS, Category, folded
 from threadline_llamaindex._entry import Entry
 
 INTEGRATION = "llamaindex"
@@ -48,7 +48,7 @@ def record_for(
     if category is Category.STREAM_WRITER:
         entry.ends_parent = method in ("write_response_to_history", "awrite_response_to_history")
         return None
-    if method not in KEPT_METHODS.get(category, ()):
+    if folded(category, method):
         return None
     if category is Category.LLM or category is Category.EMBEDDING:
         return _model_record(entry, name, method, bound_args, instance, tags, emitter, capture)

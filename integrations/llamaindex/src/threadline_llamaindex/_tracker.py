@@ -33,7 +33,7 @@ from threadline.integration import current_emitter
 from threadline.records import ModelCall, Outcome, SpanRecord
 from threadline_llamaindex import _extract as ex
 from threadline_llamaindex import _propagation, _records, _results
-from threadline_llamaindex._classify import Category, categorize, span_name
+from threadline_llamaindex._classify import Category, classify
 from threadline_llamaindex._entry import NO_TARGET, Entry
 from threadline_llamaindex._events import EventRouter
 from threadline_llamaindex._frames import running_stream, wrapped_gen_codes
@@ -59,15 +59,18 @@ class Tracker(EventRouter):
     def enter(self, id_: str, bound_args: Any, instance: Any, parent_id: str | None, tags: Any) -> bool:
         """A dispatcher span started; returns True when it owns a threadline span."""
         parent = self._entries.get(parent_id) if parent_id else None
-        target = parent.target if parent is not None else None
-        category = categorize(type(instance)) if instance is not None else None
+        target = None if parent is None else parent if parent.handle is not None else parent.folded_into
+        category, name, folds = classify(instance, id_)
+        if folds:  # most spans: decided without building anything
+            self._entries[id_] = target if target is not None else NO_TARGET
+            return False
         entry = Entry(id_, category, id(instance) if instance is not None else 0)
         emitter = current_emitter()
         if not tags:
             # The workflow's run span is entered without tags: read the context variable.
             tags = self._active_tags.get() or {}
         in_run = parent is not None and parent.id == parent_id and parent.is_run and parent.handle is not None
-        record = self._record(entry, span_name(id_), bound_args, instance, in_run, target, tags, emitter)
+        record = self._record(entry, name, bound_args, instance, in_run, target, tags, emitter)
         if record is None:
             if entry.ends_parent:
                 entry.folded_into = target
@@ -107,7 +110,12 @@ class Tracker(EventRouter):
         entry = self._entries.get(id_)
         if entry is None:
             return False
-        if entry.handle is None or entry.id != id_:
+        if entry.id != id_:  # folded, mapped to the span it reports to
+            self._entries.pop(id_, None)
+            if self._reranks:
+                self._end_rerank(id_)
+            return False
+        if entry.handle is None:
             self._leave_folded(id_, entry, None)
             return False
         record = entry.handle.record
