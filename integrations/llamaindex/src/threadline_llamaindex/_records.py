@@ -172,7 +172,6 @@ def _run_record(
         else:
             inputs = tags.get(START_EVENT_TAG)
     memory = ex.get(start_event, "memory") if agent else None
-    turn_id = tags.get(RUN_ID_TAG)
     agent_name = ex.get(instance, "name") if agent else None
     return Run(
         name=agent_name if isinstance(agent_name, str) and agent_name else type(instance).__name__,
@@ -181,7 +180,7 @@ def _run_record(
         inputs=inputs,
         session_hints=hints(emitter, tags, memory),
         run_kind=SpanKind.AGENT if agent else SpanKind.GRAPH,
-        turn_id=turn_id if isinstance(turn_id, str) else None,
+        turn_id=_turn_id(tags),
     )
 
 
@@ -195,17 +194,22 @@ def _step_record(
         entry.tool_call_id = tool_id
         tool_name = ex.get(event, "tool_name")
         entry.tool_name = tool_name if isinstance(tool_name, str) else None
-    turn_id = tags.get(RUN_ID_TAG)
     return Run(
         name=method,
+        run_kind=SpanKind.NODE,
+        node=method,
+        turn_id=_turn_id(tags),
         integration=INTEGRATION,
         run_id=entry.id,
         inputs=tags.get(STEP_SUMMARY_TAG) if capture else None,
         session_hints=hints(emitter, tags),
-        run_kind=SpanKind.NODE,
-        node=method,
-        turn_id=turn_id if isinstance(turn_id, str) else None,
     )
+
+
+def _turn_id(tags: Mapping[str, Any]) -> str | None:
+    """A workflow run's id (new on every run): the turn, never the session."""
+    turn_id = tags.get(RUN_ID_TAG)
+    return turn_id if isinstance(turn_id, str) else None
 
 
 def hints(emitter: Emitter, tags: Mapping[str, Any], memory: Any = None) -> dict[str, Any] | None:
