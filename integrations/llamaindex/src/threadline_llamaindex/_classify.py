@@ -89,9 +89,10 @@ _CACHE_SIZE = 4096
 
 def categorize(cls: type) -> Category:
     """The category of instances of ``cls`` (cached per class)."""
-    found = _cache.get(cls)
-    if found is not None:
-        return found
+    try:
+        return _cache[cls]
+    except (KeyError, TypeError):  # TypeError: a class whose metaclass makes it unhashable
+        pass
     found = Category.USER
     for base in getattr(cls, "__mro__", (cls,)):
         hit = _BASES.get((getattr(base, "__module__", ""), getattr(base, "__qualname__", "")))
@@ -104,7 +105,10 @@ def categorize(cls: type) -> Category:
             found = Category.INTERNAL
     if len(_cache) >= _CACHE_SIZE:
         _cache.clear()
-    _cache[cls] = found
+    try:
+        _cache[cls] = found
+    except TypeError:
+        pass
     return found
 
 
@@ -120,7 +124,10 @@ def classify(instance: Any, span_id: str) -> tuple[Category | None, str, bool]:
     category = None
     if instance is not None:
         cls = type(instance)
-        category = _cache.get(cls) or categorize(cls)
+        try:
+            category = _cache[cls]
+        except (KeyError, TypeError):
+            category = categorize(cls)
     name = span_name(span_id)
     return category, name, folded(category, name.rsplit(".", 1)[-1])
 
