@@ -10,8 +10,8 @@ and name, so nothing is imported to classify.
 
 from __future__ import annotations
 
-import weakref
 from enum import Enum
+from typing import Any
 
 
 class Category(str, Enum):
@@ -81,14 +81,17 @@ KEPT_METHODS: dict[Category, frozenset[str]] = {
 # Internal helper functions (no instance) LlamaIndex wraps in spans.
 INTERNAL_FUNCTIONS = frozenset({"run_jobs", "run_jobs.<locals>.worker"})
 
-_cache: weakref.WeakKeyDictionary[type, Category] = weakref.WeakKeyDictionary()
+# Per class; a plain dict (a weak one costs a Python call per lookup), emptied when it grows past
+# _CACHE_SIZE so that classes made on the fly are not kept alive for good.
+_cache: dict[type, Category] = {}
+_CACHE_SIZE = 4096
 
 
 def categorize(cls: type) -> Category:
     """The category of instances of ``cls`` (cached per class)."""
     try:
         return _cache[cls]
-    except (KeyError, TypeError):
+    except (KeyError, TypeError):  # TypeError: a class whose metaclass makes it unhashable
         pass
     found = Category.USER
     for base in getattr(cls, "__mro__", (cls,)):
@@ -100,11 +103,33 @@ def categorize(cls: type) -> Category:
         module = getattr(cls, "__module__", "") or ""
         if module.startswith(("llama_index.", "llama_index_", "workflows.")):
             found = Category.INTERNAL
+    if len(_cache) >= _CACHE_SIZE:
+        _cache.clear()
     try:
         _cache[cls] = found
     except TypeError:
         pass
     return found
+
+
+def folded(category: Category | None, method: str) -> bool:
+    """True for a span that folds into its parent whatever its arguments: a method of a class that is not kept."""
+    if category is None or category is Category.USER or category is Category.STREAM_WRITER:
+        return False  # functions, the user's classes and stream writers are decided with their arguments
+    return method not in KEPT_METHODS.get(category, ())
+
+
+def classify(instance: Any, span_id: str) -> tuple[Category | None, str, bool]:
+    """A dispatcher span's category (``None`` for a function), name, and whether it folds (:func:`folded`)."""
+    category = None
+    if instance is not None:
+        cls = type(instance)
+        try:
+            category = _cache[cls]
+        except (KeyError, TypeError):
+            category = categorize(cls)
+    name = span_name(span_id)
+    return category, name, folded(category, name.rsplit(".", 1)[-1])
 
 
 def span_name(span_id: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from llama_index_instrumentation.base import BaseEvent
@@ -21,8 +20,8 @@ _OPEN = BaseSpan(id_="threadline")
 
 def _tracker_of(handler: BaseSpanHandler[Any] | BaseEventHandler) -> Tracker:
     # From pydantic's private storage directly: ``handler._tracker`` runs a
-    # ``__getattr__`` in Python on every access, i.e. on every dispatcher span.
-    return handler.__pydantic_private__["_tracker"]  # type: ignore[index]
+    # ``__getattr__`` in Python on every access (the per-span paths below read it inline).
+    return handler.__pydantic_private__["_tracker"]  # type: ignore[index,no-any-return]
 
 
 class ThreadlineSpanHandler(BaseSpanHandler[BaseSpan]):
@@ -39,56 +38,53 @@ class ThreadlineSpanHandler(BaseSpanHandler[BaseSpan]):
         """Class name."""
         return "ThreadlineSpanHandler"
 
-    def new_span(
-        self,
-        id_: str,
-        bound_args: inspect.BoundArguments,
-        instance: Any | None = None,
-        parent_span_id: str | None = None,
-        tags: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> BaseSpan | None:
+    # The dispatcher calls span_enter / span_exit / span_drop. The base class's versions wrap the new_span /
+    # prepare_to_* hooks in a lock and another call per span; these do the work themselves.
+    def span_enter(
+        self, id_: str, bound_args: Any, instance: Any = None, parent_id: Any = None, tags: Any = None, **kw: Any
+    ) -> None:
         """Start a threadline span (or fold this one into its parent)."""
         # try/except rather than ``with guard(...)``: these run for every dispatcher span.
         try:
-            if _tracker_of(self).enter(id_, bound_args, instance, parent_span_id, tags):
-                return _OPEN
+            if self.__pydantic_private__["_tracker"].enter(id_, bound_args, instance, parent_id, tags):
+                self.open_spans[id_] = _OPEN  # one dict store: atomic, no lock needed
         except Exception as exc:
             if failed("llamaindex.span_enter", exc):
                 raise
-        return None
 
-    def prepare_to_exit_span(
-        self,
-        id_: str,
-        bound_args: inspect.BoundArguments,
-        instance: Any | None = None,
-        result: Any | None = None,
-        **kwargs: Any,
-    ) -> BaseSpan | None:
+    def span_exit(self, id_: str, bound_args: Any, instance: Any = None, result: Any = None, **kw: Any) -> None:
         """End the span with ``result`` (a returned stream keeps it open until its end event)."""
+        self._end(id_, result, dropped=False)
+
+    def span_drop(self, id_: str, bound_args: Any, instance: Any = None, err: Any = None, **kw: Any) -> None:
+        """End the span as an error with ``err``."""
+        self._end(id_, err, dropped=True)
+
+    def _end(self, id_: str, value: Any, *, dropped: bool) -> None:
+        tracker = self.__pydantic_private__["_tracker"]
         try:
-            _tracker_of(self).exit(id_, result)
+            if dropped:
+                tracker.drop(id_, value)
+            else:
+                tracker.exit(id_, value)
         except Exception as exc:
-            if failed("llamaindex.span_exit", exc):
+            if failed("llamaindex.span_drop" if dropped else "llamaindex.span_exit", exc):
                 raise
+        finally:
+            self.open_spans.pop(id_, None)
+
+    def new_span(self, id_: str, bound_args: Any, instance: Any = None, parent_span_id: Any = None, **kw: Any) -> Any:
+        """The base class's hook, done by :meth:`span_enter` (which the dispatcher calls)."""
+        self.span_enter(id_, bound_args, instance, parent_span_id, kw.get("tags"))
         return self.open_spans.get(id_)
 
-    def prepare_to_drop_span(
-        self,
-        id_: str,
-        bound_args: inspect.BoundArguments,
-        instance: Any | None = None,
-        err: BaseException | None = None,
-        **kwargs: Any,
-    ) -> BaseSpan | None:
-        """End the span as an error with ``err``."""
-        try:
-            _tracker_of(self).drop(id_, err)
-        except Exception as exc:
-            if failed("llamaindex.span_drop", exc):
-                raise
-        return self.open_spans.get(id_)
+    def prepare_to_exit_span(self, id_: str, bound_args: Any, **kw: Any) -> None:
+        """The base class's hook, done by :meth:`span_exit` (which the dispatcher calls)."""
+        self._end(id_, kw.get("result"), dropped=False)
+
+    def prepare_to_drop_span(self, id_: str, bound_args: Any, **kw: Any) -> None:
+        """The base class's hook, done by :meth:`span_drop` (which the dispatcher calls)."""
+        self._end(id_, kw.get("err"), dropped=True)
 
     def capture_propagation_context(self) -> dict[str, Any]:
         """The current threadline span as W3C trace context, under the ``"threadline"`` key."""
@@ -124,7 +120,7 @@ class ThreadlineEventHandler(BaseEventHandler):
     def handle(self, event: BaseEvent, **kwargs: Any) -> None:
         """Route ``event`` to the span it belongs to."""
         try:
-            _tracker_of(self).on_event(event)
+            self.__pydantic_private__["_tracker"].on_event(event)
         except Exception as exc:
             if failed("llamaindex.event", exc):
                 raise

@@ -37,14 +37,10 @@ class LlamaIndexIntegration(Integration):
 
     def _instrument(self, **options: Any) -> None:
         self._wanted = True
-        if self.module in sys.modules:
-            self._install()
-        elif not self._hooked:
+        if not self._hooked:  # wrapt runs the hook at once when the module is imported already
             self._hooked = True
-            wrapt.register_post_import_hook(self._on_import, self.module)
-
-    def _on_import(self, module: Any) -> None:
-        if self._wanted:
+            wrapt.register_post_import_hook(lambda module: self._wanted and self._install(), self.module)
+        elif self.module in sys.modules:
             self._install()
 
     def _install(self) -> None:

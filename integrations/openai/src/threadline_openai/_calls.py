@@ -124,7 +124,7 @@ class Call:
         if self.ended:
             return
         if self.route is not None and isinstance(self.record, ModelCall):
-            ex.fill_result(self.record, self.route, result, self.capture)
+            ex.fill_result(self.record, self.route, result, self.emitter.content.capture)
         elif self.creates_conversation:
             self._bind_conversation(ex.get(result, "id"))
         self.end()

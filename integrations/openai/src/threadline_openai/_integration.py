@@ -32,7 +32,7 @@ PATCHES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
     ("openai._legacy_response", "LegacyAPIResponse._parse", _wrappers.parse_wrapper),
     (_STREAMING, "Stream.__iter__", _streams.iter_wrapper),
     (_STREAMING, "Stream.close", _streams.close_wrapper),
-    (_STREAMING, "AsyncStream.__aiter__", _streams.aiter_wrapper),
+    (_STREAMING, "AsyncStream.__aiter__", _streams.iter_wrapper),
     (_STREAMING, "AsyncStream.close", _streams.close_wrapper),
     (_CHAT_HELPERS, "ChatCompletionStream.close", _streams.close_wrapper),
     (_CHAT_HELPERS, "AsyncChatCompletionStream.close", _streams.close_wrapper),

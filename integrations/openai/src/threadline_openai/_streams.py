@@ -78,6 +78,18 @@ class StreamTracker:
             if failed("openai.stream.end", exc):
                 raise
 
+    # One body for the sync and async generators that read the stream: ``with tracker`` around the loop.
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is None:
+            self.finish(COMPLETED)
+        elif isinstance(exc, GeneratorExit):
+            call_safely(self.finish, GARBAGE_COLLECTED)  # only the stream holds the generator: it is being collected
+        else:
+            self.finish(ERROR, exc)  # the SDK's exception still reaches the user
+
     def on_gc(self) -> None:
         call_safely(self.finish, GARBAGE_COLLECTED)
 
@@ -89,32 +101,17 @@ class StreamTracker:
 
 
 def _traced(inner: Iterator[Any], tracker: StreamTracker) -> Iterator[Any]:
-    try:
+    with tracker:
         for item in inner:
             tracker.on_item(item)
             yield item
-    except GeneratorExit:
-        # Only the stream holds this generator: it is being collected.
-        call_safely(tracker.finish, GARBAGE_COLLECTED)
-        raise
-    except BaseException as exc:
-        tracker.finish(ERROR, exc)
-        raise
-    tracker.finish(COMPLETED)
 
 
 async def _atraced(inner: AsyncIterator[Any], tracker: StreamTracker) -> AsyncIterator[Any]:
-    try:
+    with tracker:
         async for item in inner:
             tracker.on_item(item)
             yield item
-    except GeneratorExit:
-        call_safely(tracker.finish, GARBAGE_COLLECTED)
-        raise
-    except BaseException as exc:
-        tracker.finish(ERROR, exc)
-        raise
-    tracker.finish(COMPLETED)
 
 
 def trace_stream(stream: Any, call: Call, *, is_async: bool) -> None:
@@ -162,21 +159,12 @@ async def _awatch(it: AsyncIterator[Any], tracker: StreamTracker) -> AsyncIterat
 
 
 def iter_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """``Stream.__iter__``: notice a ``for`` loop that stops before the end."""
+    """``Stream.__iter__`` and ``AsyncStream.__aiter__``: notice a loop that stops before the end."""
     result = wrapped(*args, **kwargs)
     tracker = tracker_of(instance)
     if tracker is None or tracker.ended:
         return result
-    return _watch(result, tracker)
-
-
-def aiter_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """``AsyncStream.__aiter__``: notice an ``async for`` loop that stops before the end."""
-    result = wrapped(*args, **kwargs)
-    tracker = tracker_of(instance)
-    if tracker is None or tracker.ended:
-        return result
-    return _awatch(result, tracker)
+    return _awatch(result, tracker) if hasattr(result, "__anext__") else _watch(result, tracker)
 
 
 def close_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -197,7 +185,6 @@ __all__ = [
     "ERROR",
     "GARBAGE_COLLECTED",
     "StreamTracker",
-    "aiter_wrapper",
     "close_wrapper",
     "iter_wrapper",
     "trace_stream",

@@ -14,7 +14,6 @@ retry loop; Azure clients inherit them. A call returns one of:
 from __future__ import annotations
 
 import contextvars
-import functools
 import json
 import weakref
 from typing import Any
@@ -31,73 +30,79 @@ PENDING_ATTR = "_threadline_call"
 _current: contextvars.ContextVar[Call | None] = contextvars.ContextVar("threadline_openai_call", default=None)
 
 
-@functools.cache
-def _types() -> tuple[type, type, tuple[type, ...]]:
+_types: tuple[type, type, tuple[type, ...]] | None = None  # Stream, AsyncStream, raw response classes
+
+
+def _load_types() -> tuple[type, type, tuple[type, ...]]:
+    global _types
     from openai._legacy_response import LegacyAPIResponse
     from openai._response import BaseAPIResponse
     from openai._streaming import AsyncStream, Stream
 
-    return Stream, AsyncStream, (BaseAPIResponse, LegacyAPIResponse)
+    _types = Stream, AsyncStream, (BaseAPIResponse, LegacyAPIResponse)
+    return _types
 
 
-def _bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, bool]:
-    options = args[1] if len(args) > 1 else kwargs.get("options")
-    stream = kwargs.get("stream", args[2] if len(args) > 2 else False)
-    return options, bool(stream)
+class _Running:
+    """The SDK's ``request`` running for one call: the call's span is current, the call is the retry target.
+
+    One body for the sync and async shells below: a plain ``with`` works in
+    both, and the user's call runs inside it exactly once, outside any guard.
+    """
+
+    __slots__ = ("call", "token", "attached")
+
+    def __init__(self, client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        options = args[1] if len(args) > 1 else kwargs.get("options")
+        stream = bool(kwargs.get("stream", args[2] if len(args) > 2 else False))
+        self.call = begin(client, options, stream) if options is not None else None
+
+    def __enter__(self) -> None:
+        call: Call = self.call  # type: ignore[assignment]  # the shells enter only with a call
+        self.token = _current.set(call)
+        self.attached = otel_context.attach(call.handle.context)
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        try:
+            if exc is not None:  # the user's exception propagates as it is (nothing returned here)
+                with guard("openai.request.error"):
+                    self.call.fail(exc)  # type: ignore[union-attr]
+        finally:
+            otel_context.detach(self.attached)
+            _current.reset(self.token)
+
+    def returned(self, result: Any) -> Any:
+        """Hand ``result`` to the call (it ends now, or with its stream or raw response); ``result`` back."""
+        try:
+            _returned(self.call, result)  # type: ignore[arg-type]
+        except Exception as exc:
+            if failed("openai.request.end", exc):
+                raise
+        return result
 
 
 def request_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     """``SyncAPIClient.request``: one span per logical call, retries included."""
-    options, stream = _bind(args, kwargs)
-    call = begin(instance, options, stream) if options is not None else None
-    if call is None:
+    running = _Running(instance, args, kwargs)
+    if running.call is None:
         return wrapped(*args, **kwargs)
-    token = _current.set(call)
-    attached = otel_context.attach(call.handle.context)
-    try:
+    with running:
         result = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        with guard("openai.request.error"):
-            call.fail(exc)
-        raise
-    finally:
-        otel_context.detach(attached)
-        _current.reset(token)
-    try:
-        _returned(call, result)
-    except Exception as exc:
-        if failed("openai.request.end", exc):
-            raise
-    return result
+    return running.returned(result)
 
 
 async def async_request_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     """``AsyncAPIClient.request``: as :func:`request_wrapper`, awaited."""
-    options, stream = _bind(args, kwargs)
-    call = begin(instance, options, stream) if options is not None else None
-    if call is None:
+    running = _Running(instance, args, kwargs)
+    if running.call is None:
         return await wrapped(*args, **kwargs)
-    token = _current.set(call)
-    attached = otel_context.attach(call.handle.context)
-    try:
+    with running:
         result = await wrapped(*args, **kwargs)
-    except BaseException as exc:
-        with guard("openai.request.error"):
-            call.fail(exc)
-        raise
-    finally:
-        otel_context.detach(attached)
-        _current.reset(token)
-    try:
-        _returned(call, result)
-    except Exception as exc:
-        if failed("openai.request.end", exc):
-            raise
-    return result
+    return running.returned(result)
 
 
 def _returned(call: Call, result: Any) -> None:
-    stream_cls, async_stream_cls, raw_classes = _types()
+    stream_cls, async_stream_cls, raw_classes = _types or _load_types()
     if isinstance(result, (stream_cls, async_stream_cls)):
         if call.route is None:
             call.end()  # an endpoint we do not model: the span covers the request only
