@@ -61,6 +61,7 @@ class ScriptedChatModel(BaseChatModel):
         }
 
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
+        """Accept tools as a real chat model does (the script decides the calls)."""
         return self.bind(tools=[getattr(t, "name", str(t)) for t in tools], **kwargs)
 
     def _next(self, messages: list[BaseMessage]) -> AIMessage:

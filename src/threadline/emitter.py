@@ -41,7 +41,6 @@ from threadline.handles import (
     ContextProvider,
     SpanHandle,
     TraceState,
-    _context_providers,
     current_handle,
     handle_in,
     register_context_provider,
@@ -56,7 +55,6 @@ __all__ = [
     "Emitter",
     "SpanHandle",
     "TraceState",
-    "_context_providers",
     "handle_in",
     "register_context_provider",
     "session_attributes",
@@ -164,7 +162,7 @@ class Emitter:
             links = [Link(resume.linked_trace, {sc.RESUME: True})]
 
         now = start_ns if start_ns is not None else time.time_ns()
-        STARTING.active = True  # threadline's span processor leaves the span to us
+        outer, STARTING.active = STARTING.active, True  # threadline's span processor leaves the span to us
         try:
             span = self.tracer.start_span(
                 record.name if is_run else span_name(record),
@@ -175,7 +173,7 @@ class Emitter:
                 start_time=now,
             )
         finally:
-            STARTING.active = False
+            STARTING.active = outer
         model_parent = None
         if parent is not None:
             model_parent = parent if parent.kind in _MODEL_KINDS else parent.model_parent

@@ -24,6 +24,7 @@ class SessionSpanProcessor(SpanProcessor):
         self.environment = environment
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
+        """Stamp environment and session on a span the emitter is not starting itself."""
         if STARTING.active:
             return
         environment = self.environment
@@ -37,10 +38,13 @@ class SessionSpanProcessor(SpanProcessor):
             span.set_attributes(session_attributes(info))
 
     def on_end(self, span: Any) -> None:
+        """Nothing to do: a finished span is read-only."""
         return None
 
     def shutdown(self) -> None:
+        """Nothing to release."""
         return None
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Nothing is buffered here: always flushed."""
         return True

@@ -32,17 +32,39 @@ from opentelemetry.trace import Link, SpanContext, TraceFlags
 from threadline import semconv as sc
 from threadline.guard import guard
 from threadline.score_values import (
+    DATA_TYPES,
+    MAX_COMMENT_CHARS,
+    MAX_NAME_CHARS,
+    TARGET_KINDS,
     ScoreTarget,
+    ScoreValue,
     check_comment,
     check_name,
     check_optional,
     check_text,
     check_trace_id,
+    parse_value,
     score_attributes,
     score_value,
 )
 
-__all__ = ["ScoreTarget", "score"]
+__all__ = [  # the checks are re-exported: this module held them before score_values did
+    "DATA_TYPES",
+    "MAX_COMMENT_CHARS",
+    "MAX_NAME_CHARS",
+    "TARGET_KINDS",
+    "ScoreTarget",
+    "ScoreValue",
+    "check_comment",
+    "check_name",
+    "check_optional",
+    "check_text",
+    "check_trace_id",
+    "parse_value",
+    "score",
+    "score_attributes",
+    "score_value",
+]
 
 
 def score(

@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import threadline
 from scenarios.contract import SCENARIOS
-from threadline import _runtime, emitter, plugins
+from threadline import _runtime, handles, plugins
 from threadline import semconv as sc
 
 NAMES = sorted(set(SCENARIOS) | set(plugins.available()))
@@ -187,7 +187,7 @@ def _changed(before: dict[tuple[str, str], Any], after: dict[tuple[str, str], An
 
 def _state(scn: Any) -> dict[str, Any]:
     state = dict(scn.state())
-    state["threadline.context_providers"] = tuple(id(p) for p in emitter._context_providers)
+    state["threadline.context_providers"] = tuple(id(p) for p in handles._context_providers)
     return state
 
 

@@ -19,7 +19,7 @@ from llama_index.core.workflow import StartEvent, StopEvent, Workflow, step
 import threadline
 from tests.kit import attrs as _attrs
 from threadline import semconv as sc
-from threadline.emitter import _context_providers
+from threadline.handles import _context_providers
 from threadline.testing import capture
 
 MODEL_SPAN = f"chat {OPENAI_MODEL}"

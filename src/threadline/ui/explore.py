@@ -59,9 +59,13 @@ class Pages(Protocol):
 
     db: Any
 
-    def render(self, template: str, status: int = 200, **context: Any) -> Response: ...
+    def render(self, template: str, status: int = 200, **context: Any) -> Response:
+        """The page ``template`` rendered with ``context``."""
+        ...
 
-    def store_problem(self, exc: StoreError) -> Response: ...
+    def store_problem(self, exc: StoreError) -> Response:
+        """The page that says what is wrong with the store."""
+        ...
 
 
 class _Handlers:

@@ -108,6 +108,7 @@ class Call:
 
     @property
     def capture(self) -> bool:
+        """Whether content is captured (prompts, outputs) under the emitter's policy."""
         return self.emitter.content.capture
 
     def note_retry(self) -> None:

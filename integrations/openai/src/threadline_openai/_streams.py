@@ -46,9 +46,11 @@ class StreamTracker:
 
     @property
     def ended(self) -> bool:
+        """Whether the stream's call has ended (exhausted, closed, failed or collected)."""
         return self.call.ended
 
     def on_item(self, item: Any) -> None:
+        """Fold one streamed event into the accumulated result (first token, text, usage)."""
         acc = self.acc
         if acc is None or self.call.ended:
             return
@@ -91,6 +93,7 @@ class StreamTracker:
             self.finish(ERROR, exc)  # the SDK's exception still reaches the user
 
     def on_gc(self) -> None:
+        """The stream was garbage collected unfinished: end its call as such."""
         call_safely(self.finish, GARBAGE_COLLECTED)
 
     def _detach(self) -> None:
