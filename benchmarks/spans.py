@@ -88,8 +88,9 @@ def template(size: int = 512) -> list[Any]:
 
 def fresh_batch(spans: list[Any], rng: random.Random) -> list[Any]:
     """A copy of ``spans`` with new trace ids (one per original trace) and new span ids, links kept consistent."""
-    from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.trace import SpanContext, TraceFlags
+
+    from threadline.exporters.dialects import replace_span
 
     trace_ids: dict[int, int] = {}
     span_ids: dict[int, int] = {}
@@ -107,20 +108,5 @@ def fresh_batch(spans: list[Any], rng: random.Random) -> list[Any]:
         parent = None
         if s.parent is not None:
             parent = SpanContext(new_trace(s.parent.trace_id), new_span(s.parent.span_id), False, TraceFlags(1))
-        out.append(
-            ReadableSpan(
-                name=s.name,
-                context=new_ctx,
-                parent=parent,
-                resource=s.resource,
-                attributes=s.attributes,
-                events=s.events,
-                links=s.links,
-                kind=s.kind,
-                status=s.status,
-                start_time=s.start_time,
-                end_time=s.end_time,
-                instrumentation_scope=s.instrumentation_scope,
-            )
-        )
+        out.append(replace_span(s, context=new_ctx, parent=parent))
     return out

@@ -29,42 +29,12 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 from opentelemetry.trace import Link, SpanContext, TraceFlags
 
+from threadline import score_values
 from threadline import semconv as sc
 from threadline.guard import guard
-from threadline.score_values import (
-    DATA_TYPES,
-    MAX_COMMENT_CHARS,
-    MAX_NAME_CHARS,
-    TARGET_KINDS,
-    ScoreTarget,
-    ScoreValue,
-    check_comment,
-    check_name,
-    check_optional,
-    check_text,
-    check_trace_id,
-    parse_value,
-    score_attributes,
-    score_value,
-)
+from threadline.score_values import ScoreTarget
 
-__all__ = [  # the checks are re-exported: this module held them before score_values did
-    "DATA_TYPES",
-    "MAX_COMMENT_CHARS",
-    "MAX_NAME_CHARS",
-    "TARGET_KINDS",
-    "ScoreTarget",
-    "ScoreValue",
-    "check_comment",
-    "check_name",
-    "check_optional",
-    "check_text",
-    "check_trace_id",
-    "parse_value",
-    "score",
-    "score_attributes",
-    "score_value",
-]
+__all__ = ["ScoreTarget", "score"]  # the checks of a score's parts: threadline.score_values
 
 
 def score(
@@ -101,11 +71,11 @@ def score(
     from threadline.emitter import session_attributes
     from threadline.sessions import current_session, validate_id
 
-    checked_name = check_name(name)
-    checked_value = score_value(value)
-    checked_comment = check_comment(comment)
-    checked_source = check_text(source, "source")
-    checked_author = check_optional(author, "author")
+    checked_name = score_values.check_name(name)
+    checked_value = score_values.score_value(value)
+    checked_comment = score_values.check_comment(comment)
+    checked_source = score_values.check_text(source, "source")
+    checked_author = score_values.check_optional(author, "author")
     if trace_id is not None and session_id is not None:
         raise ValueError("score() takes a trace_id or a session_id, not both")
 
@@ -113,7 +83,7 @@ def score(
     links: list[Link] | None = None
     session_info = None
     if trace_id is not None:
-        target = ScoreTarget(sc.TARGET_TRACE, check_trace_id(trace_id))
+        target = ScoreTarget(sc.TARGET_TRACE, score_values.check_trace_id(trace_id))
         # The trace is known by id only: a link with a zero span id is kept by the SDK (and the spec)
         # because it carries attributes.
         linked = SpanContext(int(target.id, 16), 0, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
@@ -139,7 +109,7 @@ def score(
                 "score() outside a traced call and outside threadline.session(...): pass trace_id=... or session_id=..."
             )
 
-    attrs = score_attributes(
+    attrs = score_values.score_attributes(
         checked_name, checked_value, target, comment=checked_comment, source=checked_source, author=checked_author
     )
     emitter = _runtime.emitter()  # after every check: a refused score sets nothing up

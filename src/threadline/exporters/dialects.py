@@ -12,6 +12,25 @@ from threadline import guard
 from threadline.dialects import DIALECTS, check, translate
 
 
+def replace_span(span: ReadableSpan, **changes: Any) -> ReadableSpan:
+    """A copy of the finished ``span`` with ``changes`` (``attributes``, ``context``, ``parent`` ...)."""
+    fields = {
+        "name": span.name,
+        "context": span.context,
+        "parent": span.parent,
+        "resource": span.resource,
+        "attributes": span.attributes,
+        "events": span.events,
+        "links": span.links,
+        "kind": span.kind,
+        "status": span.status,
+        "start_time": span.start_time,
+        "end_time": span.end_time,
+        "instrumentation_scope": span.instrumentation_scope,
+    }
+    return ReadableSpan(**{**fields, **changes})
+
+
 class DialectSpanExporter(SpanExporter):
     """Exports spans to ``exporter`` with the attributes of the chosen dialects added.
 
@@ -51,20 +70,7 @@ class DialectSpanExporter(SpanExporter):
             extra = translate(attrs, self.dialects, name=span.name)
             if not extra:
                 return span
-            return ReadableSpan(
-                name=span.name,
-                context=span.context,
-                parent=span.parent,
-                resource=span.resource,
-                attributes={**attrs, **extra},
-                events=span.events,
-                links=span.links,
-                kind=span.kind,
-                status=span.status,
-                start_time=span.start_time,
-                end_time=span.end_time,
-                instrumentation_scope=span.instrumentation_scope,
-            )
+            return replace_span(span, attributes={**attrs, **extra})
         except Exception as exc:  # noqa: BLE001 - a span we cannot translate still goes out
             guard.report("dialects.translate", exc)
             return span

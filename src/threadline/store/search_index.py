@@ -22,16 +22,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from threadline import semconv as sc
-from threadline.store.content import restore
+from threadline.store.content import CONTENT_ATTRIBUTES, restore
 from threadline.store.tables import SPAN_COLUMNS
 
 __all__ = ["CONTROL", "INDEXED_ATTRIBUTES", "Indexer", "backfill", "forget_traces"]
 
+# The captured message lists, and the other captured values with words in them.
 INDEXED_ATTRIBUTES: tuple[str, ...] = (
-    sc.OI_INPUT_VALUE,
-    sc.OI_OUTPUT_VALUE,
-    sc.GEN_AI_INPUT_MESSAGES,
-    sc.GEN_AI_OUTPUT_MESSAGES,
+    *CONTENT_ATTRIBUTES,
     sc.GEN_AI_TOOL_CALL_ARGUMENTS,
     sc.GEN_AI_TOOL_CALL_RESULT,
     sc.INTERRUPT_VALUES,
