@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from threadline.emitter import register_context_provider, unregister_context_provider
 from threadline.guard import failed
 from threadline.patching import PatchSet
-from threadline_langchain import _wrappers
+from threadline_langchain import _messages, _wrappers
 
 if TYPE_CHECKING:
     from threadline_langchain._handler import ThreadlineCallbackHandler
@@ -71,8 +71,12 @@ class Activation:
                 self._patches = _install()
 
     def disable(self, owner: str) -> None:
-        """Turn injection off for ``owner``; uninstall everything when no owner is left."""
+        """Turn injection off for ``owner``; uninstall everything when no owner is left.
+
+        The rendered messages kept for reuse (user content) are let go either way.
+        """
         with self._lock:
+            _messages.forget()
             self._owners.pop(owner, None)
             self._top = max(self._owners.values(), key=lambda o: o.priority) if self._owners else None
             if not self._owners and self._patches is not None:

@@ -12,7 +12,12 @@ same messages would be read and encoded again on every turn.
 keyed by everything the fragment shows (class, type, role, content, name,
 tool call id, tool calls; non-text content as its JSON text): the fragment is
 a function of its key, and a message changed in place gets a new key, never a
-stale text. Keys are looked up and fragments joined in C. The text is the
+stale text. Keys are looked up and fragments joined in C. The cache holds
+user content, so it is bounded in size as well as in entries: a fragment
+longer than the content cap (the emitter would cut it anyway) is made again
+on each call and not kept, the characters kept are counted against a budget,
+and :func:`forget` (on uninstrument, and when content capture is off) empties
+it. The text is the
 one :func:`threadline.content.render` makes of the list of dicts; it stops
 once it is longer than the content cap, since the emitter keeps only that
 much of it (from the start). What it cannot render the same way (a redaction
@@ -122,10 +127,12 @@ def content_text(value: Any) -> Any:
 # -- a list's text, made once per message ----------------------------------------------------------
 
 MAX_CACHED = 4096  # fragments kept (cleared when full: a conversation re-renders once)
+MAX_CACHED_CHARS = 4_000_000  # characters kept, keys' text and fragments (cleared when over, as when full)
 _MAX_ITEMS = 200  # the renderer caps longer lists with a marker (see ``messages_text``)
 _CHUNK = 32  # messages keyed at a time (the text may be long enough before the end)
 _encode = json.JSONEncoder(ensure_ascii=False).encode  # as the renderer's encoder, for plain data
 _cache: dict[tuple[Any, ...], str] = {}
+_cached_chars = 0  # of the keys' text and the fragments in ``_cache``
 _BLOCKS = "blocks"  # tags a content's JSON text in a key, so it never equals a text content
 _FIELDS = attrgetter("__dict__")
 _TYPE = attrgetter("type")
@@ -138,7 +145,7 @@ def messages_text(messages: Sequence[Any], content: ContentPolicy) -> str | None
     text is cut before the cap's marker, and only for messages of plain text
     (the capped rendering copies nested values with caps of its own).
     """
-    if content.redact is not None:
+    if not content.capture or content.redact is not None:
         return None
     limit = content.max_chars
     fragments: list[str] = []
@@ -146,7 +153,7 @@ def messages_text(messages: Sequence[Any], content: ContentPolicy) -> str | None
     try:
         for start in range(0, len(messages), _CHUNK):
             chunk = messages[start : start + _CHUNK]
-            found = _fragments(chunk)
+            found = _fragments(chunk, limit)
             if len(messages) > _MAX_ITEMS and (start + len(chunk) > _MAX_ITEMS or Nested in set(map(type, found))):
                 return None
             fragments += found
@@ -156,7 +163,7 @@ def messages_text(messages: Sequence[Any], content: ContentPolicy) -> str | None
         else:
             if len(messages) > _MAX_ITEMS:
                 return None
-    except (TypeError, ValueError):  # not plain data (the renderer substitutes), unhashable, or circular
+    except Exception:  # noqa: BLE001 - not plain data, unhashable, circular or too deep: the renderer copes
         return None
     return "[" + ", ".join(fragments) + "]"
 
@@ -167,7 +174,14 @@ class Nested(str):
     __slots__ = ()
 
 
-def _fragments(messages: Sequence[Any]) -> list[str]:
+def forget() -> None:
+    """Empty the cache (it holds message content): on uninstrument, and when content capture is off."""
+    global _cached_chars
+    _cache.clear()
+    _cached_chars = 0
+
+
+def _fragments(messages: Sequence[Any], limit: int) -> list[str]:
     """The fragments of ``messages``: from the cache where their keys are in it (found in C), else rendered."""
     try:
         fields = list(map(_FIELDS, messages))
@@ -186,26 +200,29 @@ def _fragments(messages: Sequence[Any]) -> list[str]:
         found = [None] * len(messages)
     while None in found:
         at = found.index(None)
-        found[at] = _fragment(messages[at])
+        found[at] = _fragment(messages[at], limit)
     return found
 
 
-def _fragment(message: Any) -> str:
-    """One message's fragment, rendered and kept under its key."""
+def _fragment(message: Any, limit: int) -> str:
+    """One message's fragment, rendered, and kept under its key unless longer than ``limit``."""
+    global _cached_chars
     if not is_message(message):
         raise TypeError("not a message")
     fields = message.__dict__
     text = fields.get("content")
     calls = fields.get("tool_calls")
     # Every value ``message_dict`` reads, so that the fragment is a function of its key (as in ``_fragments``).
+    shown = text if isinstance(text, str) else _encode(text)
+    shown_calls = _encode(calls) if calls else ""
     key = (
         type(message),
         message.type,
         fields.get("role"),
-        text if isinstance(text, str) else (_BLOCKS, _encode(text)),
+        shown if shown is text else (_BLOCKS, shown),
         fields.get("name"),
         fields.get("tool_call_id"),
-        _encode(calls) if calls else False,
+        shown_calls or False,
     )
     fragment = _cache.get(key)
     if fragment is None:
@@ -213,7 +230,13 @@ def _fragment(message: Any) -> str:
         fragment = _encode(view)
         if not all(isinstance(value, str) for value in view.values()):
             fragment = Nested(fragment)
-        if len(_cache) >= MAX_CACHED:
-            _cache.clear()
-        _cache[key] = fragment
+        # Only what fits under the cap is kept: a longer fragment is cut by the emitter anyway, and keeping
+        # it (and its content, in the key) would hold a whole prompt in memory for a few characters.
+        shown_size = len(shown) + len(shown_calls)
+        size = len(fragment) + shown_size
+        if len(fragment) <= limit and shown_size <= limit and size <= MAX_CACHED_CHARS:
+            if len(_cache) >= MAX_CACHED or _cached_chars + size > MAX_CACHED_CHARS:
+                forget()
+            _cache[key] = fragment
+            _cached_chars += size
     return fragment

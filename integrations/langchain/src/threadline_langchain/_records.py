@@ -15,6 +15,7 @@ from threadline import semconv as sc
 from threadline.content import ContentPolicy
 from threadline.records import ModelCall, Outcome, SpanRecord
 from threadline_langchain import _extract as ex
+from threadline_langchain._messages import forget
 from threadline_langchain._outcome import outcome_of
 from threadline_langchain._registry import RunEntry
 
@@ -58,6 +59,7 @@ def run_name(serialized: Any, run: Mapping[str, Any], default: str) -> str:
 def model_inputs(content: ContentPolicy, prompts: Sequence[Any], *, chat: bool) -> Any:
     """A model run's input: its messages (as text where it can be made once per message) or its prompt(s)."""
     if not content.capture:
+        forget()  # switched off by instrument() again: no message content stays in memory
         return None
     if not chat:
         return prompts[0] if len(prompts) == 1 else list(prompts)
