@@ -82,9 +82,11 @@ def observe(
     """Decorate a function so each call is a span, parented under the current one.
 
     Works on sync and async functions and on sync and async generators (the
-    span covers the whole iteration; a consumer that stops early ends it as
-    cancelled). Arguments and the return value are captured as content,
-    subject to ``capture_content`` and the redaction hook.
+    span covers the whole iteration; ``send`` / ``throw`` / ``close`` and the
+    return value pass through as with ``yield from``, so ``@contextmanager``
+    stacks on top; a consumer that stops early ends it as cancelled).
+    Arguments and the return value are captured as content, subject to
+    ``capture_content`` and the redaction hook.
     """
     span_kind = SpanKind(kind)
 
@@ -98,22 +100,29 @@ def observe(
 
             @functools.wraps(func)
             async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
+                # The async twin of _drive (an async generator cannot delegate with ``yield from``).
                 call = begin(args, kwargs, False)
-                with call:
-                    agen = func(*args, **kwargs)
                 with _Iterating(call):
-                    try:
-                        while True:
-                            with call:
-                                try:
-                                    item = await agen.__anext__()
-                                except StopAsyncIteration:
-                                    break
-                            yield item
-                    except GeneratorExit:
+                    with call:
+                        agen = func(*args, **kwargs)
+                    sent: Any = None
+                    thrown: BaseException | None = None
+                    while True:
                         with call:
-                            await agen.aclose()
-                        raise
+                            try:
+                                item = await (agen.asend(sent) if thrown is None else agen.athrow(thrown))
+                            except StopAsyncIteration:
+                                break
+                        thrown = None
+                        try:
+                            sent = yield item
+                        except GeneratorExit:
+                            if not agen.ag_running:  # else it is being closed from inside itself
+                                with call:
+                                    await agen.aclose()
+                            raise
+                        except BaseException as exc:  # noqa: BLE001 - forwarded into agen, as `yield from` would
+                            sent, thrown = None, exc
                 call.end()
 
             return agen_wrapper  # type: ignore[return-value]
@@ -122,10 +131,7 @@ def observe(
 
             @functools.wraps(func)
             def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
-                call = begin(args, kwargs, False)
-                with call:
-                    gen = func(*args, **kwargs)
-                return (yield from _drive(call, gen))
+                return (yield from _drive(begin(args, kwargs, False), func, args, kwargs))
 
             return gen_wrapper  # type: ignore[return-value]
 
@@ -166,21 +172,33 @@ class _Iterating:
             self.call.end(error=exc)
 
 
-def _drive(call: _Call, gen: Any) -> Any:
-    """Iterate a generator with the span current while it runs; the span ends with the iteration."""
+def _drive(call: _Call, func: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    """Run ``func(*args, **kwargs)``'s generator with the span current in each step; the span ends with it.
+
+    ``send``, ``throw`` and ``close`` reach the user's generator as through
+    ``yield from`` (PEP 380), each inside the span; its return value passes through.
+    """
     with _Iterating(call):
-        try:
-            while True:
-                with call:
-                    try:
-                        item = next(gen)
-                    except StopIteration as stop:
-                        result = stop.value
-                        break
-                yield item
-        except GeneratorExit:
+        with call:
+            gen = func(*args, **kwargs)  # bad arguments raise here: the span ends with the error
+        sent: Any = None
+        thrown: BaseException | None = None
+        while True:
             with call:
-                gen.close()
-            raise
+                try:
+                    item = gen.send(sent) if thrown is None else gen.throw(thrown)
+                except StopIteration as stop:
+                    result = stop.value
+                    break
+            thrown = None
+            try:
+                sent = yield item
+            except GeneratorExit:
+                if not gen.gi_running:  # else it is being closed from inside itself
+                    with call:
+                        gen.close()
+                raise
+            except BaseException as exc:  # noqa: BLE001 - forwarded into gen, as `yield from` would
+                sent, thrown = None, exc
     call.end(result)
     return result
