@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +51,13 @@ def parent_of(spans: Any, span: Any) -> Any:
         return None
     found = [s for s in spans.finished() if s.context.span_id == span.parent.span_id]
     return found[0] if found else None
+
+
+def yielded_then_returned(gen: Iterator[Any]) -> list[Any]:
+    """What a caller's ``yield from gen`` sees: the items, then the generator's return value."""
+
+    def consume() -> Iterator[Any]:
+        value = yield from gen
+        yield value
+
+    return list(consume())
