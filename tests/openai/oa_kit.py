@@ -30,6 +30,13 @@ def expected_cost(
     return float(Decimal(price.total_price))
 
 
+def only_span_attrs(spans: Any, name: str) -> dict[str, Any]:
+    """The attributes of the one span the call finished, which must be named ``name``."""
+    (span,) = spans.finished()
+    assert span.name == name
+    return attrs(span)
+
+
 def assert_usage(a: dict[str, Any], model: str, input_tokens: int, output_tokens: int | None) -> None:
     """A span's tokens (no output count for ``None``, as for embeddings), their total and their cost to the cent."""
     assert a[sc.GEN_AI_USAGE_INPUT_TOKENS] == input_tokens

@@ -7,7 +7,7 @@ import json
 
 import openai
 import pytest
-from oa_kit import MODEL, MODES, RESPONSE_MODEL, assert_usage, attrs, expected_cost, invoke
+from oa_kit import MODEL, MODES, RESPONSE_MODEL, assert_usage, attrs, expected_cost, invoke, only_span_attrs
 from pydantic import BaseModel
 
 from threadline import semconv as sc
@@ -38,9 +38,7 @@ async def test_responses_matrix(cassette, spans, client, aclient, mode, stream, 
         assert out.output_text == ANSWER
         response_id = "resp_6863d1e9c8a48190a7b6c5d4e3f2a1b00b5a1c2d3e4f5a6b"
 
-    (span,) = spans.finished()
-    a = attrs(span)
-    assert span.name == f"chat {MODEL}"
+    a = only_span_attrs(spans, f"chat {MODEL}")
     assert a[sc.GEN_AI_PROVIDER_NAME] == "openai"
     assert a[sc.GEN_AI_RESPONSE_ID] == response_id
     assert a[sc.GEN_AI_RESPONSE_MODEL] == RESPONSE_MODEL
