@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +51,23 @@ def parent_of(spans: Any, span: Any) -> Any:
         return None
     found = [s for s in spans.finished() if s.context.span_id == span.parent.span_id]
     return found[0] if found else None
+
+
+def assert_agent_turn(span: Any, name: str, question: str, answer: str) -> None:
+    """``span`` is the agent ``name``'s invocation, read as one turn from ``question`` to ``answer``."""
+    a = attrs(span)
+    assert a[sc.SPAN_KIND] == "agent"
+    assert a[sc.GEN_AI_OPERATION_NAME] == sc.OP_INVOKE_AGENT
+    assert a[sc.GEN_AI_AGENT_NAME] == name
+    assert a[sc.OI_INPUT_VALUE] == question
+    assert a[sc.OI_OUTPUT_VALUE] == answer
+
+
+def yielded_then_returned(gen: Iterator[Any]) -> list[Any]:
+    """What a caller's ``yield from gen`` sees: the items, then the generator's return value."""
+
+    def consume() -> Iterator[Any]:
+        value = yield from gen
+        yield value
+
+    return list(consume())

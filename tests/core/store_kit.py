@@ -70,6 +70,39 @@ class Scenario:
         return [s for s in self.spans if s.context.trace_id in wanted]
 
 
+def conversation(
+    session_id: str,
+    turns: int,
+    question: str = "turn {turn}: is paddle{turn} available?",
+    answer: str = "yes, paddle{turn} is ready",
+    history: list[dict[str, str]] | None = None,
+) -> list[str]:
+    """``turns`` turns of one scripted chat in ``session_id``; the trace ids, in order.
+
+    Each turn is a graph run around a model call that sees the whole ``history`` so far (by default a
+    system message; the turns are appended to it); ``question`` and ``answer`` are formatted with ``turn``.
+    """
+    emitter = current_emitter()
+    if history is None:
+        history = [{"role": "system", "content": "You are the kayak rental desk."}]
+    traces = []
+    with threadline.session(session_id, user_id="u"):
+        for turn in range(turns):
+            history.append({"role": "user", "content": question.format(turn=turn)})
+            root = emitter.start(Run(name="graph", run_kind=SpanKind.GRAPH, inputs={"messages": list(history)}))
+            call = emitter.start(
+                ModelCall(name="chat", provider="openai", request_model="gpt-4o-mini", inputs=list(history)),
+                parent=root,
+            )
+            reply = {"role": "assistant", "content": answer.format(turn=turn)}
+            call.record.outputs = [reply]
+            history.append(reply)
+            emitter.end(call)
+            emitter.end(root)
+            traces.append(_hex(root))
+    return traces
+
+
 def _provider(db: Path) -> tuple[TracerProvider, InMemorySpanExporter]:
     memory = InMemorySpanExporter()
     provider = TracerProvider()

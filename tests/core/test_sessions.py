@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import threadline
+from tests.kit import yielded_then_returned
 from threadline import semconv as sc
 from threadline import sessions
 from threadline.integration import current_emitter
@@ -147,11 +148,7 @@ def test_decorator_keeps_a_generator_return_value() -> None:
         yield 1
         return 7
 
-    def consume() -> Iterator[int]:
-        result = yield from gen()
-        yield result
-
-    assert list(consume()) == [1, 7]
+    assert yielded_then_returned(gen()) == [1, 7]
 
 
 async def test_decorator_on_an_async_generator() -> None:

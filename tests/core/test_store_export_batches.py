@@ -3,45 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import sys
 from pathlib import Path
 
 import threadline
 from threadline import semconv as sc
 from threadline.exporters.sqlite import SQLiteSpanExporter
-from threadline.integration import current_emitter
-from threadline.records import ModelCall, Run, SpanKind
 from threadline.store import queries, search
 
+sys.path.insert(0, os.path.dirname(__file__))
 
-def _conversation(session_id: str, turns: int) -> list[str]:
-    """``turns`` turns of the same scripted conversation in ``session_id``; the trace ids, in order."""
-    emitter = current_emitter()
-    history: list[dict[str, str]] = [{"role": "system", "content": "You are the kayak rental desk."}]
-    traces = []
-    with threadline.session(session_id, user_id="u"):
-        for turn in range(turns):
-            history.append({"role": "user", "content": f"turn {turn}: is paddle{turn} available?"})
-            root = emitter.start(Run(name="graph", run_kind=SpanKind.GRAPH, inputs={"messages": list(history)}))
-            call = emitter.start(
-                ModelCall(name="chat", provider="openai", request_model="gpt-4o-mini", inputs=list(history)),
-                parent=root,
-            )
-            reply = {"role": "assistant", "content": f"yes, paddle{turn} is ready"}
-            call.record.outputs = [reply]
-            history.append(reply)
-            emitter.end(call)
-            emitter.end(root)
-            traces.append(format(root.span_context.trace_id, "032x"))
-    return traces
+from store_kit import conversation  # noqa: E402
 
 
 def test_two_sessions_with_the_same_history_are_each_searchable(tmp_path: Path) -> None:
     db = tmp_path / "traces.db"
     threadline.instrument(exporter=SQLiteSpanExporter(db), integrations=[])
-    first = _conversation("desk-a", 4)
+    first = conversation("desk-a", 4)
     threadline.flush()
-    second = _conversation("desk-b", 4)  # word for word the same messages, in another session
+    second = conversation("desk-b", 4)  # word for word the same messages, in another session
     threadline.flush()
     threadline.shutdown()
 
@@ -60,7 +42,7 @@ def test_two_sessions_with_the_same_history_are_each_searchable(tmp_path: Path) 
 def test_a_batch_that_repeats_new_messages_reads_back_exactly(tmp_path: Path) -> None:
     db = tmp_path / "traces.db"
     threadline.instrument(exporter=SQLiteSpanExporter(db), integrations=[])
-    traces = _conversation("desk-c", 6)  # one batch: each turn repeats the turns before it
+    traces = conversation("desk-c", 6)  # one batch: each turn repeats the turns before it
     threadline.shutdown()
 
     replay = queries.get_session(db, "desk-c")

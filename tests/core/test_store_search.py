@@ -10,8 +10,6 @@ import pytest
 
 import threadline
 from threadline.exporters.sqlite import SQLiteSpanExporter
-from threadline.integration import current_emitter
-from threadline.records import ModelCall, Run, SpanKind
 from threadline.store import lifecycle, open_store, rollups, search
 from threadline.store.schema import SPAN_COLUMNS
 from threadline.store.search import SearchSyntaxError
@@ -19,6 +17,9 @@ from threadline.store.search import SearchSyntaxError
 sys.path.insert(0, str(Path(__file__).parents[1] / "ui"))
 import ui_kit  # noqa: E402
 from ui_kit import support_fixture  # noqa: E402, F401 - the `support` fixture
+
+sys.path.insert(0, str(Path(__file__).parent))
+from store_kit import conversation  # noqa: E402
 
 
 def _rows(db: Path) -> int:
@@ -88,23 +89,8 @@ def test_snippets_carry_no_control_characters(tmp_path: Path) -> None:
 def test_a_repeated_history_is_indexed_once_in_the_trace_that_said_it(tmp_path: Path) -> None:
     db = tmp_path / "traces.db"
     threadline.instrument(exporter=SQLiteSpanExporter(db), integrations=[])
-    emitter = current_emitter()
     history: list[dict[str, str]] = []
-    traces = []
-    with threadline.session("long", user_id="u"):
-        for turn in range(6):
-            history.append({"role": "user", "content": f"question number {turn} about kayak{turn}"})
-            root = emitter.start(Run(name="graph", run_kind=SpanKind.GRAPH, inputs={"messages": list(history)}))
-            call = emitter.start(
-                ModelCall(name="chat", provider="openai", request_model="gpt-4o-mini", inputs=list(history)),
-                parent=root,
-            )
-            reply = {"role": "assistant", "content": f"answer number {turn}"}
-            call.record.outputs = [reply]
-            history.append(reply)
-            emitter.end(call)
-            emitter.end(root)
-            traces.append(format(root.span_context.trace_id, "032x"))
+    traces = conversation("long", 6, "question number {turn} about kayak{turn}", "answer number {turn}", history)
     threadline.flush()
     assert [h.trace_id for h in search.search(db, "kayak0")] == [traces[0]]  # not in every later turn
     assert [h.trace_id for h in search.search(db, "kayak5")] == [traces[5]]

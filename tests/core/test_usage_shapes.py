@@ -44,26 +44,11 @@ def _anthropic(**usage: Any) -> dict[str, Any]:
 )
 def test_anthropic_writes_are_counted_once_and_1h_writes_priced_at_their_rate(raw: dict[str, Any]) -> None:
     usage = usage_from_anthropic(raw)
-    assert usage == Usage(
-        input_tokens=5350,
-        output_tokens=10,
-        cache_read_tokens=4000,
-        cache_write_tokens=1300,
-        total_tokens=5360,
-        cache_write_1h_tokens=300,
-    )
+    # The same counts for threadline's Usage and, to price them independently, genai-prices' own.
+    tokens = {"input_tokens": 5350, "output_tokens": 10, "cache_read_tokens": 4000, "cache_write_tokens": 1300}
+    assert usage == Usage(**tokens, total_tokens=5360, cache_write_1h_tokens=300)
     assert usage_from_any(raw) == usage
-    expected = calc_price(
-        PriceUsage(
-            input_tokens=5350,
-            output_tokens=10,
-            cache_read_tokens=4000,
-            cache_write_tokens=1300,
-            cache_write_1h_tokens=300,
-        ),
-        CLAUDE,
-        provider_id="anthropic",
-    )
+    expected = calc_price(PriceUsage(**tokens, cache_write_1h_tokens=300), CLAUDE, provider_id="anthropic")
     cost = Prices().cost("anthropic", CLAUDE, usage)
     assert cost is not None
     assert cost.total == pytest.approx(float(expected.total_price), abs=1e-12)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from uuid import uuid4
 
+import pytest
+
 from tests.kit import attrs
 from threadline import semconv as sc
 from threadline.testing import capture
@@ -18,8 +20,13 @@ def _chain_start(handler: ThreadlineCallbackHandler, name: str, parent: object =
     return run_id
 
 
-def test_a_root_that_ends_closes_what_was_left_open_as_cancelled() -> None:
-    handler = ThreadlineCallbackHandler(registry=RunRegistry())
+@pytest.fixture
+def handler() -> ThreadlineCallbackHandler:
+    """A handler with a run map of its own."""
+    return ThreadlineCallbackHandler(registry=RunRegistry())
+
+
+def test_a_root_that_ends_closes_what_was_left_open_as_cancelled(handler: ThreadlineCallbackHandler) -> None:
     with capture(integrations=[]) as spans:
         root = _chain_start(handler, "root")
         child = _chain_start(handler, "child", root)
@@ -39,8 +46,7 @@ def test_a_root_that_ends_closes_what_was_left_open_as_cancelled() -> None:
     assert len(spans.traces()) == 1
 
 
-def test_entries_leave_the_map_on_end_and_on_error() -> None:
-    handler = ThreadlineCallbackHandler(registry=RunRegistry())
+def test_entries_leave_the_map_on_end_and_on_error(handler: ThreadlineCallbackHandler) -> None:
     with capture(integrations=[]) as spans:
         root = _chain_start(handler, "root")
         ok = _chain_start(handler, "ok", root)

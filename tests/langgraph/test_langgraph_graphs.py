@@ -18,7 +18,7 @@ from opentelemetry.trace import StatusCode
 
 from scenarios.chat_models import MODEL, ScriptedChatModel, usage
 from scenarios.langgraph_apps import linear_graph, turn_graph
-from tests.kit import attrs, parent_of
+from tests.kit import assert_agent_turn, attrs, parent_of
 from threadline import semconv as sc
 from threadline.testing import capture
 
@@ -317,12 +317,7 @@ def test_the_prebuilt_agent_is_an_agent_span_with_model_and_tool_spans() -> None
     assert out["messages"][-1].content == "Your order A-1 shipped yesterday."
 
     root = spans.one("support_agent")
-    a = attrs(root)
-    assert a[sc.SPAN_KIND] == "agent"
-    assert a[sc.GEN_AI_OPERATION_NAME] == "invoke_agent"
-    assert a[sc.GEN_AI_AGENT_NAME] == "support_agent"
-    assert a[sc.OI_INPUT_VALUE] == "Where is A-1?"
-    assert a[sc.OI_OUTPUT_VALUE] == "Your order A-1 shipped yesterday."
+    assert_agent_turn(root, "support_agent", "Where is A-1?", "Your order A-1 shipped yesterday.")
 
     tool_span = spans.one("execute_tool get_order_status")
     assert parent_of(spans, tool_span).name == "tools"

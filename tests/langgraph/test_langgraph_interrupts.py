@@ -71,6 +71,15 @@ def _assert_resume(resumed: Any, paused_root: Any, interrupt_ids: list[str], val
     assert a[sc.OUTCOME] == "ok"
 
 
+def _assert_review_paused_then_resumed(spans: CapturedSpans, interrupt_id: str, verdict: str) -> Any:
+    """The review graph's two turns: paused at ``review`` with the draft, resumed with ``verdict``; the resumed root."""
+    paused, resumed = _two_traces(spans)
+    payload = {"question": "Publish this draft?", "draft": "A short post about otters."}
+    _assert_interrupted_turn(spans, paused, "review", interrupt_id, payload)
+    _assert_resume(resumed, paused, [interrupt_id], verdict)
+    return resumed
+
+
 def test_interrupt_then_resume_reads_as_one_conversation() -> None:
     graph = _review_graph()
     config = {"configurable": {"thread_id": "review-1"}}
@@ -80,10 +89,7 @@ def test_interrupt_then_resume_reads_as_one_conversation() -> None:
         second = graph.invoke(Command(resume="approve"), config)
     assert second["published"] is True
 
-    paused, resumed = _two_traces(spans)
-    payload = {"question": "Publish this draft?", "draft": "A short post about otters."}
-    _assert_interrupted_turn(spans, paused, "review", pending.id, payload)
-    _assert_resume(resumed, paused, [pending.id], "approve")
+    resumed = _assert_review_paused_then_resumed(spans, pending.id, "approve")
     assert attrs(resumed)[sc.OI_INPUT_VALUE] == "approve"
     assert {attrs(s)[sc.SESSION_ID] for s in spans.finished()} == {"review-1"}
     resumed_nodes = [s.name for s in spans.children(resumed)]
@@ -99,11 +105,7 @@ async def test_interrupt_and_resume_async() -> None:
         (pending,) = first["__interrupt__"]
         chunks = [c async for c in graph.astream(Command(resume="reject"), config)]
     assert chunks[-1] == {"publish": {"published": False}}
-    paused, resumed = _two_traces(spans)
-    _assert_interrupted_turn(
-        spans, paused, "review", pending.id, {"question": "Publish this draft?", "draft": "A short post about otters."}
-    )
-    _assert_resume(resumed, paused, [pending.id], "reject")
+    _assert_review_paused_then_resumed(spans, pending.id, "reject")
 
 
 def test_a_stream_that_pauses_ends_interrupted() -> None:
@@ -257,11 +259,7 @@ def test_the_sqlite_checkpointer_works_the_same(tmp_path: Any) -> None:
         with capture(integrations=["langgraph"]) as spans:
             (pending,) = graph.invoke({"topic": "otters"}, config)["__interrupt__"]
             graph.invoke(Command(resume="approve"), config)
-    paused, resumed = _two_traces(spans)
-    _assert_interrupted_turn(
-        spans, paused, "review", pending.id, {"question": "Publish this draft?", "draft": "A short post about otters."}
-    )
-    _assert_resume(resumed, paused, [pending.id], "approve")
+    _assert_review_paused_then_resumed(spans, pending.id, "approve")
 
 
 def test_a_new_message_instead_of_an_answer_is_not_a_resume() -> None:

@@ -6,10 +6,12 @@ from decimal import Decimal
 from typing import Any
 
 import openai
+import pytest
 from openai._legacy_response import LegacyAPIResponse
 from openai._response import APIResponse, AsyncAPIResponse
 
 from tests.kit import attrs as attrs  # re-exported: the OpenAI tests import it from here
+from threadline import semconv as sc
 
 API_KEY = "sk-test-not-a-real-key"
 MODEL = "gpt-4o-mini"
@@ -26,6 +28,25 @@ def expected_cost(
     usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens, cache_read_tokens=cached or None)
     price = calc_price(usage, model_ref=model, provider_id=provider)
     return float(Decimal(price.total_price))
+
+
+def only_span_attrs(spans: Any, name: str) -> dict[str, Any]:
+    """The attributes of the one span the call finished, which must be named ``name``."""
+    (span,) = spans.finished()
+    assert span.name == name
+    return attrs(span)
+
+
+def assert_usage(a: dict[str, Any], model: str, input_tokens: int, output_tokens: int | None) -> None:
+    """A span's tokens (no output count for ``None``, as for embeddings), their total and their cost to the cent."""
+    assert a[sc.GEN_AI_USAGE_INPUT_TOKENS] == input_tokens
+    if output_tokens is None:
+        assert sc.GEN_AI_USAGE_OUTPUT_TOKENS not in a
+    else:
+        assert a[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == output_tokens
+    assert a[sc.GEN_AI_USAGE_TOTAL_TOKENS] == input_tokens + (output_tokens or 0)
+    expected = expected_cost(model, input_tokens, output_tokens or 0)
+    assert a[sc.GEN_AI_USAGE_COST] == pytest.approx(expected, rel=1e-9)
 
 
 async def collect(result: Any) -> Any:

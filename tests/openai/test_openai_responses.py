@@ -7,7 +7,7 @@ import json
 
 import openai
 import pytest
-from oa_kit import MODEL, MODES, RESPONSE_MODEL, attrs, expected_cost, invoke
+from oa_kit import MODEL, MODES, RESPONSE_MODEL, assert_usage, attrs, expected_cost, invoke, only_span_attrs
 from pydantic import BaseModel
 
 from threadline import semconv as sc
@@ -38,17 +38,12 @@ async def test_responses_matrix(cassette, spans, client, aclient, mode, stream, 
         assert out.output_text == ANSWER
         response_id = "resp_6863d1e9c8a48190a7b6c5d4e3f2a1b00b5a1c2d3e4f5a6b"
 
-    (span,) = spans.finished()
-    a = attrs(span)
-    assert span.name == f"chat {MODEL}"
+    a = only_span_attrs(spans, f"chat {MODEL}")
     assert a[sc.GEN_AI_PROVIDER_NAME] == "openai"
     assert a[sc.GEN_AI_RESPONSE_ID] == response_id
     assert a[sc.GEN_AI_RESPONSE_MODEL] == RESPONSE_MODEL
     assert a[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
-    assert a[sc.GEN_AI_USAGE_INPUT_TOKENS] == 26
-    assert a[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 8
-    assert a[sc.GEN_AI_USAGE_TOTAL_TOKENS] == 34
-    assert a[sc.GEN_AI_USAGE_COST] == pytest.approx(expected_cost(RESPONSE_MODEL, 26, 8), rel=1e-9)
+    assert_usage(a, RESPONSE_MODEL, 26, 8)
     assert json.loads(a[sc.GEN_AI_SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": "Be brief."}]
     assert "Be brief." not in a[sc.GEN_AI_INPUT_MESSAGES]
     assert INPUT in a[sc.GEN_AI_INPUT_MESSAGES]

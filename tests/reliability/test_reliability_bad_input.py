@@ -180,6 +180,14 @@ BAD_IDS: dict[str, Any] = {
 EMPTY_IDS: dict[str, Any] = {"empty": "", "blank": "   ", "None": None, "bool": True}
 
 
+def _check_hinted_session(span: Any, raw: Any) -> None:
+    """A session id hinted in framework metadata: none unless usable, else checked as an explicit one."""
+    if raw is None or raw is True or (isinstance(raw, str) and not raw.strip()):
+        assert sc.SESSION_ID not in span.attributes  # no usable id: the trace stands alone
+    else:
+        _check_session(span, raw)
+
+
 def _check_session(span: Any, raw: Any) -> None:
     attrs = dict(span.attributes or {})
     sid = attrs[sc.SESSION_ID]
@@ -230,10 +238,7 @@ def test_odd_ids_in_openai_metadata(raw: Any) -> None:
         )
     assert completion.choices[0].message.content
     span = spans.one("chat gpt-4o-mini")
-    if raw is None or raw is True or (isinstance(raw, str) and not raw.strip()):
-        assert sc.SESSION_ID not in span.attributes  # no usable id: the trace stands alone
-    else:
-        _check_session(span, raw)
+    _check_hinted_session(span, raw)
 
 
 @pytest.mark.parametrize("raw", {**BAD_IDS, **EMPTY_IDS}.values(), ids={**BAD_IDS, **EMPTY_IDS}.keys())
@@ -245,10 +250,7 @@ def test_odd_ids_in_llamaindex_instrument_tags(raw: Any) -> None:
         with instrument_tags({"session_id": raw, "user_id": raw}):
             assert MockLLM().complete("hi").text == "hi"
     span = spans.one("MockLLM.complete")
-    if raw is None or raw is True or (isinstance(raw, str) and not raw.strip()):
-        assert sc.SESSION_ID not in span.attributes
-    else:
-        _check_session(span, raw)
+    _check_hinted_session(span, raw)
 
 
 def test_session_metadata_that_cannot_be_rendered_keeps_the_span() -> None:
@@ -323,10 +325,7 @@ def test_odd_langgraph_thread_ids(raw: Any) -> None:
     roots = spans.roots()
     assert [r.name for r in roots] == ["support"] and len(spans.finished()) >= 4
     for span in spans.finished():
-        if raw is None or raw is True or (isinstance(raw, str) and not raw.strip()):
-            assert sc.SESSION_ID not in span.attributes
-        else:
-            _check_session(span, raw)
+        _check_hinted_session(span, raw)
 
 
 @needs_langchain
@@ -337,10 +336,7 @@ def test_odd_ids_in_langchain_run_metadata(raw: Any) -> None:
         reply = llm.invoke("hi", config={"metadata": {"session_id": raw, "user_id": raw}})
     assert reply.content == "answer to hi"
     span = spans.one("chat gpt-4o-mini")
-    if raw is None or raw is True or (isinstance(raw, str) and not raw.strip()):
-        assert sc.SESSION_ID not in span.attributes
-    else:
-        _check_session(span, raw)
+    _check_hinted_session(span, raw)
 
 
 def _echo_graph() -> Any:
