@@ -60,11 +60,13 @@ class Splitter:
     """
 
     _PROBE = 160  # chars of a list's start that key the memory
-    _MAX_KEYS = 4096
+    _MAX_KEYS = 1024
     _PER_KEY = 4
+    _MAX_CHARS = 2_000_000  # remembered text (each list's region and its messages): forgotten at once beyond
 
     def __init__(self) -> None:
         self._recent: dict[str, list[tuple[str, str, list[str], list[int]]]] = {}
+        self._chars = 0
 
     def split(self, text: Any) -> Pending | None:
         """How to store ``text`` as shared messages, or ``None`` to keep it inline as it is.
@@ -117,8 +119,10 @@ class Splitter:
         return text[:first], separator, messages, text[end:], (box, base, n_base), decoded
 
     def _remember(self, key: str, region: str, separator: str, messages: list[str], box: list[int]) -> None:
-        if len(self._recent) >= self._MAX_KEYS:
+        self._chars += 2 * len(region)
+        if len(self._recent) >= self._MAX_KEYS or self._chars > self._MAX_CHARS:
             self._recent.clear()
+            self._chars = 2 * len(region)
         bucket = self._recent.setdefault(key, [])
         bucket.insert(0, (region, separator, messages, box))
         del bucket[self._PER_KEY :]
@@ -157,7 +161,7 @@ class ContentWriter:
     (``meta.content_epoch`` changed: a prune or delete).
     """
 
-    _MAX_CACHED = 200_000
+    _MAX_CACHED = 50_000  # ids of messages and list cells (and texts) kept across transactions
 
     def __init__(self) -> None:
         self._messages: dict[bytes, int] = {}

@@ -20,6 +20,7 @@ import statistics
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from threadline.store.batched import ROWS_PER_STATEMENT, insert_rows
 from threadline.store.rollup_rows import (
     SESSION_COLUMNS,
     SESSION_INPUT,
@@ -35,17 +36,15 @@ from threadline.store.span_rows import promoted_from_attributes
 
 __all__ = ["backfill_span_columns", "rebuild", "refresh", "refresh_sessions"]
 
-_UPSERT_TRACE = (
-    f"INSERT OR REPLACE INTO traces ({', '.join(TRACE_COLUMNS)}) VALUES ({', '.join('?' * len(TRACE_COLUMNS))})"
-)
+_UPSERT_TRACE_HEAD = f"INSERT OR REPLACE INTO traces ({', '.join(TRACE_COLUMNS)}) VALUES"
+_UPSERT_TRACE = f"{_UPSERT_TRACE_HEAD} ({', '.join('?' * len(TRACE_COLUMNS))})"
 _UPSERT_SESSION = (
     f"INSERT OR REPLACE INTO sessions ({', '.join(SESSION_COLUMNS)}) VALUES ({', '.join('?' * len(SESSION_COLUMNS))})"
 )
 _USERS = SESSION_COLUMNS.index("users")
-_UPSERT_MODEL = (
-    f"INSERT OR REPLACE INTO session_models (session_id, model, calls, {', '.join(USAGE_FIELDS)}) "
-    f"VALUES ({', '.join('?' * (3 + len(USAGE_FIELDS)))})"
-)
+_MODEL_COLUMNS = f"session_id, model, calls, {', '.join(USAGE_FIELDS)}"
+_UPSERT_MODEL_HEAD = f"INSERT OR REPLACE INTO session_models ({_MODEL_COLUMNS}) VALUES"
+_UPSERT_MODEL = f"{_UPSERT_MODEL_HEAD} ({', '.join('?' * (3 + len(USAGE_FIELDS)))})"
 _SELECT_SESSION_TRACES = f"SELECT {', '.join(SESSION_INPUT)} FROM traces WHERE session_id = ? ORDER BY start_ns"
 
 
@@ -109,7 +108,7 @@ def refresh(
         old = {r[0]: r for r in conn.execute(f"SELECT {_TRACE_LIST} FROM traces WHERE trace_id IN ({marks})", chunk)}
         spans = _trace_spans(conn, chunk, old, written or {})
         rows = [trace_row(trace_id, found) for trace_id, found in spans.items() if found]
-        conn.executemany(_UPSERT_TRACE, rows)
+        insert_rows(conn, _UPSERT_TRACE_HEAD, rows)
         for row in rows:
             before = old.get(row[0])
             if before is not None and before[1] != row[1]:
@@ -120,9 +119,7 @@ def refresh(
         conn.executemany("DELETE FROM traces WHERE trace_id = ?", [(t,) for t in gone])
         full.update(old[t][1] for t in gone if t in old)
     refresh_sessions(conn, full)
-    for session_id, pairs in changed.items():
-        if session_id not in full:
-            _update_session(conn, session_id, pairs)
+    _update_sessions(conn, {s: pairs for s, pairs in changed.items() if s not in full})
 
 
 def _trace_spans(
@@ -173,14 +170,38 @@ def _latest(conn: sqlite3.Connection, session_id: str, column: str) -> Any:
     return row[0] if row else None
 
 
-def _update_session(conn: sqlite3.Connection, session_id: str, pairs: list[tuple[Any, Any]]) -> None:
-    """Apply to a session's rollup the change of some of its traces: ``(old row or None, new row)`` each."""
-    stored = conn.execute(f"SELECT {', '.join(SESSION_COLUMNS)} FROM sessions WHERE session_id = ?", (session_id,))
-    current = stored.fetchone()
-    if current is None:
-        refresh_sessions(conn, [session_id])
-        return
+def _update_sessions(conn: sqlite3.Connection, changed: dict[str, list[tuple[Any, Any]]]) -> None:
+    """Apply to sessions' rollups the change of some of their traces: ``(old row or None, new row)`` each.
+
+    A few statements for all the batch's sessions, not a few per session (see :mod:`.batched`).
+    """
+    ids = list(changed)
+    currents: dict[str, Sequence[Any]] = {}
+    for start in range(0, len(ids), 400):
+        chunk = ids[start : start + 400]
+        marks = ", ".join("?" * len(chunk))
+        sql = f"SELECT {', '.join(SESSION_COLUMNS)} FROM sessions WHERE session_id IN ({marks})"  # noqa: S608
+        currents.update((r[0], r) for r in conn.execute(sql, chunk))
+    refresh_sessions(conn, [s for s in ids if s not in currents])
+    updates: dict[tuple[int, ...], list[list[Any]]] = {}
+    users: list[tuple[str, str]] = []
+    for session_id, current in currents.items():
+        row = _updated_session(conn, current, changed[session_id])
+        columns = tuple(i for i in range(1, len(row)) if row[i] != current[i])
+        if columns:
+            updates.setdefault(columns, []).append([row[0], *(row[i] for i in columns)])
+        if row[_S["users"]] != current[_S["users"]]:
+            users.extend((u, session_id) for u in loads(row[_S["users"]]) or ())
+    for columns, rows in updates.items():
+        _update_columns(conn, columns, rows)
+    insert_rows(conn, "INSERT OR IGNORE INTO session_users (user_id, session_id) VALUES", users)
+    _update_models(conn, {s: changed[s] for s in currents})
+
+
+def _updated_session(conn: sqlite3.Connection, current: Sequence[Any], pairs: list[tuple[Any, Any]]) -> list[Any]:
+    """The session row ``current`` with the change of some of its traces applied."""
     row = list(current)
+    session_id = row[0]
     new = [n for _, n in pairs]
     row[_S["first_start_ns"]] = min(row[_S["first_start_ns"]], *(n[_T["start_ns"]] for n in new))
     ends = [e for e in (row[_S["last_end_ns"]], *(n[_T["end_ns"]] for n in new)) if e is not None]
@@ -205,13 +226,7 @@ def _update_session(conn: sqlite3.Connection, session_id: str, pairs: list[tuple
             row[_S[column]] = _latest(conn, session_id, column)
     if row[_S["original_id"]] is None:
         row[_S["original_id"]] = next((n[_T["original_id"]] for n in new if n[_T["original_id"]]), None)
-    _update_changed(conn, row, current)
-    if row[_S["users"]] != current[_S["users"]]:
-        conn.executemany(
-            "INSERT OR IGNORE INTO session_users (user_id, session_id) VALUES (?, ?)",
-            [(u, session_id) for u in loads(row[_S["users"]]) or ()],
-        )
-    _update_models(conn, session_id, pairs)
+    return row
 
 
 def _update_ttfts(row: list[Any], pairs: list[tuple[Any, Any]]) -> None:
@@ -225,42 +240,48 @@ def _update_ttfts(row: list[Any], pairs: list[tuple[Any, Any]]) -> None:
     row[_S["ttft_median_ms"]] = statistics.median(ttfts) if ttfts else None
 
 
-_update_by_columns: dict[tuple[int, ...], str] = {}
+_update_by_columns: dict[tuple[tuple[int, ...], int], str] = {}
 
 
-def _update_changed(conn: sqlite3.Connection, row: Sequence[Any], current: Sequence[Any]) -> None:
-    """Write the session's ``row`` over ``current``, only the columns that changed (their indexes alone are touched)."""
-    changed = tuple(i for i in range(1, len(row)) if row[i] != current[i])
-    if not changed:
-        return
-    sql = _update_by_columns.get(changed)
-    if sql is None:
-        assignments = ", ".join(f"{SESSION_COLUMNS[i]} = ?" for i in changed)
-        sql = _update_by_columns[changed] = f"UPDATE sessions SET {assignments} WHERE session_id = ?"  # noqa: S608
-    conn.execute(sql, [row[i] for i in changed] + [row[0]])
+def _update_columns(conn: sqlite3.Connection, columns: tuple[int, ...], rows: list[list[Any]]) -> None:
+    """Write ``columns`` of sessions (each row: session id, then those values); only their indexes are touched."""
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        part = rows[start : start + ROWS_PER_STATEMENT]
+        key = (columns, len(part))
+        sql = _update_by_columns.get(key)
+        if sql is None:
+            names = [SESSION_COLUMNS[i] for i in columns]
+            one = f"({', '.join('?' * (1 + len(names)))})"
+            values = ", ".join([one] * len(part))
+            # A VALUES row's columns are column1, column2 ...: column1 is the session id.
+            assignments = ", ".join(f"{name} = v.column{k + 2}" for k, name in enumerate(names))
+            sql = f"UPDATE sessions SET {assignments} FROM (VALUES {values}) AS v WHERE session_id = v.column1"  # noqa: S608
+            if len(_update_by_columns) < 1024:
+                _update_by_columns[key] = sql
+        conn.execute(sql, [value for row in part for value in row])
 
 
-def _update_models(conn: sqlite3.Connection, session_id: str, pairs: list[tuple[Any, Any]]) -> None:
-    delta: dict[str, list[tuple[Any, Any]]] = {}
-    for o, n in pairs:
-        before = loads(o[_T["model_usage"]]) if o else None
-        after = loads(n[_T["model_usage"]])
-        for model in set(before or ()) | set(after or ()):
-            delta.setdefault(model, []).append(((before or {}).get(model), (after or {}).get(model)))
+def _update_models(conn: sqlite3.Connection, changed: dict[str, list[tuple[Any, Any]]]) -> None:
+    """Apply the traces' change of per-model usage to their sessions' ``session_models`` rows."""
+    delta: dict[tuple[str, str], list[tuple[Any, Any]]] = {}
+    for session_id, pairs in changed.items():
+        for o, n in pairs:
+            before = loads(o[_T["model_usage"]]) if o else None
+            after = loads(n[_T["model_usage"]])
+            for model in set(before or ()) | set(after or ()):
+                delta.setdefault((session_id, model), []).append(((before or {}).get(model), (after or {}).get(model)))
     if not delta:
         return
-    marks = ", ".join("?" * len(delta))
-    stored = {
-        r[0]: list(r[1:])
-        for r in conn.execute(
-            f"SELECT model, calls, {', '.join(USAGE_FIELDS)} FROM session_models "
-            f"WHERE session_id = ? AND model IN ({marks})",
-            (session_id, *delta),
-        )
-    }
+    sessions = sorted({s for s, _ in delta})
+    stored: dict[tuple[str, str], list[Any]] = {}
+    for start in range(0, len(sessions), 400):
+        chunk = sessions[start : start + 400]
+        marks = ", ".join("?" * len(chunk))
+        sql = f"SELECT {_MODEL_COLUMNS} FROM session_models WHERE session_id IN ({marks})"  # noqa: S608
+        stored.update(((r[0], r[1]), list(r[2:])) for r in conn.execute(sql, chunk) if (r[0], r[1]) in delta)
     rows = []
-    for model, changes in delta.items():
-        entry = stored.get(model, [0] + [None] * len(USAGE_FIELDS))
+    for (session_id, model), changes in delta.items():
+        entry = stored.get((session_id, model), [0] + [None] * len(USAGE_FIELDS))
         for before, after in changes:
             for k in range(len(entry)):
                 b = before[k] if before else None
@@ -268,7 +289,7 @@ def _update_models(conn: sqlite3.Connection, session_id: str, pairs: list[tuple[
                 if b is not None or a is not None:
                     entry[k] = (entry[k] or 0) + (a or 0) - (b or 0)
         rows.append((session_id, model, *entry))
-    conn.executemany(_UPSERT_MODEL, rows)
+    insert_rows(conn, _UPSERT_MODEL_HEAD, rows)
 
 
 def _by_trace(conn: sqlite3.Connection) -> Iterator[tuple[str, list[Any]]]:

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from threadline import semconv as sc
+from threadline.store.batched import insert_rows
 from threadline.store.content import CONTENT_ATTRIBUTES, restore
 from threadline.store.tables import SPAN_COLUMNS
 
@@ -86,7 +87,7 @@ class Indexer:
     (a new process) only costs an index entry twice, never a missed one.
     """
 
-    _MAX_SEEN = 500_000
+    _MAX_SEEN = 100_000
 
     def __init__(self) -> None:
         self._seen: set[int] = set()
@@ -184,7 +185,7 @@ class Indexer:
             if rowid is not None:
                 docs.append((rowid, text))
         if docs:
-            conn.executemany("INSERT OR REPLACE INTO search (rowid, text) VALUES (?, ?)", docs)
+            insert_rows(conn, "INSERT OR REPLACE INTO search (rowid, text) VALUES", docs)
 
     def rolled_back(self) -> None:
         """The transaction of the last :meth:`index` failed: what it remembered was never written."""

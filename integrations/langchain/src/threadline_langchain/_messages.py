@@ -127,7 +127,7 @@ def content_text(value: Any) -> Any:
 # -- a list's text, made once per message ----------------------------------------------------------
 
 MAX_CACHED = 4096  # fragments kept (cleared when full: a conversation re-renders once)
-MAX_CACHED_CHARS = 4_000_000  # characters kept, keys' text and fragments (cleared when over, as when full)
+MAX_CACHED_CHARS = 1_000_000  # characters kept, keys' text and fragments (cleared when over, as when full)
 _MAX_ITEMS = 200  # the renderer caps longer lists with a marker (see ``messages_text``)
 _CHUNK = 32  # messages keyed at a time (the text may be long enough before the end)
 _encode = json.JSONEncoder(ensure_ascii=False).encode  # as the renderer's encoder, for plain data
