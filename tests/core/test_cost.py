@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,12 +16,6 @@ from threadline.integration import current_emitter
 from threadline.records import ModelCall
 from threadline.testing import CapturedSpans, capture
 from threadline.usage import Usage, usage_from_anthropic, usage_from_openai
-
-
-@pytest.fixture
-def spans() -> Iterator[CapturedSpans]:
-    with capture(integrations=[]) as captured:
-        yield captured
 
 
 def _call(provider: str | None, model: str, usage: Usage | None, *, response_model: str | None = None) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -32,12 +31,6 @@ from threadline.testing import CapturedSpans, capture
 from threadline.usage import Usage
 
 MS = 1_000_000
-
-
-@pytest.fixture
-def spans() -> Iterator[CapturedSpans]:
-    with capture(integrations=[]) as captured:
-        yield captured
 
 
 @pytest.fixture

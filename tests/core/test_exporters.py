@@ -6,7 +6,6 @@ import io
 import json
 import logging
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from threadline import semconv as sc
 from threadline.exporters import ConsoleSpanExporter, JSONLSpanExporter
 from threadline.integration import current_emitter
 from threadline.records import ModelCall, Run, SpanKind, ToolCall
-from threadline.testing import CapturedSpans, capture
+from threadline.testing import CapturedSpans
 from threadline.usage import Usage
 
 USAGE = Usage(input_tokens=1500, output_tokens=200, cache_read_tokens=1024, reasoning_tokens=64)
@@ -48,12 +47,6 @@ def _turn(session_id: str = "chat-1", *, fail_tool: bool = True) -> None:
         emitter.end(tool, error=ValueError("boom") if fail_tool else None)
         root.record.outputs = "done"
         emitter.end(root)
-
-
-@pytest.fixture
-def spans() -> Iterator[CapturedSpans]:
-    with capture(integrations=[]) as captured:
-        yield captured
 
 
 def _trace_spans(spans: CapturedSpans, **kwargs: object) -> list[ReadableSpan]:

@@ -12,13 +12,7 @@ from opentelemetry.trace import StatusCode
 import threadline
 from threadline import semconv as sc
 from threadline.records import SpanKind
-from threadline.testing import CapturedSpans, capture
-
-
-@pytest.fixture
-def spans() -> Iterator[CapturedSpans]:
-    with capture(integrations=[]) as captured:
-        yield captured
+from threadline.testing import CapturedSpans
 
 
 class BoomError(Exception):

@@ -25,12 +25,6 @@ def _fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sessions, "_warned_ids", set())
 
 
-@pytest.fixture
-def spans() -> Iterator[CapturedSpans]:
-    with capture(integrations=[]) as captured:
-        yield captured
-
-
 def _span(name: str = "work", **record: Any) -> None:
     emitter = current_emitter()
     emitter.end(emitter.start(Run(name=name, **record)))
