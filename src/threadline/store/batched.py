@@ -18,11 +18,13 @@ ROWS_PER_STATEMENT = 64
 """Rows per statement (kept well under SQLite's limit on bound parameters)."""
 
 
-def insert_rows(conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any]]) -> None:
-    """Run ``head`` (``"INSERT ... (a, b) VALUES"``) for ``rows``, :data:`ROWS_PER_STATEMENT` rows a statement."""
+def insert_rows(
+    conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any]], per_statement: int = ROWS_PER_STATEMENT
+) -> None:
+    """Run ``head`` (``"INSERT ... (a, b) VALUES"``) for ``rows``, ``per_statement`` rows a statement."""
     if not rows:
         return
     one = f"({', '.join('?' * len(rows[0]))})"
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        part = rows[start : start + ROWS_PER_STATEMENT]
+    for start in range(0, len(rows), per_statement):
+        part = rows[start : start + per_statement]
         conn.execute(f"{head} {', '.join([one] * len(part))}", [value for row in part for value in row])

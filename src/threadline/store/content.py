@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from threadline import semconv as sc
+from threadline.store.batched import insert_rows
 
 __all__ = ["CONTENT_ATTRIBUTES", "ContentWriter", "Splitter", "restore", "split"]
 
@@ -191,12 +192,7 @@ class ContentWriter:
     def flush(self, conn: sqlite3.Connection) -> None:
         """Write the cells :meth:`list_id` queued; call before the transaction commits."""
         queued, self._queued = self._queued, []
-        for start in range(0, len(queued), _CELLS_PER_STATEMENT):
-            part = queued[start : start + _CELLS_PER_STATEMENT]
-            marks = ", ".join(["(?, ?, ?)"] * len(part))
-            conn.execute(
-                f"INSERT INTO message_lists (id, parent, message) VALUES {marks}", [v for c in part for v in c]
-            )
+        insert_rows(conn, "INSERT INTO message_lists (id, parent, message) VALUES", queued, _CELLS_PER_STATEMENT)
 
     def forget(self) -> None:
         """Drop every cached id."""
@@ -251,10 +247,7 @@ class ContentWriter:
             rows.append((message_id, key, text))
             self._known(key, text, message_id)
             self._new_messages.add(message_id)
-        for start in range(0, len(rows), _MESSAGES_PER_STATEMENT):
-            part = rows[start : start + _MESSAGES_PER_STATEMENT]
-            marks = ", ".join(["(?, ?, ?)"] * len(part))
-            conn.execute(f"INSERT INTO messages (id, hash, text) VALUES {marks}", [v for row in part for v in row])
+        insert_rows(conn, "INSERT INTO messages (id, hash, text) VALUES", rows, _MESSAGES_PER_STATEMENT)
 
     def _known(self, key: bytes, text: str, found: int) -> None:
         self._messages[key] = found

@@ -30,6 +30,7 @@ from threadline.score_values import (
     check_trace_id,
     score_value,
 )
+from threadline.store import batched
 from threadline.store.lifecycle import connection
 from threadline.store.reading import Db
 from threadline.store.results import fmt_number
@@ -49,7 +50,8 @@ __all__ = [
 ]
 
 _COLUMNS = "target_kind, target_id, name, value_num, value_str, data_type, comment, source, author, created_at"
-_INSERT = f"INSERT INTO scores ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_HEAD = f"INSERT INTO scores ({_COLUMNS}) VALUES"
+_INSERT = f"{_INSERT_HEAD} (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _ROWS_PER_INSERT = 90
 
 
@@ -170,10 +172,7 @@ def insert_rows(conn: sqlite3.Connection, rows: Sequence[ScoreRow]) -> None:
     One multi-row ``INSERT`` per 90 rows (SQLite's older 999-parameter limit),
     so up to 90 rows need no explicit transaction to be all-or-nothing.
     """
-    for start in range(0, len(rows), _ROWS_PER_INSERT):
-        part = rows[start : start + _ROWS_PER_INSERT]
-        sql = _INSERT + ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" * (len(part) - 1)
-        conn.execute(sql, [value for row in part for value in row.values()])
+    batched.insert_rows(conn, _INSERT_HEAD, [row.values() for row in rows], _ROWS_PER_INSERT)
 
 
 def add_score(
