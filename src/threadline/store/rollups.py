@@ -44,7 +44,6 @@ _UPSERT_SESSION = (
 _USERS = SESSION_COLUMNS.index("users")
 _MODEL_COLUMNS = f"session_id, model, calls, {', '.join(USAGE_FIELDS)}"
 _UPSERT_MODEL_HEAD = f"INSERT OR REPLACE INTO session_models ({_MODEL_COLUMNS}) VALUES"
-_UPSERT_MODEL = f"{_UPSERT_MODEL_HEAD} ({', '.join('?' * (3 + len(USAGE_FIELDS)))})"
 _SELECT_SESSION_TRACES = f"SELECT {', '.join(SESSION_INPUT)} FROM traces WHERE session_id = ? ORDER BY start_ns"
 
 
@@ -76,13 +75,14 @@ def refresh_sessions(conn: sqlite3.Connection, session_ids: Iterable[str | None]
         users = row[_USERS]
         if users != old_users:  # most batches add no user: leave the index rows alone
             conn.execute("DELETE FROM session_users WHERE session_id = ?", (session_id,))
-            conn.executemany(
-                "INSERT INTO session_users (user_id, session_id) VALUES (?, ?)",
+            insert_rows(
+                conn,
+                "INSERT INTO session_users (user_id, session_id) VALUES",
                 [(u, session_id) for u in loads(users) or ()],
             )
         if set(per_model) != set(loads(old_models) or ()) or before is None:
             conn.execute("DELETE FROM session_models WHERE session_id = ?", (session_id,))
-        conn.executemany(_UPSERT_MODEL, [(session_id, model, *entry) for model, entry in per_model.items()])
+        insert_rows(conn, _UPSERT_MODEL_HEAD, [(session_id, model, *entry) for model, entry in per_model.items()])
 
 
 def refresh(
