@@ -68,7 +68,7 @@ def _insert_for(shape: tuple[bool, ...], rows: int = 1) -> str:
     return sql
 
 
-def group_by_shape(rows: Sequence[tuple[Any, ...]]) -> dict[tuple[bool, ...], list[tuple[Any, ...]]]:
+def group_by_shape(rows: Sequence[Sequence[Any]]) -> dict[tuple[bool, ...], list[tuple[Any, ...]]]:
     """Rows keyed by which columns are not NULL, each row reduced to those columns.
 
     CPython's sqlite3 binds ``None`` slowly (an adapter lookup that raises and
@@ -302,7 +302,7 @@ class SQLiteSpanExporter(SpanExporter):
             for row, pending, *_ in encoded:
                 if pending:
                     row[CONTENT_INDEX] = dumps({name: writer.reference(conn, p) for name, p in pending.items()})
-                rows.append(tuple(row))
+                rows.append(row)
             writer.flush(conn)
             rowids: dict[tuple[str, str], int] = {}
             for shape, values in group_by_shape(rows).items():

@@ -15,16 +15,17 @@ Definitions (as the read API documents them):
 
 from __future__ import annotations
 
-import json
 import operator
 import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from functools import partial
 from itertools import groupby
 from operator import is_, is_not
 from typing import Any
 
 from threadline import semconv as sc
+from threadline.store.json_text import compact_json
+from threadline.store.json_text import loads as _loads
 from threadline.store.tables import TOKEN_FIELDS
 
 __all__ = [
@@ -33,7 +34,6 @@ __all__ = [
     "TRACE_COLUMNS",
     "TRACE_INPUT",
     "USAGE_FIELDS",
-    "compact_json",
     "dumps",
     "loads",
     "session_row",
@@ -127,20 +127,6 @@ SESSION_COLUMNS: tuple[str, ...] = (
 SESSION_INPUT = ("start_ns", "end_ns", "error_spans", "interrupted", *_SUMMARY)
 
 
-def compact_json(*, allow_nan: bool, default: Callable[[Any], Any] | None = None) -> Callable[[Any], str]:
-    """A function writing compact JSON (non-ASCII kept), as ``JSONEncoder(...).encode`` does, built once.
-
-    ``encode()`` builds its C encoder again for every value, a third of a small value's cost.
-    No circular check: what the store writes are primitives and containers of them.
-    """
-    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=allow_nan, default=default)
-    make = json.encoder.c_make_encoder
-    if make is None:  # no C accelerator
-        return encoder.encode
-    iterencode = make(None, encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, allow_nan)
-    return lambda value: "".join(iterencode(value, 0))
-
-
 _encode = compact_json(allow_nan=True)
 
 
@@ -153,7 +139,7 @@ def dumps(value: Any) -> str | None:
 
 def loads(text: str | None) -> Any:
     """The value of stored JSON; ``None`` for none."""
-    return json.loads(text) if text else None
+    return _loads(text) if text else None
 
 
 is_none = partial(is_, None)

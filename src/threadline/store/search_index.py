@@ -24,6 +24,7 @@ from typing import Any
 from threadline import semconv as sc
 from threadline.store.batched import insert_rows
 from threadline.store.content import CONTENT_ATTRIBUTES, restore
+from threadline.store.json_text import loads
 from threadline.store.tables import SPAN_COLUMNS
 
 __all__ = ["CONTROL", "INDEXED_ATTRIBUTES", "Indexer", "backfill", "forget_traces"]
@@ -69,7 +70,7 @@ def _texts(value: Any) -> list[str]:
         stripped = value.lstrip()
         if stripped[:1] in ("{", "[", '"'):
             try:
-                _leaves(json.loads(value), out)
+                _leaves(loads(value), out)
                 return out
             except ValueError:
                 pass
@@ -144,7 +145,7 @@ class Indexer:
                 attributes = None
             else:
                 try:
-                    attributes = json.loads(attributes)
+                    attributes = loads(attributes)
                 except ValueError:
                     attributes = None
         if isinstance(attributes, dict):
@@ -152,7 +153,7 @@ class Indexer:
                 value = attributes.get(name)
                 if value is not None:
                     self._new(scope, _texts(value), out)
-        return CONTROL.sub(" ", "\n".join(out))
+        return CONTROL.sub(" ", "\n".join(out)) if out else ""
 
     def index(
         self,

@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from threadline import semconv as sc
 from threadline.store import content as store_content
-from threadline.store.rollup_rows import compact_json
+from threadline.store.json_text import compact_json
 from threadline.store.tables import SPAN_COLUMNS
 
 __all__ = [
