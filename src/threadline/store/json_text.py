@@ -44,12 +44,13 @@ def compact_json(*, allow_nan: bool, default: Callable[[Any], Any] | None = None
     stdlib = _stdlib_compact(allow_nan, default)
     if orjson is None:
         return stdlib
+    # No ``default`` for orjson: a value it cannot write raises, and the standard library writes it with
+    # ``default`` (the store's values are primitives: a keyword argument on every call would cost more).
     fast, refused = orjson.dumps, orjson.JSONEncodeError
-    options = {"default": default} if default is not None else {}
 
     def encode(value: Any) -> str:
         try:
-            text = fast(value, **options)
+            text = fast(value)
         except refused:
             return stdlib(value)
         if not allow_nan and b"null" in text:  # maybe a NaN written as null (a value is never None here)
