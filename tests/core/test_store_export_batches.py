@@ -56,3 +56,42 @@ def test_a_batch_that_repeats_new_messages_reads_back_exactly(tmp_path: Path) ->
         if turn < 5:
             expected.append({"role": "assistant", "content": f"yes, paddle{turn} is ready"})
     assert json.loads(model.attributes[sc.OI_INPUT_VALUE]) == expected  # the whole history, in order
+
+
+def test_a_batch_of_512_spans_is_written_in_a_few_statements(tmp_path: Path) -> None:
+    """Each statement gives the GIL away; beside a busy application the export thread waits to get it
+    back, so a batch must be a few statements (not one per row, span or session) to keep up."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    memory = InMemorySpanExporter()
+    threadline.instrument(exporter=memory, integrations=[])
+    for desk in range(8):
+        conversation(f"desk-{desk}", 32)  # a graph span and a model span a turn
+    threadline.shutdown()
+    spans = memory.get_finished_spans()
+    assert len(spans) == 512
+
+    db = tmp_path / "traces.db"
+    exporter = SQLiteSpanExporter(db)
+    statements: list[str] = []
+    # SQLite also traces the statements a statement runs inside itself (FTS5's, as "-- ..."): not counted.
+    exporter._connection().set_trace_callback(lambda sql: sql.startswith("--") or statements.append(sql))
+    assert exporter.export(spans).name == "SUCCESS"
+    exporter.shutdown()
+
+    assert len(statements) <= 24, statements  # 20 today: 62 when each new session took its own 5
+    sessions = queries.list_sessions(db, limit=20)
+    assert sorted(s.session_id for s in sessions) == [f"desk-{d}" for d in range(8)]
+    assert all(s.traces == 32 for s in sessions)
+
+
+def test_parts_keep_each_statement_under_the_parameter_limit() -> None:
+    from threadline.store.batched import MAX_PARAMETERS, parts
+
+    narrow = [(i, i) for i in range(1200)]
+    assert [len(p) for p in parts(narrow)] == [512, 512, 176]
+    wide = [tuple(range(100))] * 1000  # 100 parameters a row: at most 327 rows a statement
+    assert [len(p) for p in parts(wide)] == [327, 327, 327, 19]
+    assert all(len(p) * 100 <= MAX_PARAMETERS for p in parts(wide))
+    assert [len(p) for p in parts([b"k" * 16] * 600, width=1)] == [512, 88]
+    assert list(parts([])) == []

@@ -80,3 +80,33 @@ def test_a_late_root_moves_its_trace_to_the_root_session(tmp_path: Path) -> None
     assert [(s.session_id, s.traces) for s in sessions] == [("explicit-root", 1)]
     assert queries.get_session(exporter.path, "other") is None
     assert _no_drift(exporter.path) == []
+
+
+def test_a_session_takes_the_environment_of_its_latest_trace_whatever_the_order_they_arrive_in(
+    tmp_path: Path,
+) -> None:
+    from store_kit import synthetic_span
+
+    s = 10**9
+    exporter = SQLiteSpanExporter(tmp_path / "traces.db")
+
+    def trace(number: int, start_s: int, environment: str) -> None:
+        attributes = {sc.SESSION_ID: "desk", sc.DEPLOYMENT_ENVIRONMENT: environment}
+        exporter.export([synthetic_span(number, number, start_ns=start_s * s, attributes=attributes)])
+
+    def environment() -> str | None:
+        (session,) = queries.list_sessions(exporter.path)
+        return session.environment
+
+    trace(1, 1000, "staging")
+    assert environment() == "staging"
+    trace(2, 2000, "production")  # after every stored trace: the newest
+    assert environment() == "production"
+    trace(3, 1500, "canary")  # arrives late but started earlier: not the latest
+    assert environment() == "production"
+    trace(4, 1999, "eu")  # still earlier than trace 2
+    assert environment() == "production"
+    trace(5, 3000, "eu")
+    assert environment() == "eu"
+    exporter.shutdown()
+    assert _no_drift(exporter.path) == []

@@ -30,9 +30,8 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from threadline.store import batched, lifecycle, rollups, search_index  # batched: why multi-row statements
 from threadline.store import content as store_content
-from threadline.store import lifecycle, rollups, search_index
-from threadline.store.batched import ROWS_PER_STATEMENT  # why multi-row statements: store.batched
 from threadline.store.rollup_rows import TRACE_INPUT
 from threadline.store.schema import SPAN_COLUMNS, StoreError, open_store, resolve_path, retry_locked
 from threadline.store.scores import ScoreRow, insert_rows, partition_scores
@@ -306,8 +305,7 @@ class SQLiteSpanExporter(SpanExporter):
             writer.flush(conn)
             rowids: dict[tuple[str, str], int] = {}
             for shape, values in group_by_shape(rows).items():
-                for start in range(0, len(values), ROWS_PER_STATEMENT):
-                    part = values[start : start + ROWS_PER_STATEMENT]
+                for part in batched.parts(values):
                     cursor = conn.execute(_insert_for(shape, len(part)), [value for row in part for value in row])
                     _note_rowids(rowids, part, cursor)
             rollups.refresh(conn, {row[0] for row in rows}, _trace_inputs(rows))

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from threadline import semconv as sc
-from threadline.store.batched import insert_rows
+from threadline.store.batched import insert_rows, parts
 
 __all__ = ["CONTENT_ATTRIBUTES", "ContentWriter", "Splitter", "restore", "split"]
 
@@ -134,12 +134,10 @@ def split(text: Any) -> Pending | None:
     return Splitter().split(text)
 
 
-_MESSAGES_PER_STATEMENT = 300
 _CELL_SQL = (
     "INSERT OR IGNORE INTO message_lists (id, parent, message) VALUES (?, ?, ?)",
     "SELECT id FROM message_lists WHERE parent = ? AND message = ?",
 )
-_CELLS_PER_STATEMENT = 300
 
 
 def _insert_or_find(conn: sqlite3.Connection, sql: tuple[str, str], values: Any, key: Any) -> tuple[int, bool]:
@@ -192,7 +190,7 @@ class ContentWriter:
     def flush(self, conn: sqlite3.Connection) -> None:
         """Write the cells :meth:`list_id` queued; call before the transaction commits."""
         queued, self._queued = self._queued, []
-        insert_rows(conn, "INSERT INTO message_lists (id, parent, message) VALUES", queued, _CELLS_PER_STATEMENT)
+        insert_rows(conn, "INSERT INTO message_lists (id, parent, message) VALUES", queued)
 
     def forget(self) -> None:
         """Drop every cached id."""
@@ -233,9 +231,7 @@ class ContentWriter:
                     by_text[text] = -1  # a repeat in this batch is not hashed again; given its id below
         if not missing:
             return
-        keys = list(missing)
-        for start in range(0, len(keys), _MESSAGES_PER_STATEMENT):
-            part = keys[start : start + _MESSAGES_PER_STATEMENT]
+        for part in parts(list(missing), width=1):
             marks = ", ".join("?" * len(part))
             for found, key in conn.execute(f"SELECT id, hash FROM messages WHERE hash IN ({marks})", part):
                 self._known(key, missing.pop(key), found)
@@ -247,7 +243,7 @@ class ContentWriter:
             rows.append((message_id, key, text))
             self._known(key, text, message_id)
             self._new_messages.add(message_id)
-        insert_rows(conn, "INSERT INTO messages (id, hash, text) VALUES", rows, _MESSAGES_PER_STATEMENT)
+        insert_rows(conn, "INSERT INTO messages (id, hash, text) VALUES", rows)
 
     def _known(self, key: bytes, text: str, found: int) -> None:
         self._messages[key] = found

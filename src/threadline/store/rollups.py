@@ -15,12 +15,13 @@ stored rollups with a full recomputation.
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
 import statistics
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from threadline.store.batched import ROWS_PER_STATEMENT, insert_rows
+from threadline.store.batched import insert_rows, parts
 from threadline.store.rollup_rows import (
     SESSION_COLUMNS,
     SESSION_INPUT,
@@ -38,13 +39,14 @@ __all__ = ["backfill_span_columns", "rebuild", "refresh", "refresh_sessions"]
 
 _UPSERT_TRACE_HEAD = f"INSERT OR REPLACE INTO traces ({', '.join(TRACE_COLUMNS)}) VALUES"
 _UPSERT_TRACE = f"{_UPSERT_TRACE_HEAD} ({', '.join('?' * len(TRACE_COLUMNS))})"
-_UPSERT_SESSION = (
-    f"INSERT OR REPLACE INTO sessions ({', '.join(SESSION_COLUMNS)}) VALUES ({', '.join('?' * len(SESSION_COLUMNS))})"
-)
+_UPSERT_SESSION_HEAD = f"INSERT OR REPLACE INTO sessions ({', '.join(SESSION_COLUMNS)}) VALUES"
 _USERS = SESSION_COLUMNS.index("users")
 _MODEL_COLUMNS = f"session_id, model, calls, {', '.join(USAGE_FIELDS)}"
 _UPSERT_MODEL_HEAD = f"INSERT OR REPLACE INTO session_models ({_MODEL_COLUMNS}) VALUES"
-_SELECT_SESSION_TRACES = f"SELECT {', '.join(SESSION_INPUT)} FROM traces WHERE session_id = ? ORDER BY start_ns"
+_SELECT_SESSIONS_TRACES = (
+    f"SELECT session_id, {', '.join(SESSION_INPUT)} FROM traces WHERE session_id IN ({{marks}})"
+    " ORDER BY session_id, start_ns"
+)
 
 
 def _write_trace(conn: sqlite3.Connection, trace_id: str, spans: Sequence[Sequence[Any]]) -> str | None:
@@ -58,31 +60,50 @@ def _write_trace(conn: sqlite3.Connection, trace_id: str, spans: Sequence[Sequen
 
 
 def refresh_sessions(conn: sqlite3.Connection, session_ids: Iterable[str | None]) -> None:
-    """Recompute the rollup rows of ``session_ids`` from their traces (a session with none is removed)."""
-    for session_id in set(session_ids):
-        if session_id is None:
-            continue
-        traces = conn.execute(_SELECT_SESSION_TRACES, (session_id,)).fetchall()
-        before = conn.execute("SELECT users, models FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
-        old_users, old_models = before if before is not None else (None, None)
-        if not traces:
-            conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
-            conn.execute("DELETE FROM session_users WHERE session_id = ?", (session_id,))
-            conn.execute("DELETE FROM session_models WHERE session_id = ?", (session_id,))
-            continue
-        row, per_model = session_row(session_id, traces)
-        conn.execute(_UPSERT_SESSION, row)
-        users = row[_USERS]
-        if users != old_users:  # most batches add no user: leave the index rows alone
-            conn.execute("DELETE FROM session_users WHERE session_id = ?", (session_id,))
-            insert_rows(
-                conn,
-                "INSERT INTO session_users (user_id, session_id) VALUES",
-                [(u, session_id) for u in loads(users) or ()],
-            )
-        if set(per_model) != set(loads(old_models) or ()) or before is None:
-            conn.execute("DELETE FROM session_models WHERE session_id = ?", (session_id,))
-        insert_rows(conn, _UPSERT_MODEL_HEAD, [(session_id, model, *entry) for model, entry in per_model.items()])
+    """Recompute the rollup rows of ``session_ids`` from their traces (a session with none is removed).
+
+    A few statements for all the sessions (see :mod:`.batched`), not a few per session.
+    """
+    ids = sorted({s for s in session_ids if s is not None})
+    if not ids:
+        return
+    traces: dict[str, list[Any]] = {}
+    before: dict[str, tuple[Any, Any]] = {}
+    for chunk in parts(ids, width=1):
+        marks = ", ".join("?" * len(chunk))
+        for row in conn.execute(_SELECT_SESSIONS_TRACES.format(marks=marks), chunk):
+            traces.setdefault(row[0], []).append(row[1:])
+        sql = f"SELECT session_id, users, models FROM sessions WHERE session_id IN ({marks})"  # noqa: S608
+        before.update((r[0], (r[1], r[2])) for r in conn.execute(sql, chunk))
+    _delete_sessions(conn, [s for s in ids if s not in traces])
+    rows, users, models, stale_users, stale_models = [], [], [], [], []
+    for session_id, found in traces.items():
+        row, per_model = session_row(session_id, found)
+        rows.append(row)
+        old_users, old_models = before.get(session_id, (None, None))
+        if row[_USERS] != old_users:  # most batches add no user: leave the index rows alone
+            stale_users.append(session_id)
+            users.extend((u, session_id) for u in loads(row[_USERS]) or ())
+        if session_id not in before or set(per_model) != set(loads(old_models) or ()):
+            stale_models.append(session_id)
+        models.extend((session_id, model, *entry) for model, entry in per_model.items())
+    insert_rows(conn, _UPSERT_SESSION_HEAD, rows)
+    _delete_where_session(conn, "session_users", stale_users)
+    insert_rows(conn, "INSERT INTO session_users (user_id, session_id) VALUES", users)
+    _delete_where_session(conn, "session_models", stale_models)
+    insert_rows(conn, _UPSERT_MODEL_HEAD, models)
+
+
+def _delete_where_session(conn: sqlite3.Connection, table: str, session_ids: Sequence[str]) -> None:
+    for chunk in parts(session_ids, width=1):
+        marks = ", ".join("?" * len(chunk))
+        conn.execute(f"DELETE FROM {table} WHERE session_id IN ({marks})", chunk)  # noqa: S608 - fixed names
+
+
+def _delete_sessions(conn: sqlite3.Connection, session_ids: Sequence[str]) -> None:
+    """Remove the rollups of sessions left without traces."""
+    for table in ("sessions", "session_users", "session_models"):
+        _delete_where_session(conn, table, session_ids)
 
 
 def refresh(
@@ -145,6 +166,7 @@ _TRACE_LIST = ", ".join(TRACE_COLUMNS)
 _SPAN_LIST = ", ".join(TRACE_INPUT)
 _S = {name: i for i, name in enumerate(SESSION_COLUMNS)}
 _T = {name: i for i, name in enumerate(TRACE_COLUMNS)}
+_START = operator.itemgetter(_T["start_ns"])
 
 
 def _is_error(trace: Sequence[Any] | None) -> int:
@@ -168,6 +190,19 @@ def _latest(conn: sqlite3.Connection, session_id: str, column: str) -> Any:
         (session_id,),
     ).fetchone()
     return row[0] if row else None
+
+
+def _latest_of(conn: sqlite3.Connection, current: Sequence[Any], having: list[Any], column: str) -> Any:
+    """The ``column`` of the session's latest trace that has one, ``having`` the batch's traces with one.
+
+    The newest of them is the latest when it started after every stored trace of the session had
+    ended (the common case: a conversation's turns follow each other); otherwise the store is read.
+    """
+    newest = max(having, key=_START)
+    ended = current[_S["last_end_ns"]]
+    if ended is not None and newest[_T["start_ns"]] > ended:
+        return newest[_T[column]]
+    return _latest(conn, current[0], column)
 
 
 def _update_sessions(conn: sqlite3.Connection, changed: dict[str, list[tuple[Any, Any]]]) -> None:
@@ -201,7 +236,6 @@ def _update_sessions(conn: sqlite3.Connection, changed: dict[str, list[tuple[Any
 def _updated_session(conn: sqlite3.Connection, current: Sequence[Any], pairs: list[tuple[Any, Any]]) -> list[Any]:
     """The session row ``current`` with the change of some of its traces applied."""
     row = list(current)
-    session_id = row[0]
     new = [n for _, n in pairs]
     row[_S["first_start_ns"]] = min(row[_S["first_start_ns"]], *(n[_T["start_ns"]] for n in new))
     ends = [e for e in (row[_S["last_end_ns"]], *(n[_T["end_ns"]] for n in new)) if e is not None]
@@ -222,8 +256,9 @@ def _updated_session(conn: sqlite3.Connection, current: Sequence[Any], pairs: li
     if any(n[_T["ttfts"]] is not None or (o is not None and o[_T["ttfts"]] is not None) for o, n in pairs):
         _update_ttfts(row, pairs)
     for column in ("environment", "metadata"):
-        if any(n[_T[column]] is not None for n in new):
-            row[_S[column]] = _latest(conn, session_id, column)
+        having = [n for n in new if n[_T[column]] is not None]
+        if having:
+            row[_S[column]] = _latest_of(conn, current, having, column)
     if row[_S["original_id"]] is None:
         row[_S["original_id"]] = next((n[_T["original_id"]] for n in new if n[_T["original_id"]]), None)
     return row
@@ -245,8 +280,7 @@ _update_by_columns: dict[tuple[tuple[int, ...], int], str] = {}
 
 def _update_columns(conn: sqlite3.Connection, columns: tuple[int, ...], rows: list[list[Any]]) -> None:
     """Write ``columns`` of sessions (each row: session id, then those values); only their indexes are touched."""
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        part = rows[start : start + ROWS_PER_STATEMENT]
+    for part in parts(rows):
         key = (columns, len(part))
         sql = _update_by_columns.get(key)
         if sql is None:
