@@ -134,6 +134,10 @@ def split(text: Any) -> Pending | None:
     return Splitter().split(text)
 
 
+_BEGIN_SQL = (
+    "SELECT (SELECT value FROM meta WHERE key = 'content_epoch'),"
+    " (SELECT coalesce(max(id), 0) + 1 FROM messages), (SELECT coalesce(max(id), 0) + 1 FROM message_lists)"
+)
 _CELL_SQL = (
     "INSERT OR IGNORE INTO message_lists (id, parent, message) VALUES (?, ?, ?)",
     "SELECT id FROM message_lists WHERE parent = ? AND message = ?",
@@ -175,17 +179,17 @@ class ContentWriter:
         self._new_messages: set[int] = set()
         self._new_cells: set[int] = set()
         self._queued: list[tuple[int, int, int]] = []
-        self._next_cell: int | None = None
+        self._next_message = self._next_cell = 1  # read again by begin()
 
     def begin(self, conn: sqlite3.Connection) -> None:
         """Call at the start of each write transaction."""
-        row = conn.execute("SELECT value FROM meta WHERE key = 'content_epoch'").fetchone()
-        epoch = row[0] if row else None
+        # One statement (each gives the GIL away): the epoch, and the next ids of new messages and list cells.
+        epoch, self._next_message, self._next_cell = conn.execute(_BEGIN_SQL).fetchone()
         if epoch != self._epoch or len(self._messages) + len(self._cells) + len(self._by_text) > self._MAX_CACHED:
             self.forget()
             self._epoch = epoch
         self._fresh_messages, self._fresh_cells = [], []
-        self._new_messages, self._new_cells, self._queued, self._next_cell = set(), set(), [], None
+        self._new_messages, self._new_cells, self._queued = set(), set(), []
 
     def flush(self, conn: sqlite3.Connection) -> None:
         """Write the cells :meth:`list_id` queued; call before the transaction commits."""
@@ -237,7 +241,8 @@ class ContentWriter:
                 self._known(key, missing.pop(key), found)
         if not missing:
             return
-        first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM messages").fetchone()[0]
+        first = self._next_message
+        self._next_message += len(missing)
         rows = []
         for message_id, (key, text) in enumerate(missing.items(), start=first):
             rows.append((message_id, key, text))
@@ -281,8 +286,6 @@ class ContentWriter:
 
     def _cell(self, conn: sqlite3.Connection, cell: tuple[int, int]) -> int:
         """The id of a list cell not in the cache: queued when certainly new, else inserted or found."""
-        if self._next_cell is None:
-            self._next_cell = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM message_lists").fetchone()[0]
         found = self._next_cell
         if cell[0] in self._new_cells or cell[1] in self._new_messages:
             self._queued.append((found, *cell))
