@@ -219,14 +219,17 @@ _METADATA_PREFIX_LEN = len(sc.METADATA_PREFIX)
 _is_metadata = operator.methodcaller("startswith", sc.METADATA_PREFIX)
 
 
-def _session_meta(attrs: dict[str, Any]) -> str | None:
+def _has_metadata(names: Any) -> bool:
+    # One search of the joined names (a call per name costs several times more).
+    return sc.METADATA_PREFIX in "\n".join(names)
+
+
+def _session_meta(attrs: dict[str, Any], has_metadata: bool | None = None) -> str | None:
     """JSON ``[tags, metadata]`` of the span's ``threadline.session(...)``, or ``None`` without either."""
     tags = attrs.get(sc.TAGS)
-    # Most spans have no metadata: one search of the joined names rules it out (a call per name costs 5x more).
-    if sc.METADATA_PREFIX in "\n".join(attrs):
-        metadata = {k[_METADATA_PREFIX_LEN:]: attrs[k] for k in filter(_is_metadata, attrs)}
-    else:
-        metadata = None
+    if has_metadata is None:
+        has_metadata = _has_metadata(attrs)
+    metadata = {k[_METADATA_PREFIX_LEN:]: attrs[k] for k in filter(_is_metadata, attrs)} if has_metadata else None
     if not tags and not metadata:
         return None
     if isinstance(tags, (list, tuple)):
@@ -243,13 +246,18 @@ _PROMOTED_NAMES = frozenset(
 _NO_PROMOTED = (None,) * 5
 
 
-def promoted_from_attributes(attrs: dict[str, Any]) -> tuple[Any, ...]:
+def promoted_from_attributes(
+    attrs: dict[str, Any], *, has_promoted: bool | None = None, has_metadata: bool | None = None
+) -> tuple[Any, ...]:
     """The span columns schema v2 added, from a span's attributes.
 
     (environment, session original id, input cost, output cost, checkpoint id, session meta)
+    ``has_promoted`` / ``has_metadata``: whether the names call for them, when the caller knows.
     """
-    if _PROMOTED_NAMES.isdisjoint(attrs):  # most spans: only the session meta to look for
-        return (*_NO_PROMOTED, _session_meta(attrs))
+    if has_promoted is None:
+        has_promoted = not _PROMOTED_NAMES.isdisjoint(attrs)
+    if not has_promoted:  # most spans: only the session meta to look for
+        return (*_NO_PROMOTED, _session_meta(attrs, has_metadata))
     get = attrs.get
     return (
         _str(get(sc.DEPLOYMENT_ENVIRONMENT)),
@@ -257,8 +265,32 @@ def promoted_from_attributes(attrs: dict[str, Any]) -> tuple[Any, ...]:
         _float(get(sc.COST_INPUT)),
         _float(get(sc.COST_OUTPUT)),
         _str(get(sc.GRAPH_CHECKPOINT_ID) or get(sc.RESUME_CHECKPOINT_ID)),
-        _session_meta(attrs),
+        _session_meta(attrs, has_metadata),
     )
+
+
+# What a span's attribute names call for: (mirrors, content, call usage, promoted, metadata). Spans
+# repeat a few sets of names, so this is one tuple and one dict lookup a span instead of five searches.
+_Needs = tuple[bool, bool, bool, bool, bool]
+_NEEDS_BY_NAMES: dict[tuple[str, ...], _Needs] = {}
+_MAX_NAME_SETS = 1024
+
+
+def _needs(attrs: dict[str, Any]) -> _Needs:
+    names = tuple(attrs)
+    needs = _NEEDS_BY_NAMES.get(names)
+    if needs is None:
+        needs = (
+            not _MIRROR_NAMES.isdisjoint(names),
+            not _CONTENT_NAMES.isdisjoint(names),
+            not _CALL_NAMES.isdisjoint(names),
+            not _PROMOTED_NAMES.isdisjoint(names),
+            _has_metadata(names),
+        )
+        if len(_NEEDS_BY_NAMES) >= _MAX_NAME_SETS:
+            _NEEDS_BY_NAMES.clear()
+        _NEEDS_BY_NAMES[names] = needs
+    return needs
 
 
 # The span columns read as text from attributes, in the order encode() uses them.
@@ -285,7 +317,10 @@ def encode(
     if resources is None:
         resources = ResourceNames()
     ctx = span.context
-    attrs = _without_mirrors(_copy_attributes(span.attributes))
+    attrs = _copy_attributes(span.attributes)
+    has_mirrors, has_content, has_call, has_promoted, has_metadata = _needs(attrs)
+    if has_mirrors:
+        _without_mirrors(attrs)
     get = attrs.get
     parent = span.parent
     status = span.status
@@ -294,7 +329,7 @@ def encode(
     model = get(sc.GEN_AI_RESPONSE_MODEL) or get(sc.GEN_AI_REQUEST_MODEL)
     resource = span.resource
     pending: dict[str, store_content.Pending] | None = None
-    if splitter is not None and not _CONTENT_NAMES.isdisjoint(attrs):
+    if splitter is not None and has_content:
         for name in store_content.CONTENT_ATTRIBUTES:
             value = get(name)
             found = splitter.split(value) if value.__class__ is str else None
@@ -326,13 +361,13 @@ def encode(
         *texts[1:6],  # outcome, session, user, integration, operation
         model,
         texts[6],  # provider
-        *(_NO_CALL if _CALL_NAMES.isdisjoint(attrs) else _call_columns(get)),
+        *(_call_columns(get) if has_call else _NO_CALL),
         1 if get(sc.RESUME) else 0,
         _json_list(interrupts) if interrupts is not None else None,
         _json_list(answered) if answered is not None else None,
         resources.get(resource),
         scope.name if scope is not None else None,
-        *promoted_from_attributes(attrs),
+        *promoted_from_attributes(attrs, has_promoted=has_promoted, has_metadata=has_metadata),
         None,  # content: filled in by the write transaction
         dumps(attrs),
         _events_json(events) if events else None,
