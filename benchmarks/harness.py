@@ -17,7 +17,7 @@ import pstats
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -113,15 +113,7 @@ class Row:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {
-            "workload": self.workload,
-            "variant": self.variant,
-            "kind": self.kind,
-            "metrics": self.metrics,
-            "target": self.target,
-            "met": self.met,
-            "note": self.note,
-        }
+        return asdict(self)
 
 
 def _block(call: Call, n: int, start: int, finish: Callable[[], Any], collect: bool = True) -> tuple[float, float]:

@@ -28,15 +28,15 @@ class Scenario:
     to compare across runs. ``failing(err)`` runs the workload with user code
     raising ``err``; ``make_error()`` builds an ``err`` the framework lets
     through unwrapped. ``modules`` are the module name prefixes scanned for
-    patched attributes; ``state()`` snapshots other global state the
-    integration may change (as identities, to compare before and after).
+    patched attributes: ``patched`` when given, else ``requires_modules``.
+    ``state()`` snapshots other global state the integration may change (as
+    identities, to compare before and after).
     ``framework_error`` optionally runs a workload where the framework itself
     raises (compared by type and text).
     """
 
     name: str
     requires_modules: tuple[str, ...]
-    modules: tuple[str, ...]
     run: Callable[[], Any]
     failing: Callable[[BaseException], Any]
     normalize: Callable[[Any], Any] = lambda result: result
@@ -44,6 +44,12 @@ class Scenario:
     state: Callable[[], dict[str, Any]] = lambda: {}
     framework_error: Callable[[], Any] | None = None
     integrations: tuple[str, ...] = field(default=())
+    patched: tuple[str, ...] = ()
+
+    @property
+    def modules(self) -> tuple[str, ...]:
+        """The module name prefixes scanned for patched attributes (the required modules by default)."""
+        return self.patched or self.requires_modules
 
     @property
     def instrument_names(self) -> list[str]:
@@ -101,7 +107,6 @@ def _langchain_state() -> dict[str, Any]:
 LANGCHAIN = Scenario(
     name="langchain",
     requires_modules=("langchain_core",),
-    modules=("langchain_core",),
     run=_langchain_run,
     failing=_langchain_failing,
     state=_langchain_state,
@@ -129,7 +134,6 @@ def _langgraph_failing(err: BaseException) -> Any:
 LANGGRAPH = Scenario(
     name="langgraph",
     requires_modules=("langgraph", "langchain_core"),
-    modules=("langgraph", "langchain_core"),
     run=_langgraph_run,
     failing=_langgraph_failing,
     state=_langchain_state,
@@ -196,7 +200,7 @@ def _openai_bad_request() -> Any:
 OPENAI = Scenario(
     name="openai",
     requires_modules=("openai", "httpx"),
-    modules=("openai",),
+    patched=("openai",),
     run=_openai_run,
     failing=_openai_failing,
     normalize=_openai_normalize,
@@ -236,7 +240,7 @@ def _llamaindex_state() -> dict[str, Any]:
 LLAMAINDEX = Scenario(
     name="llamaindex",
     requires_modules=("llama_index.core", "llama_index_instrumentation"),
-    modules=("llama_index", "llama_index_instrumentation"),
+    patched=("llama_index", "llama_index_instrumentation"),
     run=_llamaindex_run,
     failing=_llamaindex_failing,
     normalize=lambda response: (response.text, response.delta),

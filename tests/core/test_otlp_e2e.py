@@ -111,16 +111,11 @@ def test_session_tokens_and_cost_arrive_over_otlp(receiver: _Receiver, monkeypat
     )
     emitter = current_emitter()
     usage = Usage(input_tokens=1200, output_tokens=300, cache_read_tokens=1024)
+    hello = [{"role": "user", "content": "hello"}]
     with threadline.session("chat-otlp-1", user_id="user-7", tags=["support"], metadata={"plan": "pro"}):
         turn = emitter.start(Run(name="handle-turn", run_kind=SpanKind.OBSERVE))
         call = emitter.start(
-            ModelCall(
-                name="chat",
-                integration="test",
-                provider="openai",
-                request_model="gpt-4o-mini",
-                inputs=[{"role": "user", "content": "hello"}],
-            ),
+            ModelCall(name="chat", integration="test", provider="openai", request_model="gpt-4o-mini", inputs=hello),
             parent=turn,
         )
         call.record.response_model = "gpt-4o-mini-2024-07-18"

@@ -39,13 +39,23 @@ Target = tuple[str, str]  # ("module" or "module:Class", attribute)
 
 @dataclass(frozen=True)
 class Workload:
-    """One integration's workload; ``run(is_async)`` returns comparable plain data."""
+    """One integration's workload; ``run(is_async)`` returns comparable plain data.
+
+    ``own_bugs`` are the integration's own places to break; :attr:`bugs` adds the core's (:data:`CORE_BUGS`).
+    """
 
     name: str
-    integrations: tuple[str, ...]
     sync: Callable[[], dict[str, Any]]
     aio: Callable[[], Any]
-    bugs: dict[str, tuple[Target, ...]] = field(default_factory=dict)
+    own_bugs: dict[str, tuple[Target, ...]] = field(default_factory=dict)
+
+    @property
+    def integrations(self) -> list[str]:
+        return [self.name]
+
+    @property
+    def bugs(self) -> dict[str, tuple[Target, ...]]:
+        return {**CORE_BUGS, **self.own_bugs}
 
     def run(self, is_async: bool) -> dict[str, Any]:
         return asyncio.run(self.aio()) if is_async else self.sync()
@@ -69,6 +79,34 @@ CORE_BUGS: dict[str, tuple[Target, ...]] = {
 }
 
 ANY_OF = {"usage"}  # an integration normalises with the usage functions of its providers, not all four
+
+
+def _broken(stream: Any, error: Exception, item: Callable[[Any], Any]) -> tuple[type, list[Any]]:
+    """Iterate a stream that breaks with ``error``: its type and the items before the break (``error`` got out)."""
+    seen: list[Any] = []
+    with pytest.raises(type(error)) as mid:
+        for chunk in stream:
+            seen.append(item(chunk))
+    assert mid.value is error
+    return type(stream), seen
+
+
+async def _abroken(stream: Any, error: Exception, item: Callable[[Any], Any]) -> tuple[type, list[Any]]:
+    """:func:`_broken` for an async stream."""
+    seen: list[Any] = []
+    with pytest.raises(type(error)) as mid:
+        async for chunk in stream:
+            seen.append(item(chunk))
+    assert mid.value is error
+    return type(stream), seen
+
+
+def _dump(chunk: Any) -> Any:
+    return chunk.model_dump()
+
+
+def _content(chunk: Any) -> Any:
+    return chunk.content
 
 
 # --- OpenAI ------------------------------------------------------------------------------------------------
@@ -104,12 +142,7 @@ def openai_sync() -> dict[str, Any]:
     assert raised.value is transport_error
     backend.transport_error, backend.break_stream = None, stream_error
     broken = client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
-    seen = []
-    with pytest.raises(httpx.ReadError) as mid:
-        for chunk in broken:
-            seen.append(chunk.model_dump())
-    assert mid.value is stream_error
-    out["broken stream"] = (type(broken), seen)
+    out["broken stream"] = _broken(broken, stream_error, _dump)
     return out
 
 
@@ -134,33 +167,22 @@ async def openai_async() -> dict[str, Any]:
     assert raised.value is transport_error
     backend.transport_error, backend.break_stream = None, stream_error
     broken = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
-    seen = []
-    with pytest.raises(httpx.ReadError) as mid:
-        async for chunk in broken:
-            seen.append(chunk.model_dump())
-    assert mid.value is stream_error
-    out["broken stream"] = (type(broken), seen)
+    out["broken stream"] = await _abroken(broken, stream_error, _dump)
     await client.close()
     return out
 
 
 _OA = "threadline_openai._extract"
-OPENAI = Workload(
-    name="openai",
-    integrations=("openai",),
-    sync=openai_sync,
-    aio=openai_async,
-    bugs={
-        **CORE_BUGS,
-        "openai call start": (("threadline_openai._calls", "_begin"),),
-        "openai request records": ((_OA, "fill_request"),),
-        "openai session hints": (("threadline_openai._sessions", "session_candidates"),),
-        "openai result records": ((_OA, "fill_result"),),
-        "openai response records": ((_OA, "fill_response"), (_OA, "set_usage")),
-        "openai stream records": ((f"{_OA}:ChatAccumulator", "feed"), (f"{_OA}:ChatAccumulator", "finish")),
-        "openai span ends": (("threadline_openai._calls:Call", "succeed"), ("threadline_openai._calls:Call", "fail")),
-    },
-)
+OPENAI_BUGS: dict[str, tuple[Target, ...]] = {
+    "openai call start": (("threadline_openai._calls", "_begin"),),
+    "openai request records": ((_OA, "fill_request"),),
+    "openai session hints": (("threadline_openai._sessions", "session_candidates"),),
+    "openai result records": ((_OA, "fill_result"),),
+    "openai response records": ((_OA, "fill_response"), (_OA, "set_usage")),
+    "openai stream records": ((f"{_OA}:ChatAccumulator", "feed"), (f"{_OA}:ChatAccumulator", "finish")),
+    "openai span ends": (("threadline_openai._calls:Call", "succeed"), ("threadline_openai._calls:Call", "fail")),
+}
+OPENAI = Workload("openai", openai_sync, openai_async, OPENAI_BUGS)
 
 
 # --- LlamaIndex --------------------------------------------------------------------------------------------
@@ -242,13 +264,7 @@ def llamaindex_sync() -> dict[str, Any]:
     with pytest.raises(UserError) as raised:
         m["failing"].complete("boom")
     assert raised.value is m["error"]
-    broken = m["failing"].stream_complete("boom")
-    seen = []
-    with pytest.raises(UserError) as mid:
-        for r in broken:
-            seen.append(_completion(r))
-    assert mid.value is m["error"]
-    out["broken stream"] = (type(broken), seen)
+    out["broken stream"] = _broken(m["failing"].stream_complete("boom"), m["error"], _completion)
     return out
 
 
@@ -268,34 +284,22 @@ async def llamaindex_async() -> dict[str, Any]:
     with pytest.raises(UserError) as raised:
         await m["failing"].acomplete("boom")
     assert raised.value is m["error"]
-    broken = await m["failing"].astream_complete("boom")
-    seen = []
-    with pytest.raises(UserError) as mid:
-        async for r in broken:
-            seen.append(_completion(r))
-    assert mid.value is m["error"]
-    out["broken stream"] = (type(broken), seen)
+    out["broken stream"] = await _abroken(await m["failing"].astream_complete("boom"), m["error"], _completion)
     return out
 
 
 _LI = "threadline_llamaindex._tracker:Tracker"
 _LX = "threadline_llamaindex._extract"
-LLAMAINDEX = Workload(
-    name="llamaindex",
-    integrations=("llamaindex",),
-    sync=llamaindex_sync,
-    aio=llamaindex_async,
-    bugs={
-        **CORE_BUGS,
-        "llamaindex span enter": ((_LI, "enter"),),
-        "llamaindex span exit": ((_LI, "exit"), (_LI, "drop")),
-        "llamaindex events": ((_LI, "on_event"),),
-        "llamaindex records": ((_LI, "_record"),),
-        "llamaindex results": ((_LI, "_apply_result"), (_LI, "_apply_response")),
-        "llamaindex request extractors": ((_LX, "messages"), (_LX, "model_of"), (_LX, "query_text")),
-        "llamaindex usage extractor": ((_LX, "usage_of"),),
-    },
-)
+LLAMAINDEX_BUGS: dict[str, tuple[Target, ...]] = {
+    "llamaindex span enter": ((_LI, "enter"),),
+    "llamaindex span exit": ((_LI, "exit"), (_LI, "drop")),
+    "llamaindex events": ((_LI, "on_event"),),
+    "llamaindex records": ((_LI, "_record"),),
+    "llamaindex results": ((_LI, "_apply_result"), (_LI, "_apply_response")),
+    "llamaindex request extractors": ((_LX, "messages"), (_LX, "model_of"), (_LX, "query_text")),
+    "llamaindex usage extractor": ((_LX, "usage_of"),),
+}
+LLAMAINDEX = Workload("llamaindex", llamaindex_sync, llamaindex_async, LLAMAINDEX_BUGS)
 
 
 # --- LangChain ----------------------------------------------------------------------------------------------
@@ -351,13 +355,7 @@ def langchain_sync() -> dict[str, Any]:
     assert raised.value is p["error"]
     stream_error = httpx.ReadError("connection reset mid-stream")
     backend.break_stream = stream_error
-    broken = p["llm"].stream("Say hello")
-    seen = []
-    with pytest.raises(httpx.ReadError) as mid:
-        for chunk in broken:
-            seen.append(chunk.content)
-    assert mid.value is stream_error
-    out["broken stream"] = (type(broken), seen)
+    out["broken stream"] = _broken(p["llm"].stream("Say hello"), stream_error, _content)
     return out
 
 
@@ -379,13 +377,7 @@ async def langchain_async() -> dict[str, Any]:
     assert raised.value is p["error"]
     stream_error = httpx.ReadError("connection reset mid-stream")
     backend.break_stream = stream_error
-    broken = p["llm"].astream("Say hello")
-    seen = []
-    with pytest.raises(httpx.ReadError) as mid:
-        async for chunk in broken:
-            seen.append(chunk.content)
-    assert mid.value is stream_error
-    out["broken stream"] = (type(broken), seen)
+    out["broken stream"] = await _abroken(p["llm"].astream("Say hello"), stream_error, _content)
     return out
 
 
@@ -395,22 +387,16 @@ HANDLER_BUGS: dict[str, tuple[Target, ...]] = {
     "langchain run start": ((_LH, "_start"),),
     "langchain run end": ((_LH, "_end"),),
 }
-LANGCHAIN = Workload(
-    name="langchain",
-    integrations=("langchain",),
-    sync=langchain_sync,
-    aio=langchain_async,
-    bugs={
-        **CORE_BUGS,
-        **HANDLER_BUGS,
-        "langchain chain records": ((_LCX, "io_view"),),
-        "langchain model messages": ((_LCX, "messages_view"),),
-        "langchain model records": ((f"{_LCX}:ModelParams", "__init__"),),
-        "langchain model results": ((f"{_LCX}:ModelResult", "__init__"),),
-        "langchain tool and retriever records": ((_LCX, "tool_output"), (_LCX, "documents_view")),
-        "langchain model context": (("threadline_langchain._wrappers", "_handle_of"),),
-    },
-)
+LANGCHAIN_BUGS: dict[str, tuple[Target, ...]] = {
+    **HANDLER_BUGS,
+    "langchain chain records": ((_LCX, "io_view"),),
+    "langchain model messages": ((_LCX, "messages_view"),),
+    "langchain model records": ((f"{_LCX}:ModelParams", "__init__"),),
+    "langchain model results": ((f"{_LCX}:ModelResult", "__init__"),),
+    "langchain tool and retriever records": ((_LCX, "tool_output"), (_LCX, "documents_view")),
+    "langchain model context": (("threadline_langchain._wrappers", "_handle_of"),),
+}
+LANGCHAIN = Workload("langchain", langchain_sync, langchain_async, LANGCHAIN_BUGS)
 
 
 # --- LangGraph ----------------------------------------------------------------------------------------------
@@ -471,23 +457,17 @@ async def langgraph_async() -> dict[str, Any]:
 
 
 _GH = "threadline_langgraph._handler:ThreadlineGraphCallbackHandler"
-LANGGRAPH = Workload(
-    name="langgraph",
-    integrations=("langgraph",),
-    sync=langgraph_sync,
-    aio=langgraph_async,
-    bugs={
-        **CORE_BUGS,
-        **HANDLER_BUGS,
-        "langgraph graph records": ((_GH, "_graph_record"),),
-        "langgraph node records": ((_GH, "_node_record"),),
-        "langgraph turn input": (("threadline_langgraph._readable", "turn_input"),),
-        "langgraph turn output": (("threadline_langgraph._readable", "turn_output"),),
-        "langgraph interrupts": ((_GH, "on_interrupt"), (_GH, "_error_outcome")),
-        "langgraph resumes": ((_GH, "_resume_of"), (_GH, "on_resume")),
-        "langgraph steps": (("threadline_langgraph._wrappers", "_note_step"),),
-    },
-)
+LANGGRAPH_BUGS: dict[str, tuple[Target, ...]] = {
+    **HANDLER_BUGS,
+    "langgraph graph records": ((_GH, "_graph_record"),),
+    "langgraph node records": ((_GH, "_node_record"),),
+    "langgraph turn input": (("threadline_langgraph._readable", "turn_input"),),
+    "langgraph turn output": (("threadline_langgraph._readable", "turn_output"),),
+    "langgraph interrupts": ((_GH, "on_interrupt"), (_GH, "_error_outcome")),
+    "langgraph resumes": ((_GH, "_resume_of"), (_GH, "on_resume")),
+    "langgraph steps": (("threadline_langgraph._wrappers", "_note_step"),),
+}
+LANGGRAPH = Workload("langgraph", langgraph_sync, langgraph_async, LANGGRAPH_BUGS)
 
 WORKLOADS: list[Workload] = [OPENAI, LLAMAINDEX, LANGCHAIN, LANGGRAPH]
 _MARKS = {"langchain": needs_langchain, "langgraph": needs_langgraph}
@@ -525,7 +505,7 @@ def test_a_bug_in_the_telemetry_path_changes_nothing_for_the_app(
         baselines[key] = workload.run(is_async)
     baseline = baselines[key]
 
-    with capture(integrations=list(workload.integrations)) as spans, pytest.MonkeyPatch.context() as mp:
+    with capture(integrations=workload.integrations) as spans, pytest.MonkeyPatch.context() as mp:
         failures = FailureCount()
         injections = [inject(mp, _resolve(owner), attr) for owner, attr in workload.bugs[label]]
         observed = workload.run(is_async)
@@ -544,7 +524,7 @@ def test_a_bug_in_the_telemetry_path_changes_nothing_for_the_app(
 @pytest.mark.parametrize("workload", [pytest.param(w, id=w.name, marks=_MARKS.get(w.name, ())) for w in WORKLOADS])
 def test_the_workloads_are_traced_when_nothing_is_broken(workload: Workload, is_async: bool) -> None:
     """The control case: the same workloads, instrumented and intact, produce spans and no internal error."""
-    with capture(integrations=list(workload.integrations)) as spans:
+    with capture(integrations=workload.integrations) as spans:
         failures = FailureCount()
         workload.run(is_async)
     assert failures.new == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 from threadline.store.reading import Db, TimeArg, fetch, loads, ns, order_sql, reading, strings
@@ -21,13 +21,11 @@ __all__ = [
     "session_summaries",
 ]
 
-_SESSION_SELECT = """
-SELECT s.session_id, s.first_start_ns, s.last_end_ns, s.traces, s.errors, s.interrupted, s.users, s.models,
-       s.input_tokens, s.output_tokens, s.cache_read_tokens, s.cache_write_tokens, s.reasoning_tokens, s.cost_usd,
-       s.ttft_median_ms, s.total_tokens, s.cost_input_usd, s.cost_output_usd, s.environment, s.tags, s.metadata,
-       s.original_id{extra}
-FROM sessions AS s
-"""
+# The session rollup's columns are named as SessionSummary's fields; the details come from their own tables.
+_COLUMNS = tuple(f.name for f in fields(SessionSummary) if f.name not in ("model_usage", "scores"))
+_SESSION_SELECT = f"SELECT {', '.join('s.' + c for c in _COLUMNS)}{{extra}}\nFROM sessions AS s\n"
+_LISTS = ("users", "models", "tags")  # stored as JSON arrays
+_COUNTS = ("errors", "interrupted")  # NULL for no trace
 
 _ORDER = {
     "last_trace": "s.last_end_ns",
@@ -51,32 +49,14 @@ SESSION_PAGE_ORDER_KEYS: tuple[str, ...] = tuple(_ORDER)
 
 
 def _summary(row: Sequence[Any]) -> SessionSummary:
-    (sid, first, last, traces, errors, interrupted, users, models, inp, out, cread, cwrite, reasoning, cost, ttft,
-     total, cost_in, cost_out, environment, tags, metadata, original) = row[:22]  # fmt: skip
-    return SessionSummary(
-        session_id=sid,
-        first_start_ns=first,
-        last_end_ns=last,
-        traces=traces,
-        errors=errors or 0,
-        interrupted=interrupted or 0,
-        users=strings(users),
-        models=strings(models),
-        input_tokens=inp,
-        output_tokens=out,
-        cache_read_tokens=cread,
-        cache_write_tokens=cwrite,
-        reasoning_tokens=reasoning,
-        cost_usd=cost,
-        ttft_median_ms=ttft,
-        total_tokens=total,
-        cost_input_usd=cost_in,
-        cost_output_usd=cost_out,
-        environment=environment,
-        tags=strings(tags),
-        metadata=loads(metadata) or {},
-        original_id=original,
-    )
+    """The summary of one ``_SESSION_SELECT`` row, without its details."""
+    values = dict(zip(_COLUMNS, row[: len(_COLUMNS)], strict=True))  # a page's row ends with its total
+    for name in _LISTS:
+        values[name] = strings(values[name])
+    for name in _COUNTS:
+        values[name] = values[name] or 0
+    values["metadata"] = loads(values["metadata"]) or {}
+    return SessionSummary(**values)
 
 
 def _marks(prefix: str, values: Sequence[str], params: dict[str, Any]) -> str:
