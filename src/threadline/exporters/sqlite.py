@@ -62,7 +62,7 @@ def _insert_for(shape: tuple[bool, ...], rows: int = 1) -> str:
         columns = list(compress(SPAN_COLUMNS, shape))
         one = f"({', '.join('?' for _ in columns)})"
         sql = f"INSERT OR IGNORE INTO spans ({', '.join(columns)}) VALUES {', '.join([one] * rows)}"
-        if len(_insert_by_shape) < 1024:
+        if len(_insert_by_shape) < 256:  # shapes x power-of-two sizes (store.batched)
             _insert_by_shape[key] = sql
     return sql
 

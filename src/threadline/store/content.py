@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from threadline import semconv as sc
-from threadline.store.batched import insert_rows, parts
+from threadline.store.batched import chunks, insert_rows
 
 __all__ = ["CONTENT_ATTRIBUTES", "ContentWriter", "Splitter", "restore", "split"]
 
@@ -235,7 +235,7 @@ class ContentWriter:
                     by_text[text] = -1  # a repeat in this batch is not hashed again; given its id below
         if not missing:
             return
-        for part in parts(list(missing), width=1):
+        for part in chunks(list(missing)):
             marks = ", ".join("?" * len(part))
             for found, key in conn.execute(f"SELECT id, hash FROM messages WHERE hash IN ({marks})", part):
                 self._known(key, missing.pop(key), found)

@@ -21,7 +21,7 @@ import statistics
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from threadline.store.batched import insert_rows, parts
+from threadline.store.batched import chunks, insert_rows, parts
 from threadline.store.rollup_rows import (
     SESSION_COLUMNS,
     SESSION_INPUT,
@@ -69,7 +69,7 @@ def refresh_sessions(conn: sqlite3.Connection, session_ids: Iterable[str | None]
         return
     traces: dict[str, list[Any]] = {}
     before: dict[str, tuple[Any, Any]] = {}
-    for chunk in parts(ids, width=1):
+    for chunk in chunks(ids):
         marks = ", ".join("?" * len(chunk))
         for row in conn.execute(_SELECT_SESSIONS_TRACES.format(marks=marks), chunk):
             traces.setdefault(row[0], []).append(row[1:])
@@ -95,7 +95,7 @@ def refresh_sessions(conn: sqlite3.Connection, session_ids: Iterable[str | None]
 
 
 def _delete_where_session(conn: sqlite3.Connection, table: str, session_ids: Sequence[str]) -> None:
-    for chunk in parts(session_ids, width=1):
+    for chunk in chunks(session_ids):
         marks = ", ".join("?" * len(chunk))
         conn.execute(f"DELETE FROM {table} WHERE session_id IN ({marks})", chunk)  # noqa: S608 - fixed names
 
@@ -123,8 +123,7 @@ def refresh(
     ids = sorted(set(trace_ids))
     changed: dict[str, list[tuple[Any, Any]]] = {}
     full: set[str | None] = set()
-    for start in range(0, len(ids), 400):  # a few statements per batch, not per trace
-        chunk = ids[start : start + 400]
+    for chunk in chunks(ids):  # a few statements per batch, not per trace
         marks = ", ".join("?" * len(chunk))
         old = {r[0]: r for r in conn.execute(f"SELECT {_TRACE_LIST} FROM traces WHERE trace_id IN ({marks})", chunk)}
         spans = _trace_spans(conn, chunk, old, written or {})
@@ -212,8 +211,7 @@ def _update_sessions(conn: sqlite3.Connection, changed: dict[str, list[tuple[Any
     """
     ids = list(changed)
     currents: dict[str, Sequence[Any]] = {}
-    for start in range(0, len(ids), 400):
-        chunk = ids[start : start + 400]
+    for chunk in chunks(ids):
         marks = ", ".join("?" * len(chunk))
         sql = f"SELECT {', '.join(SESSION_COLUMNS)} FROM sessions WHERE session_id IN ({marks})"  # noqa: S608
         currents.update((r[0], r) for r in conn.execute(sql, chunk))
@@ -290,7 +288,7 @@ def _update_columns(conn: sqlite3.Connection, columns: tuple[int, ...], rows: li
             # A VALUES row's columns are column1, column2 ...: column1 is the session id.
             assignments = ", ".join(f"{name} = v.column{k + 2}" for k, name in enumerate(names))
             sql = f"UPDATE sessions SET {assignments} FROM (VALUES {values}) AS v WHERE session_id = v.column1"  # noqa: S608
-            if len(_update_by_columns) < 1024:
+            if len(_update_by_columns) < 256:
                 _update_by_columns[key] = sql
         conn.execute(sql, [value for row in part for value in row])
 
@@ -308,8 +306,7 @@ def _update_models(conn: sqlite3.Connection, changed: dict[str, list[tuple[Any, 
         return
     sessions = sorted({s for s, _ in delta})
     stored: dict[tuple[str, str], list[Any]] = {}
-    for start in range(0, len(sessions), 400):
-        chunk = sessions[start : start + 400]
+    for chunk in chunks(sessions):
         marks = ", ".join("?" * len(chunk))
         sql = f"SELECT {_MODEL_COLUMNS} FROM session_models WHERE session_id IN ({marks})"  # noqa: S608
         stored.update(((r[0], r[1]), list(r[2:])) for r in conn.execute(sql, chunk) if (r[0], r[1]) in delta)

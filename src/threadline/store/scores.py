@@ -52,7 +52,6 @@ __all__ = [
 _COLUMNS = "target_kind, target_id, name, value_num, value_str, data_type, comment, source, author, created_at"
 _INSERT_HEAD = f"INSERT INTO scores ({_COLUMNS}) VALUES"
 _INSERT = f"{_INSERT_HEAD} (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_ROWS_PER_INSERT = 90
 
 
 # --- rows ---------------------------------------------------------------------------------------
@@ -167,12 +166,18 @@ def build_row(
 
 
 def insert_rows(conn: sqlite3.Connection, rows: Sequence[ScoreRow]) -> None:
-    """Insert ``rows`` on ``conn``: inside the caller's transaction, or atomically on their own.
-
-    One multi-row ``INSERT`` per 90 rows (SQLite's older 999-parameter limit),
-    so up to 90 rows need no explicit transaction to be all-or-nothing.
-    """
-    batched.insert_rows(conn, _INSERT_HEAD, [row.values() for row in rows], _ROWS_PER_INSERT)
+    """Insert ``rows`` on ``conn``: inside the caller's transaction, or all or nothing in one of their own."""
+    values = [row.values() for row in rows]
+    if not values or conn.in_transaction:
+        batched.insert_rows(conn, _INSERT_HEAD, values)
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        batched.insert_rows(conn, _INSERT_HEAD, values)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def add_score(
