@@ -136,3 +136,26 @@ def test_any_captured_text_reads_back_byte_for_byte(tmp_path: Path) -> None:
     with sqlite3.connect(exporter.path) as conn:
         split = {r[0] for r in conn.execute("SELECT name FROM spans WHERE content IS NOT NULL")}
     assert split == {"odd spacing", "cut by the size cap", "a state with more members"}
+
+
+def test_the_writers_memory_of_long_messages_is_bounded_and_reading_back_stays_exact(tmp_path: Path) -> None:
+    from threadline.store import content, open_store
+
+    conn = open_store(tmp_path / "traces.db", create=True)
+    writer = content.ContentWriter()
+    texts = [json.dumps({"role": "user", "content": f"{n}: " + "long context " * 20_000}) for n in range(40)]
+    ids = []
+    for text in texts:  # one long message a transaction, as a RAG app's turns would bring them
+        conn.execute("BEGIN IMMEDIATE")
+        writer.begin(conn)
+        pending = content.split(f"[{text}]")
+        assert pending is not None
+        writer.prepare(conn, [pending])
+        ids.append(writer.list_id(conn, pending[2], pending[4]))
+        writer.flush(conn)
+        conn.execute("COMMIT")
+        assert writer._text_chars <= content.ContentWriter._MAX_TEXT_CHARS + len(text)
+    assert sum(map(len, texts)) > 2 * content.ContentWriter._MAX_TEXT_CHARS  # the bound was reached
+    for list_id, text in zip(ids, texts, strict=True):
+        assert content._text(conn, ["[", ", ", list_id, "]"]) == f"[{text}]"
+    conn.close()

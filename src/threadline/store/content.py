@@ -63,7 +63,7 @@ class Splitter:
     _PROBE = 160  # chars of a list's start that key the memory
     _MAX_KEYS = 1024
     _PER_KEY = 4
-    _MAX_CHARS = 2_000_000  # remembered text (each list's region and its messages): forgotten at once beyond
+    _MAX_CHARS = 1_000_000  # remembered text (each list's region and its messages): forgotten at once beyond
 
     def __init__(self) -> None:
         self._recent: dict[str, list[tuple[str, str, list[str], list[int]]]] = {}
@@ -164,11 +164,13 @@ class ContentWriter:
     (``meta.content_epoch`` changed: a prune or delete).
     """
 
-    _MAX_CACHED = 50_000  # ids of messages and list cells (and texts) kept across transactions
+    _MAX_CACHED = 20_000  # ids of messages and list cells (and texts) kept across transactions
+    _MAX_TEXT_CHARS = 2_000_000  # characters of the texts kept (a message may be long)
 
     def __init__(self) -> None:
         self._messages: dict[bytes, int] = {}
         self._by_text: dict[str, int] = {}  # skips hashing a message seen before
+        self._text_chars = 0  # in _by_text
         self._cells: dict[tuple[int, int], int] = {}
         self._epoch: str | None = None
         self._fresh_messages: list[bytes] = []
@@ -185,7 +187,8 @@ class ContentWriter:
         """Call at the start of each write transaction."""
         # One statement (each gives the GIL away): the epoch, and the next ids of new messages and list cells.
         epoch, self._next_message, self._next_cell = conn.execute(_BEGIN_SQL).fetchone()
-        if epoch != self._epoch or len(self._messages) + len(self._cells) + len(self._by_text) > self._MAX_CACHED:
+        cached = len(self._messages) + len(self._cells) + len(self._by_text)
+        if epoch != self._epoch or cached > self._MAX_CACHED or self._text_chars > self._MAX_TEXT_CHARS:
             self.forget()
             self._epoch = epoch
         self._fresh_messages, self._fresh_cells = [], []
@@ -201,6 +204,7 @@ class ContentWriter:
         self._generation += 1
         self._messages.clear()
         self._by_text.clear()
+        self._text_chars = 0
         self._cells.clear()
 
     def rolled_back(self) -> None:
@@ -209,6 +213,7 @@ class ContentWriter:
         for key in self._fresh_messages:
             self._messages.pop(key, None)
         self._by_text.clear()
+        self._text_chars = 0
         for cell in self._fresh_cells:
             self._cells.pop(cell, None)
 
@@ -254,6 +259,7 @@ class ContentWriter:
         self._messages[key] = found
         self._fresh_messages.append(key)
         self._by_text[text] = found
+        self._text_chars += len(text)
 
     def _message(self, conn: sqlite3.Connection, text: str) -> int:
         known = self._by_text.get(text)

@@ -88,7 +88,7 @@ class Indexer:
     (a new process) only costs an index entry twice, never a missed one.
     """
 
-    _MAX_SEEN = 100_000
+    _MAX_SEEN = 25_000
 
     def __init__(self) -> None:
         self._seen: set[int] = set()
