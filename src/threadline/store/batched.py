@@ -7,7 +7,7 @@ behind, and the batch queue drops spans. A statement of many rows takes the GIL
 back once.
 
 A statement's text depends on its number of rows, and preparing a statement
-costs about as much as running it (~0.25 µs a parameter); SQLite keeps a
+costs about as much as running it (~0.2 µs a parameter); SQLite keeps a
 prepared statement in its cache (~90 bytes a parameter). So rows go in slices
 whose sizes are powers of two, up to :data:`PARAMETERS_PER_STATEMENT`
 parameters, and a last slice of fewer than 16 rows: a handful of statements a
