@@ -54,21 +54,20 @@ class ThreadlineSpanHandler(BaseSpanHandler[BaseSpan]):
 
     def span_exit(self, id_: str, bound_args: Any, instance: Any = None, result: Any = None, **kw: Any) -> None:
         """End the span with ``result`` (a returned stream keeps it open until its end event)."""
-        self._end(id_, result, dropped=False)
+        try:
+            self.__pydantic_private__["_tracker"].exit(id_, result)
+        except Exception as exc:
+            if failed("llamaindex.span_exit", exc):
+                raise
+        finally:
+            self.open_spans.pop(id_, None)
 
     def span_drop(self, id_: str, bound_args: Any, instance: Any = None, err: Any = None, **kw: Any) -> None:
         """End the span as an error with ``err``."""
-        self._end(id_, err, dropped=True)
-
-    def _end(self, id_: str, value: Any, *, dropped: bool) -> None:
-        tracker = self.__pydantic_private__["_tracker"]
         try:
-            if dropped:
-                tracker.drop(id_, value)
-            else:
-                tracker.exit(id_, value)
+            self.__pydantic_private__["_tracker"].drop(id_, err)
         except Exception as exc:
-            if failed("llamaindex.span_drop" if dropped else "llamaindex.span_exit", exc):
+            if failed("llamaindex.span_drop", exc):
                 raise
         finally:
             self.open_spans.pop(id_, None)
@@ -80,11 +79,11 @@ class ThreadlineSpanHandler(BaseSpanHandler[BaseSpan]):
 
     def prepare_to_exit_span(self, id_: str, bound_args: Any, **kw: Any) -> None:
         """The base class's hook, done by :meth:`span_exit` (which the dispatcher calls)."""
-        self._end(id_, kw.get("result"), dropped=False)
+        self.span_exit(id_, bound_args, result=kw.get("result"))
 
     def prepare_to_drop_span(self, id_: str, bound_args: Any, **kw: Any) -> None:
         """The base class's hook, done by :meth:`span_drop` (which the dispatcher calls)."""
-        self._end(id_, kw.get("err"), dropped=True)
+        self.span_drop(id_, bound_args, err=kw.get("err"))
 
     def capture_propagation_context(self) -> dict[str, Any]:
         """The current threadline span as W3C trace context, under the ``"threadline"`` key."""
