@@ -54,20 +54,21 @@ class ThreadlineSpanHandler(BaseSpanHandler[BaseSpan]):
 
     def span_exit(self, id_: str, bound_args: Any, instance: Any = None, result: Any = None, **kw: Any) -> None:
         """End the span with ``result`` (a returned stream keeps it open until its end event)."""
-        try:
-            self.__pydantic_private__["_tracker"].exit(id_, result)
-        except Exception as exc:
-            if failed("llamaindex.span_exit", exc):
-                raise
-        finally:
-            self.open_spans.pop(id_, None)
+        self._end(id_, result, dropped=False)
 
     def span_drop(self, id_: str, bound_args: Any, instance: Any = None, err: Any = None, **kw: Any) -> None:
         """End the span as an error with ``err``."""
+        self._end(id_, err, dropped=True)
+
+    def _end(self, id_: str, value: Any, *, dropped: bool) -> None:
+        tracker = self.__pydantic_private__["_tracker"]
         try:
-            self.__pydantic_private__["_tracker"].drop(id_, err)
+            if dropped:
+                tracker.drop(id_, value)
+            else:
+                tracker.exit(id_, value)
         except Exception as exc:
-            if failed("llamaindex.span_drop", exc):
+            if failed("llamaindex.span_drop" if dropped else "llamaindex.span_exit", exc):
                 raise
         finally:
             self.open_spans.pop(id_, None)
@@ -79,11 +80,11 @@ class ThreadlineSpanHandler(BaseSpanHandler[BaseSpan]):
 
     def prepare_to_exit_span(self, id_: str, bound_args: Any, **kw: Any) -> None:
         """The base class's hook, done by :meth:`span_exit` (which the dispatcher calls)."""
-        self.span_exit(id_, bound_args, result=kw.get("result"))
+        self._end(id_, kw.get("result"), dropped=False)
 
     def prepare_to_drop_span(self, id_: str, bound_args: Any, **kw: Any) -> None:
         """The base class's hook, done by :meth:`span_drop` (which the dispatcher calls)."""
-        self.span_drop(id_, bound_args, err=kw.get("err"))
+        self._end(id_, kw.get("err"), dropped=True)
 
     def capture_propagation_context(self) -> dict[str, Any]:
         """The current threadline span as W3C trace context, under the ``"threadline"`` key."""
