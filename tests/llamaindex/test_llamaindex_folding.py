@@ -76,3 +76,29 @@ def test_dispatcher_shutdown_inside_a_span_ends_it_as_an_error(spans):
     stop = spans.one("Pipeline.stop")
     assert _attrs(stop)[sc.OUTCOME] == "error"
     assert _tracker().open_count() == 0
+
+
+class Shared:
+    """A base with a dispatcher span, for two subclasses of one name (their spans are both ``Impl.go``)."""
+
+    @dispatcher.span
+    def go(self, key: str) -> str:
+        return lookup(key)
+
+
+UserImpl = type("Impl", (Shared,), {"__module__": __name__})  # the user's class: its spans are kept
+InternalImpl = type("Impl", (Shared,), {"__module__": "llama_index.core.threadline_test_internal"})  # folded
+
+
+def test_one_span_name_is_decided_per_class(spans):
+    # The decision is cached by class and span name: the name alone must not decide another class's spans.
+    for _ in range(2):
+        assert InternalImpl().go("a") == "A"
+        assert UserImpl().go("b") == "B"
+    kept = spans.by_name("Impl.go")
+    assert len(kept) == 2
+    kept_ids = {s.context.span_id for s in kept}
+    lookups = spans.by_name("lookup")
+    assert len(lookups) == 4
+    assert sum(1 for call in lookups if call.parent is not None and call.parent.span_id in kept_ids) == 2
+    assert _tracker().open_count() == 0

@@ -119,17 +119,28 @@ def folded(category: Category | None, method: str) -> bool:
     return method not in KEPT_METHODS.get(category, ())
 
 
+# Per (class, span name): the category and whether the span folds. Dispatcher spans repeat the same few
+# pairs, so most spans are decided by one lookup; bounded like ``_cache``.
+_decisions: dict[tuple[type | None, str], tuple[Category | None, bool]] = {}
+
+
 def classify(instance: Any, span_id: str) -> tuple[Category | None, str, bool]:
     """A dispatcher span's category (``None`` for a function), name, and whether it folds (:func:`folded`)."""
-    category = None
-    if instance is not None:
-        cls = type(instance)
+    # The dispatcher appends "-" and a 36-character UUID to the qualified name (see span_name).
+    name = span_id[:-37] if len(span_id) > 37 and span_id[-37] == "-" else span_name(span_id)
+    cls = None if instance is None else type(instance)
+    try:
+        category, folds = _decisions[cls, name]
+    except (KeyError, TypeError):  # TypeError: a class whose metaclass makes it unhashable
+        category = None if cls is None else categorize(cls)
+        folds = folded(category, name.rsplit(".", 1)[-1])
+        if len(_decisions) >= _CACHE_SIZE:
+            _decisions.clear()
         try:
-            category = _cache[cls]
-        except (KeyError, TypeError):
-            category = categorize(cls)
-    name = span_name(span_id)
-    return category, name, folded(category, name.rsplit(".", 1)[-1])
+            _decisions[cls, name] = (category, folds)
+        except TypeError:
+            pass
+    return category, name, folds
 
 
 def span_name(span_id: str) -> str:

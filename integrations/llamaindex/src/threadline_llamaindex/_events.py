@@ -54,9 +54,8 @@ class EventRouter:
         kind = type(event).__name__
         handler = self._events.get(kind)  # type: ignore[attr-defined]
         if handler is None:
-            start = _RERANK_EVENTS.get(kind)
-            if start is not None:
-                self._on_rerank(event, start=start)
+            if kind in _RERANK_EVENTS:
+                self._on_rerank(event, start=_RERANK_EVENTS[kind])
             return
         span_id = getattr(event, "span_id", None)
         entry = self._entries.get(span_id) if span_id else None

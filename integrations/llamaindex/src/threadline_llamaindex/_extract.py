@@ -61,10 +61,18 @@ def field(obj: Any, key: str) -> Any:
         return get(obj, key)
 
 
+def _arguments(bound_args: Any) -> Any:
+    """``bound_args.arguments`` (an ``inspect.BoundArguments``, as the dispatcher passes), else :func:`get`."""
+    try:
+        return bound_args.arguments
+    except Exception:
+        return get(bound_args, "arguments")
+
+
 def argument(bound_args: Any, name: str, index: int = 0) -> Any:
     """A call argument by name, or by position in ``*args``, or in ``**kwargs``."""
-    arguments = get(bound_args, "arguments")
-    if not isinstance(arguments, Mapping):
+    arguments = _arguments(bound_args)
+    if type(arguments) is not dict and not isinstance(arguments, Mapping):
         return None
     value = arguments.get(name, _MISSING)
     if value is not _MISSING:
@@ -80,7 +88,7 @@ def argument(bound_args: Any, name: str, index: int = 0) -> Any:
 
 def tool_arguments(bound_args: Any) -> Any:
     """A tool call's arguments: its keyword arguments, or its positional ones."""
-    arguments = get(bound_args, "arguments")
+    arguments = _arguments(bound_args)
     if not isinstance(arguments, Mapping):
         return None
     kwargs = arguments.get("kwargs")

@@ -20,12 +20,13 @@ the same trace.
 
 from __future__ import annotations
 
-import inspect
 import threading
 import weakref
 from collections.abc import Mapping
-from types import CodeType
+from types import AsyncGeneratorType, CodeType, GeneratorType
 from typing import Any
+
+from opentelemetry import context as otel_context
 
 from threadline.emitter import Emitter, SpanHandle
 from threadline.guard import guard
@@ -39,6 +40,7 @@ from threadline_llamaindex._events import EventRouter
 from threadline_llamaindex._frames import running_stream, wrapped_gen_codes
 
 MAX_PENDING = 1000  # streams returned but not finished; beyond this the oldest is ended as abandoned
+_GENERATORS = (GeneratorType, AsyncGeneratorType)  # what inspect.isgenerator / isasyncgen test, in one call
 
 
 class Tracker(EventRouter):
@@ -79,7 +81,13 @@ class Tracker(EventRouter):
                 self._entries[id_] = target if target is not None else NO_TARGET
             return False
         parent_handle, parent_context = self._parent(emitter, target, record)
-        entry.handle = emitter.start(record, parent=parent_handle, parent_context=parent_context)
+        if parent_handle is None:
+            # _parent() found no open span (nor will start()): start from this context, not a second look-up.
+            if parent_context is None:
+                parent_context = otel_context.get_current()
+            entry.handle = emitter.start(record, use_current=False, parent_context=parent_context)
+        else:
+            entry.handle = emitter.start(record, parent=parent_handle, parent_context=parent_context)
         self._entries[id_] = entry
         return True
 
@@ -122,7 +130,7 @@ class Tracker(EventRouter):
         capture = current_emitter().content.capture
         category = entry.category
         if isinstance(record, ModelCall) and category is Category.LLM:
-            if inspect.isgenerator(result) or inspect.isasyncgen(result):
+            if isinstance(result, _GENERATORS):
                 self._hold(entry, result, stream=True)
                 return True
             if record.outputs is None and record.usage is None:

@@ -8,6 +8,7 @@ chunk by chunk by the accumulators at the end of the module.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from threadline import semconv as sc
@@ -38,6 +39,44 @@ NAMES: dict[str, str] = {
     EMBEDDINGS: "openai.embeddings",
     COMPLETIONS: "openai.completions",
 }
+
+
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
+
+
+class _Reader:
+    """``get(key)`` of an object that is neither a dict nor an SDK model: :func:`get` key by key."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def get(self, key: str) -> Any:
+        return get(self.obj, key)
+
+
+def fields(obj: Any) -> Any:
+    """What :func:`get` reads from ``obj``, as one object with ``.get(key)``: one look-up per object, not per key.
+
+    A dict as it is; an SDK (pydantic) model's field values (its ``__dict__``),
+    with its extra keys when it has any; an empty mapping for ``None``.
+    """
+    if type(obj) is dict:
+        return obj
+    if obj is None:
+        return _NOTHING
+    try:  # attribute reads, not getattr() calls: this runs for every result, choice and stream chunk
+        extra = obj.__pydantic_extra__
+        values = obj.__dict__
+    except AttributeError:
+        values = extra = None
+    if type(values) is dict:
+        if not extra:
+            return values
+        if type(extra) is dict:
+            return {**extra, **values}
+    return obj if isinstance(obj, Mapping) else _Reader(obj)
 
 
 def _number(value: Any) -> float | None:
@@ -116,35 +155,37 @@ def fill_result(record: ModelCall, route: str, result: Any, capture: bool) -> No
     if route == RESPONSES:
         fill_response(record, result, capture)
         return
-    record.response_id = get(result, "id") or record.response_id
-    record.response_model = get(result, "model") or record.response_model
-    set_usage(record, get(result, "usage"))
+    values = fields(result)
+    record.response_id = values.get("id") or record.response_id
+    record.response_model = values.get("model") or record.response_model
+    set_usage(record, values.get("usage"))
     if route == EMBEDDINGS:
-        dims = _embedding_dims(result)
+        dims = _embedding_dims(values)
         if dims:
             record.attributes[sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = dims
         return
-    choices = get(result, "choices") or ()
-    reasons = [r for r in (get(c, "finish_reason") for c in choices) if r]
+    choices = [fields(c) for c in values.get("choices") or ()]
+    reasons = [r for r in (c.get("finish_reason") for c in choices) if r]
     if reasons:
         record.finish_reasons = reasons
     if capture:
         if route == CHAT:
-            record.outputs = [chat_message(get(c, "message")) for c in choices]
+            record.outputs = [chat_message(c.get("message")) for c in choices]
         else:
-            record.outputs = [get(c, "text") for c in choices]
+            record.outputs = [c.get("text") for c in choices]
 
 
 def chat_message(message: Any) -> dict[str, Any]:
     """A light dict of one chat output message (role, content, refusal, tool calls)."""
-    out: dict[str, Any] = {"role": get(message, "role") or "assistant"}
-    content = get(message, "content")
+    values = fields(message)
+    out: dict[str, Any] = {"role": values.get("role") or "assistant"}
+    content = values.get("content")
     if content is not None:
         out["content"] = content
-    refusal = get(message, "refusal")
+    refusal = values.get("refusal")
     if refusal:
         out["refusal"] = refusal
-    calls = get(message, "tool_calls")
+    calls = values.get("tool_calls")
     if calls:
         out["tool_calls"] = [
             {
@@ -157,7 +198,7 @@ def chat_message(message: Any) -> dict[str, Any]:
             }
             for call in calls
         ]
-    audio = get(message, "audio")
+    audio = values.get("audio")
     if audio is not None and get(audio, "transcript"):
         out["audio"] = {"transcript": get(audio, "transcript")}
     return out
@@ -219,16 +260,24 @@ def set_usage(record: ModelCall, raw: Any) -> None:
     if usage is None:
         return
     record.usage = usage
-    audio_in = _int(get(get(raw, "prompt_tokens_details"), "audio_tokens"))
-    audio_out = _int(get(get(raw, "completion_tokens_details"), "audio_tokens"))
-    if audio_in:
-        record.attributes[sc.OI_LLM_TOKEN_COUNT_PROMPT_AUDIO] = audio_in
-    if audio_out:
-        record.attributes[sc.OI_LLM_TOKEN_COUNT_COMPLETION_AUDIO] = audio_out
+    values = fields(raw)
+    for key, name in _AUDIO_TOKENS:
+        details = values.get(key)
+        if details is not None:
+            audio = _int(get(details, "audio_tokens"))
+            if audio:
+                record.attributes[name] = audio
+
+
+# Audio token counts, by the usage field that holds them: OpenInference attributes of their own.
+_AUDIO_TOKENS = (
+    ("prompt_tokens_details", sc.OI_LLM_TOKEN_COUNT_PROMPT_AUDIO),
+    ("completion_tokens_details", sc.OI_LLM_TOKEN_COUNT_COMPLETION_AUDIO),
+)
 
 
 def _embedding_dims(result: Any) -> int | None:
-    data = get(result, "data")
+    data = fields(result).get("data")
     if not data:
         return None
     vector = get(data[0], "embedding")
@@ -263,32 +312,35 @@ class ChatAccumulator:
         self.model: str | None = None
 
     def feed(self, chunk: Any) -> bool:
+        values = fields(chunk)
         if self.id is None:
-            self.id = get(chunk, "id")
-            self.model = get(chunk, "model")
-        usage = get(chunk, "usage")
+            self.id = values.get("id")
+            self.model = values.get("model")
+        usage = values.get("usage")
         if usage is not None:
             self.usage = usage
         first = False
-        for choice in get(chunk, "choices") or ():
-            index = get(choice, "index") or 0
-            reason = get(choice, "finish_reason")
+        for item in values.get("choices") or ():
+            choice = fields(item)
+            index = choice.get("index") or 0
+            reason = choice.get("finish_reason")
             if reason:
                 self.reasons[index] = reason
             if self.route == COMPLETIONS:
-                text = get(choice, "text")
+                text = choice.get("text")
                 calls = None
             else:
-                delta = get(choice, "delta")
+                delta = choice.get("delta")
                 if delta is None:
                     continue
-                text = get(delta, "content")
-                calls = get(delta, "tool_calls")
-                role = get(delta, "role")
+                delta = fields(delta)
+                text = delta.get("content")
+                calls = delta.get("tool_calls")
+                role = delta.get("role")
                 if role:
                     self.roles[index] = role
                 if not text and not calls:
-                    refusal = get(delta, "refusal")
+                    refusal = delta.get("refusal")
                     if refusal:
                         text = refusal
             if text or calls:
