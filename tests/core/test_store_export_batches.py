@@ -87,7 +87,7 @@ def test_a_batch_of_512_spans_is_written_in_a_few_statements(tmp_path: Path) -> 
 
 
 def test_rows_go_in_few_statements_under_the_parameter_limit() -> None:
-    from threadline.store.batched import PARAMETERS_PER_STATEMENT, chunks, parts
+    from threadline.store.batched import PARAMETERS_PER_STATEMENT, in_lists, parts, value_rows
 
     spans = [tuple(range(32))] * 1200  # 32 parameters a row: 256 rows a statement
     assert [len(p) for p in parts(spans)] == [256] * 4 + [176]
@@ -95,6 +95,9 @@ def test_rows_go_in_few_statements_under_the_parameter_limit() -> None:
     assert [len(p) for p in parts(rows)] == [2730, 2270]
     assert [row for p in parts(rows) for row in p] == rows  # every row once, in order
     assert all(len(p) * 32 <= PARAMETERS_PER_STATEMENT for p in parts(spans))
-    assert [len(p) for p in parts([b"k" * 16] * 600, width=1)] == [600]
     assert list(parts([])) == []
-    assert [len(c) for c in chunks(list(range(1100)))] == [500, 500, 100]
+    lists = list(in_lists(list(range(1100))))
+    assert [len(c) for _, c in lists] == [500, 500, 100]
+    assert [marks.count("?") for marks, _ in lists] == [500, 500, 100]
+    assert [v for _, c in lists for v in c] == list(range(1100))
+    assert value_rows(3, 2) == "(?, ?, ?), (?, ?, ?)"

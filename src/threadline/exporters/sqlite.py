@@ -33,7 +33,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from threadline.store import batched, lifecycle, rollups, search_index  # batched: why multi-row statements
 from threadline.store import content as store_content
 from threadline.store.rollup_rows import TRACE_INPUT
-from threadline.store.schema import SPAN_COLUMNS, StoreError, open_store, resolve_path, retry_locked
+from threadline.store.schema import SPAN_COLUMNS, StoreError, open_store, resolve_path, retry_locked, write_transaction
 from threadline.store.scores import ScoreRow, insert_rows, partition_scores
 from threadline.store.span_rows import (
     CONTENT_INDEX,
@@ -51,20 +51,19 @@ logger = logging.getLogger("threadline")
 
 RETENTION_ENV_VAR = "THREADLINE_RETENTION"
 
-_insert_by_shape: dict[tuple[tuple[bool, ...], int], str] = {}
+_insert_head_by_shape: dict[tuple[bool, ...], tuple[str, int]] = {}
 
 
 def _insert_for(shape: tuple[bool, ...], rows: int = 1) -> str:
-    """The INSERT of ``rows`` rows naming only the columns present in ``shape`` (cached)."""
-    key = (shape, rows)
-    sql = _insert_by_shape.get(key)
-    if sql is None:
+    """The INSERT of ``rows`` rows naming only the columns present in ``shape`` (its head cached per shape)."""
+    found = _insert_head_by_shape.get(shape)
+    if found is None:
         columns = list(compress(SPAN_COLUMNS, shape))
-        one = f"({', '.join('?' for _ in columns)})"
-        sql = f"INSERT OR IGNORE INTO spans ({', '.join(columns)}) VALUES {', '.join([one] * rows)}"
-        if len(_insert_by_shape) < 256:  # shapes x power-of-two sizes (store.batched)
-            _insert_by_shape[key] = sql
-    return sql
+        found = (f"INSERT OR IGNORE INTO spans ({', '.join(columns)}) VALUES", len(columns))
+        if len(_insert_head_by_shape) < 256:
+            _insert_head_by_shape[shape] = found
+    head, width = found
+    return f"{head} {batched.value_rows(width, rows)}"
 
 
 def group_by_shape(rows: Sequence[Sequence[Any]]) -> dict[tuple[bool, ...], list[tuple[Any, ...]]]:
@@ -290,34 +289,35 @@ class SQLiteSpanExporter(SpanExporter):
     def _write(
         self, conn: sqlite3.Connection, encoded: Sequence[Sequence[Any]], scores: Sequence[ScoreRow] = ()
     ) -> None:
-        # IMMEDIATE takes the write lock up front, so waiting happens in the busy
-        # handler rather than as a "locked" error when a read upgrades to a write.
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            writer = self._content
-            writer.begin(conn)
-            writer.prepare(conn, [p for _, pending, *_ in encoded if pending for p in pending.values()])
-            rows = []
-            for row, pending, *_ in encoded:
-                if pending:
-                    row[CONTENT_INDEX] = dumps({name: writer.reference(conn, p) for name, p in pending.items()})
-                rows.append(row)
-            writer.flush(conn)
-            rowids: dict[tuple[str, str], int] = {}
-            for shape, values in group_by_shape(rows).items():
-                for part in batched.parts(values):
-                    cursor = conn.execute(_insert_for(shape, len(part)), [value for row in part for value in row])
-                    _note_rowids(rowids, part, cursor)
-            rollups.refresh(conn, {row[0] for row in rows}, _trace_inputs(rows))
-            insert_rows(conn, scores)
-            self._search.index(conn, encoded, rowids)
-            conn.execute("COMMIT")
-        except BaseException:
+            with write_transaction(conn):
+                self._write_batch(conn, encoded, scores)
+        except BaseException:  # what the caches remembered of this transaction was never written
             self._content.rolled_back()
             self._search.rolled_back()
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
             raise
+
+    def _write_batch(
+        self, conn: sqlite3.Connection, encoded: Sequence[Sequence[Any]], scores: Sequence[ScoreRow]
+    ) -> None:
+        """The batch's statements, inside :meth:`_write`'s transaction."""
+        writer = self._content
+        writer.begin(conn)
+        writer.prepare(conn, [p for _, pending, *_ in encoded if pending for p in pending.values()])
+        rows = []
+        for row, pending, *_ in encoded:
+            if pending:
+                row[CONTENT_INDEX] = dumps({name: writer.reference(conn, p) for name, p in pending.items()})
+            rows.append(row)
+        writer.flush(conn)
+        rowids: dict[tuple[str, str], int] = {}
+        for shape, values in group_by_shape(rows).items():
+            for part in batched.parts(values):
+                cursor = conn.execute(_insert_for(shape, len(part)), [value for row in part for value in row])
+                _note_rowids(rowids, part, cursor)
+        rollups.refresh(conn, {row[0] for row in rows}, _trace_inputs(rows))
+        insert_rows(conn, scores)
+        self._search.index(conn, encoded, rowids)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Nothing is buffered here: every export is committed before it returns."""

@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["IDS_PER_STATEMENT", "PARAMETERS_PER_STATEMENT", "chunks", "insert_rows", "parts"]
+__all__ = ["IDS_PER_STATEMENT", "PARAMETERS_PER_STATEMENT", "in_lists", "insert_rows", "parts", "value_rows"]
 
 T = TypeVar("T")
 
@@ -30,29 +30,29 @@ IDS_PER_STATEMENT = 500
 """Values in one ``IN (...)`` list at most."""
 
 
-def parts(rows: Sequence[T], *, width: int | None = None) -> Iterator[Sequence[T]]:
-    """``rows`` in slices of at most :data:`PARAMETERS_PER_STATEMENT` parameters.
-
-    ``width``: parameters per row (default: the first row's length).
-    """
+def parts(rows: Sequence[Sequence[Any]]) -> Iterator[Sequence[Sequence[Any]]]:
+    """``rows`` in slices of at most :data:`PARAMETERS_PER_STATEMENT` parameters (by the first row's width)."""
     if not rows:
         return
-    width = len(rows[0]) if width is None else width  # type: ignore[arg-type]
-    size = max(1, PARAMETERS_PER_STATEMENT // max(1, width))
+    size = max(1, PARAMETERS_PER_STATEMENT // max(1, len(rows[0])))
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
 
 
-def chunks(values: Sequence[T], size: int = IDS_PER_STATEMENT) -> Iterator[Sequence[T]]:
-    """``values`` in slices of ``size`` (an ``IN (...)`` list binds one parameter a value; its text is short)."""
+def in_lists(values: Sequence[T], size: int = IDS_PER_STATEMENT) -> Iterator[tuple[str, Sequence[T]]]:
+    """``values`` in slices of ``size``, each with its placeholders ``"?, ?, ..."`` for an ``IN (...)`` list."""
     for start in range(0, len(values), size):
-        yield values[start : start + size]
+        chunk = values[start : start + size]
+        yield ", ".join("?" * len(chunk)), chunk
+
+
+def value_rows(width: int, rows: int) -> str:
+    """``(?, ?), (?, ?)``: the placeholders of ``rows`` rows of ``width`` parameters after ``VALUES``."""
+    one = f"({', '.join('?' * width)})"
+    return ", ".join([one] * rows)
 
 
 def insert_rows(conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[Any]]) -> None:
     """Run ``head`` (``"INSERT ... (a, b) VALUES"``) for ``rows``, in :func:`parts`."""
-    if not rows:
-        return
-    one = f"({', '.join('?' * len(rows[0]))})"
     for part in parts(rows):
-        conn.execute(f"{head} {', '.join([one] * len(part))}", [value for row in part for value in row])
+        conn.execute(f"{head} {value_rows(len(part[0]), len(part))}", [value for row in part for value in row])

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from threadline import semconv as sc
-from threadline.store.batched import chunks, insert_rows
+from threadline.store.batched import in_lists, insert_rows
 
 __all__ = ["CONTENT_ATTRIBUTES", "ContentWriter", "Splitter", "restore", "split"]
 
@@ -240,8 +240,7 @@ class ContentWriter:
                     by_text[text] = -1  # a repeat in this batch is not hashed again; given its id below
         if not missing:
             return
-        for part in chunks(list(missing)):
-            marks = ", ".join("?" * len(part))
+        for marks, part in in_lists(list(missing)):
             for found, key in conn.execute(f"SELECT id, hash FROM messages WHERE hash IN ({marks})", part):
                 self._known(key, missing.pop(key), found)
         if not missing:

@@ -21,8 +21,9 @@ from typing import IO, Any
 
 from threadline.safe_text import json_text
 from threadline.store import rollups, search_index
+from threadline.store.batched import in_lists
 from threadline.store.reading import Db, fetch
-from threadline.store.schema import open_store, retry_locked
+from threadline.store.schema import open_store, retry_locked, write_transaction
 from threadline.store.sessions import find_session_id
 from threadline.store.spans import trace_spans
 
@@ -82,9 +83,7 @@ def _delete_traces(conn: sqlite3.Connection, trace_ids: list[str]) -> tuple[int,
     """Delete the traces' spans and rollups (sessions recomputed); inside the caller's transaction."""
     spans = 0
     sessions: set[str | None] = set()
-    for start in range(0, len(trace_ids), 500):
-        chunk = trace_ids[start : start + 500]
-        marks = ", ".join("?" for _ in chunk)
+    for marks, chunk in in_lists(trace_ids):
         sessions.update(r[0] for r in conn.execute(f"SELECT session_id FROM traces WHERE trace_id IN ({marks})", chunk))
         search_index.forget_traces(conn, chunk)
         spans += conn.execute(f"DELETE FROM spans WHERE trace_id IN ({marks})", chunk).rowcount
@@ -150,17 +149,11 @@ def _delete(db: Db, select_traces: str, params: tuple[Any, ...]) -> Deleted:
     """Delete the traces ``select_traces`` names, in one write transaction, then give the space back."""
 
     def attempt(conn: sqlite3.Connection) -> Deleted:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(conn):
             trace_ids = [r[0] for r in conn.execute(select_traces, params)]
             spans, sessions = _delete_traces(conn, trace_ids) if trace_ids else (0, 0)
             if spans:
                 collect_content(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         return Deleted(sessions=sessions, traces=len(trace_ids), spans=spans)
 
     with connection(db) as conn:

@@ -21,7 +21,7 @@ import statistics
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from threadline.store.batched import chunks, insert_rows, parts
+from threadline.store.batched import in_lists, insert_rows, parts, value_rows
 from threadline.store.rollup_rows import (
     SESSION_COLUMNS,
     SESSION_INPUT,
@@ -69,8 +69,7 @@ def refresh_sessions(conn: sqlite3.Connection, session_ids: Iterable[str | None]
         return
     traces: dict[str, list[Any]] = {}
     before: dict[str, tuple[Any, Any]] = {}
-    for chunk in chunks(ids):
-        marks = ", ".join("?" * len(chunk))
+    for marks, chunk in in_lists(ids):
         for row in conn.execute(_SELECT_SESSIONS_TRACES.format(marks=marks), chunk):
             traces.setdefault(row[0], []).append(row[1:])
         sql = f"SELECT session_id, users, models FROM sessions WHERE session_id IN ({marks})"  # noqa: S608
@@ -95,8 +94,7 @@ def refresh_sessions(conn: sqlite3.Connection, session_ids: Iterable[str | None]
 
 
 def _delete_where_session(conn: sqlite3.Connection, table: str, session_ids: Sequence[str]) -> None:
-    for chunk in chunks(session_ids):
-        marks = ", ".join("?" * len(chunk))
+    for marks, chunk in in_lists(session_ids):
         conn.execute(f"DELETE FROM {table} WHERE session_id IN ({marks})", chunk)  # noqa: S608 - fixed names
 
 
@@ -123,8 +121,7 @@ def refresh(
     ids = sorted(set(trace_ids))
     changed: dict[str, list[tuple[Any, Any]]] = {}
     full: set[str | None] = set()
-    for chunk in chunks(ids):  # a few statements per batch, not per trace
-        marks = ", ".join("?" * len(chunk))
+    for marks, chunk in in_lists(ids):  # a few statements per batch, not per trace
         old = {r[0]: r for r in conn.execute(f"SELECT {_TRACE_LIST} FROM traces WHERE trace_id IN ({marks})", chunk)}
         spans = _trace_spans(conn, chunk, old, written or {})
         rows = [trace_row(trace_id, found) for trace_id, found in spans.items() if found]
@@ -154,9 +151,8 @@ def _trace_spans(
             spans[trace_id] = mine
         else:
             spans[trace_id] = stored[trace_id] = []
-    if stored:
-        marks = ", ".join("?" * len(stored))
-        for row in conn.execute(f"SELECT trace_id, {_SPAN_LIST} FROM spans WHERE trace_id IN ({marks})", list(stored)):
+    for marks, ids in in_lists(list(stored)):
+        for row in conn.execute(f"SELECT trace_id, {_SPAN_LIST} FROM spans WHERE trace_id IN ({marks})", ids):
             stored[row[0]].append(row[1:])
     return spans
 
@@ -211,8 +207,7 @@ def _update_sessions(conn: sqlite3.Connection, changed: dict[str, list[tuple[Any
     """
     ids = list(changed)
     currents: dict[str, Sequence[Any]] = {}
-    for chunk in chunks(ids):
-        marks = ", ".join("?" * len(chunk))
+    for marks, chunk in in_lists(ids):
         sql = f"SELECT {', '.join(SESSION_COLUMNS)} FROM sessions WHERE session_id IN ({marks})"  # noqa: S608
         currents.update((r[0], r) for r in conn.execute(sql, chunk))
     refresh_sessions(conn, [s for s in ids if s not in currents])
@@ -273,23 +268,13 @@ def _update_ttfts(row: list[Any], pairs: list[tuple[Any, Any]]) -> None:
     row[_S["ttft_median_ms"]] = statistics.median(ttfts) if ttfts else None
 
 
-_update_by_columns: dict[tuple[tuple[int, ...], int], str] = {}
-
-
 def _update_columns(conn: sqlite3.Connection, columns: tuple[int, ...], rows: list[list[Any]]) -> None:
     """Write ``columns`` of sessions (each row: session id, then those values); only their indexes are touched."""
+    # A VALUES row's columns are column1, column2 ...: column1 is the session id.
+    assignments = ", ".join(f"{SESSION_COLUMNS[i]} = v.column{k + 2}" for k, i in enumerate(columns))
     for part in parts(rows):
-        key = (columns, len(part))
-        sql = _update_by_columns.get(key)
-        if sql is None:
-            names = [SESSION_COLUMNS[i] for i in columns]
-            one = f"({', '.join('?' * (1 + len(names)))})"
-            values = ", ".join([one] * len(part))
-            # A VALUES row's columns are column1, column2 ...: column1 is the session id.
-            assignments = ", ".join(f"{name} = v.column{k + 2}" for k, name in enumerate(names))
-            sql = f"UPDATE sessions SET {assignments} FROM (VALUES {values}) AS v WHERE session_id = v.column1"  # noqa: S608
-            if len(_update_by_columns) < 256:
-                _update_by_columns[key] = sql
+        values = value_rows(1 + len(columns), len(part))
+        sql = f"UPDATE sessions SET {assignments} FROM (VALUES {values}) AS v WHERE session_id = v.column1"  # noqa: S608
         conn.execute(sql, [value for row in part for value in row])
 
 
@@ -306,8 +291,7 @@ def _update_models(conn: sqlite3.Connection, changed: dict[str, list[tuple[Any, 
         return
     sessions = sorted({s for s, _ in delta})
     stored: dict[tuple[str, str], list[Any]] = {}
-    for chunk in chunks(sessions):
-        marks = ", ".join("?" * len(chunk))
+    for marks, chunk in in_lists(sessions):
         sql = f"SELECT {_MODEL_COLUMNS} FROM session_models WHERE session_id IN ({marks})"  # noqa: S608
         stored.update(((r[0], r[1]), list(r[2:])) for r in conn.execute(sql, chunk) if (r[0], r[1]) in delta)
     rows = []

@@ -13,10 +13,11 @@ processes write while the CLI reads.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -117,6 +118,23 @@ def _make_private_dirs(directory: Path) -> None:
         os.chmod(d, 0o700)  # mkdir's mode is filtered by the umask
 
 
+@contextlib.contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back when the block (or the commit) raises.
+
+    IMMEDIATE takes the write lock up front, so waiting happens in the busy handler
+    rather than as a "locked" error when a read upgrades to a write.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 def _create_private_file(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
@@ -193,8 +211,7 @@ def _initialise(conn: sqlite3.Connection, path: Path) -> None:
     """Create or migrate the schema inside one write transaction (safe against a racing process)."""
 
     def attempt() -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(conn):
             tables = _tables(conn)
             version = _check_meta(path, tables, conn)
             if version is None:
@@ -215,11 +232,6 @@ def _initialise(conn: sqlite3.Connection, path: Path) -> None:
                     version += 1
                     conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     retry_locked(attempt)
 

@@ -34,7 +34,7 @@ from threadline.store import batched
 from threadline.store.lifecycle import connection
 from threadline.store.reading import Db
 from threadline.store.results import fmt_number
-from threadline.store.schema import retry_locked
+from threadline.store.schema import retry_locked, write_transaction
 
 __all__ = [
     "Score",
@@ -171,13 +171,8 @@ def insert_rows(conn: sqlite3.Connection, rows: Sequence[ScoreRow]) -> None:
     if not values or conn.in_transaction:
         batched.insert_rows(conn, _INSERT_HEAD, values)
         return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(conn):
         batched.insert_rows(conn, _INSERT_HEAD, values)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def add_score(
@@ -284,9 +279,7 @@ def scores_by_target(conn: sqlite3.Connection, target_kind: str, target_ids: Ite
     out: dict[str, list[Score]] = {}
     if not ids:
         return out
-    for start in range(0, len(ids), 500):
-        part = ids[start : start + 500]
-        marks = ", ".join("?" for _ in part)
+    for marks, part in batched.in_lists(ids):
         sql = f"{_SELECT} WHERE target_kind = ? AND target_id IN ({marks}) ORDER BY created_at, id"
         for row in retry_locked(lambda sql=sql, part=part: conn.execute(sql, [target_kind, *part]).fetchall()):
             score = Score(*row)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from threadline.store.batched import in_lists
 from threadline.store.reading import Db, TimeArg, fetch, ns, reading
 from threadline.store.results import _iso
 from threadline.store.search_index import CONTROL as _CONTROL
@@ -118,9 +119,7 @@ def _window_rowids(conn: sqlite3.Connection, params: dict[str, Any]) -> tuple[in
     if len(traces) > WINDOW_TRACES:
         return None, None
     lo, hi = None, None
-    for i in range(0, len(traces), 500):
-        chunk = traces[i : i + 500]
-        marks = ", ".join("?" for _ in chunk)
+    for marks, chunk in in_lists(traces):
         low, high = fetch(conn, f"SELECT min(rowid), max(rowid) FROM spans WHERE trace_id IN ({marks})", chunk)[0]
         if low is not None:
             lo = low if lo is None else min(lo, low)
@@ -195,9 +194,7 @@ def search(
             rows.close()
         traces: dict[str, tuple[Any, ...]] = {}
         ids = list(hits)
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            marks = ", ".join("?" for _ in chunk)
+        for marks, chunk in in_lists(ids):
             sql = f"SELECT trace_id, outcome, root_name, start_ns, session_id FROM traces WHERE trace_id IN ({marks})"
             traces.update((r[0], r) for r in fetch(conn, sql, chunk))
     out = []

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from threadline.store.batched import in_lists
 from threadline.store.content import restore
 from threadline.store.reading import fetch, loads
 from threadline.store.results import SpanRow
@@ -86,9 +87,8 @@ def attribute_values(conn: sqlite3.Connection, rowids: Iterable[int], names: Seq
     extract = "json_extract(attributes, " + ", ".join(f"'{_path(a)}'" for a in names) + ")"
     out: dict[int, list[Any]] = {}
     ordered = sorted(set(rowids))
-    for i in range(0, len(ordered), 500):
-        chunk = ordered[i : i + 500]
-        sql = f"SELECT rowid, {extract}, content FROM spans WHERE rowid IN ({', '.join('?' for _ in chunk)})"
+    for marks, chunk in in_lists(ordered):
+        sql = f"SELECT rowid, {extract}, content FROM spans WHERE rowid IN ({marks})"
         for rowid, values, content in fetch(conn, sql, chunk):
             found = json.loads(values) if values else [None] * len(names)
             if content:
