@@ -48,3 +48,33 @@ def test_fields_reads_what_value_of_reads(name):
 
 def test_extra_keys_of_an_sdk_model_are_read():
     assert fields(OBJECTS["sdk model with extra keys"]).get("vendor_note") == "from a compatible server"
+
+
+@pytest.mark.parametrize("shape", ["dict", "sdk model", "plain object"])
+def test_an_embeddings_result_gives_its_dimension_count_whatever_its_shape(shape):
+    from openai.types import CreateEmbeddingResponse
+
+    from threadline import semconv as sc
+    from threadline.records import ModelCall
+    from threadline_openai._extract import EMBEDDINGS, fill_result
+
+    body = {
+        "object": "list",
+        "model": "text-embedding-3-small",
+        "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2, 0.3]}],
+        "usage": {"prompt_tokens": 2, "total_tokens": 2},
+    }
+
+    class PlainResult:  # a client that hands back plain objects
+        def __init__(self) -> None:
+            self.model, self.data, self.usage = body["model"], body["data"], None
+
+    result = {
+        "dict": body,
+        "sdk model": CreateEmbeddingResponse.model_validate(body),
+        "plain object": PlainResult(),
+    }[shape]
+    record = ModelCall(name="embeddings", provider="openai", request_model="text-embedding-3-small")
+    fill_result(record, EMBEDDINGS, result, capture=True)
+    assert record.response_model == "text-embedding-3-small"
+    assert record.attributes[sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] == 3

@@ -276,8 +276,9 @@ _AUDIO_TOKENS = (
 )
 
 
-def _embedding_dims(result: Any) -> int | None:
-    data = fields(result).get("data")
+def _embedding_dims(values: Any) -> int | None:
+    """The vectors' dimension of an embeddings result, from its :func:`fields`."""
+    data = values.get("data")
     if not data:
         return None
     vector = get(data[0], "embedding")
