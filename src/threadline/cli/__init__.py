@@ -21,7 +21,7 @@ This module wires the commands to the parser; each lives in a module of this
 package: :mod:`.listing` (``sessions``, ``traces``), :mod:`.replay`
 (``session``), :mod:`.trace`, :mod:`.scores` (``annotate``), :mod:`.find`
 (``search``, ``stats``), :mod:`.lifecycle` (``prune``, ``delete``,
-``export``) and :mod:`.demo`. They share :mod:`.args` (the store, time
+``export``, ``import``) and :mod:`.demo`. They share :mod:`.args` (the store, time
 windows, row counts) and :mod:`.output` (the console, JSON, table cells);
 numbers and times are :mod:`threadline.formatting`'s, as in the web view.
 """

@@ -1,4 +1,4 @@
-"""The ``threadline`` commands that change the store: ``prune``, ``delete``, ``export``.
+"""The ``threadline`` commands that change the store: ``prune``, ``delete``, ``export``, ``import``.
 
 Registered on the CLI's parser by :func:`add_commands`; each prints one line
 saying what it did.
@@ -71,6 +71,35 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """``threadline import FILE ...``: spans written by ``threadline export`` back into the store."""
+    from threadline.exporters.archive import import_lines  # the only command that builds spans
+
+    path = store_path(args)
+    total, added, skipped = 0, 0, 0
+    for name in args.files:
+        try:
+            if name == "-":
+                result = import_lines(path, sys.stdin)
+            else:
+                with open(name, encoding="utf-8") as lines:
+                    result = import_lines(path, lines)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliError(f"could not import {name}: {exc}") from None
+        for reason in result.reasons:
+            print(f"threadline: {name}: skipped {reason}", file=sys.stderr)
+        if result.skipped > len(result.reasons):
+            more = _plural(result.skipped - len(result.reasons), "more line")
+            print(f"threadline: {name}: skipped {more}", file=sys.stderr)
+        total, added, skipped = total + result.spans, added + result.added, skipped + result.skipped
+    print(
+        f"Imported {_plural(added, 'span')} into {path}"
+        + (f" ({total - added:,} already there, kept as they were)" if total > added else "")
+        + (f"; {_plural(skipped, 'line')} skipped (not exported spans)." if skipped else ".")
+    )
+    return 0 if total or not skipped else 1
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add the lifecycle commands to the CLI's subparsers."""
     p = sub.add_parser("prune", help="delete old sessions and their traces (and give the space back)")
@@ -91,3 +120,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: standard output)")
     add_db(p)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("import", help="spans written by `threadline export` back into the store")
+    p.add_argument("files", nargs="+", metavar="FILE", help="JSON lines from `threadline export session` (- for stdin)")
+    add_db(p)
+    p.set_defaults(func=cmd_import)

@@ -207,6 +207,10 @@ def prune(db: Db, older_than: str | float | timedelta | None = None, keep_sessio
     return _delete(db, select, (cutoff,))
 
 
+_ORIGIN_COLUMNS = ("span_kind", "service_name", "scope_name", "environment")
+_ORIGIN_SQL = f"SELECT span_id, {', '.join(_ORIGIN_COLUMNS)} FROM spans WHERE trace_id = ?"
+
+
 def export_session(db: Db, session_id: str, out: IO[str]) -> int:
     """Write a session's spans as JSON lines (every attribute and captured content); the number written."""
     written = 0
@@ -218,9 +222,14 @@ def export_session(db: Db, session_id: str, out: IO[str]) -> int:
             r[0] for r in fetch(conn, "SELECT trace_id FROM traces WHERE session_id = ? ORDER BY start_ns", (found,))
         ]
         for trace_id in trace_ids:
+            # What a span row keeps outside its attributes, so that `threadline import` puts back the same span.
+            origin = {
+                r[0]: dict(zip(_ORIGIN_COLUMNS, r[1:], strict=True)) for r in fetch(conn, _ORIGIN_SQL, (trace_id,))
+            }
             for span in trace_spans(conn, trace_id):
                 record = span.to_dict()
                 record.pop("depth", None)
+                record.update(origin.get(span.span_id, {}))
                 # Stored text is hostile: terminal and bidirectional controls go out as \u escapes.
                 out.write(json_text(json.dumps(record, ensure_ascii=False, default=str)) + "\n")
                 written += 1

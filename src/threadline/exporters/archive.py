@@ -1,0 +1,191 @@
+"""Read back what ``threadline export session`` wrote: its JSON lines into a store, as spans again.
+
+>>> from threadline.exporters.archive import import_lines
+>>> with open("chat.jsonl", encoding="utf-8") as f:
+...     result = import_lines("traces.db", f)
+
+Each line becomes an OpenTelemetry span again and goes through
+:class:`~threadline.exporters.sqlite.SQLiteSpanExporter`, so the store derives
+everything it derives from live spans (rollups, content stored once, the
+search index) the same way. A span already in the store is kept as it is, so
+importing a file twice changes nothing. A line that is not an exported span is
+skipped, counted, and named in :attr:`ImportResult.skipped`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from threadline import semconv as sc
+from threadline.exporters.sqlite import SQLiteSpanExporter
+from threadline.store.reading import reading
+
+__all__ = ["ImportResult", "import_lines", "span_from_record"]
+
+BATCH = 512  # spans a transaction, as the batch processor sends them
+_MAX_NAMED = 5  # skipped lines named in the result (all are counted)
+_HEX = frozenset("0123456789abcdef")
+
+
+@dataclass
+class ImportResult:
+    """What :func:`import_lines` read: spans read, spans new to the store, lines skipped (the first named)."""
+
+    spans: int = 0
+    added: int = 0
+    skipped: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    def skip(self, line_number: int, why: str) -> None:
+        """Count a skipped line; the first few are named."""
+        self.skipped += 1
+        if len(self.reasons) < _MAX_NAMED:
+            self.reasons.append(f"line {line_number}: {why}")
+
+
+class _Resources:
+    """One Resource per (service, environment), so the encoder reads each once."""
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[str | None, str | None], Resource] = {}
+
+    def get(self, service: str | None, environment: str | None) -> Resource:
+        key = (service, environment)
+        resource = self._made.get(key)
+        if resource is None:
+            attributes = {SERVICE_NAME: service} if service else {}
+            if environment:
+                attributes[sc.DEPLOYMENT_ENVIRONMENT] = environment
+            resource = self._made[key] = Resource(attributes)
+        return resource
+
+
+def _hex_id(value: Any, digits: int, what: str) -> int:
+    if not isinstance(value, str) or len(value) != digits or not _HEX.issuperset(value) or not value.strip("0"):
+        raise ValueError(f"{what} is not {digits} hex digits")
+    return int(value, 16)
+
+
+def _attributes(value: Any, what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} is not an object")
+    # An attribute sequence comes back from JSON as a list; OpenTelemetry keeps tuples.
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+
+
+def span_from_record(record: dict[str, Any], resources: _Resources | None = None) -> ReadableSpan:
+    """The span one exported line describes; ``ValueError`` naming what is wrong with it."""
+    trace_id = _hex_id(record.get("trace_id"), 32, "trace_id")
+    span_id = _hex_id(record.get("span_id"), 16, "span_id")
+    name, start = record.get("name"), record.get("start_ns")
+    if not isinstance(name, str):
+        raise ValueError("name is not text")
+    if not isinstance(start, int) or isinstance(start, bool):
+        raise ValueError("start_ns is not an integer")
+    end = record.get("end_ns")
+    parent_id = record.get("parent_span_id")
+    parent = (
+        SpanContext(trace_id, _hex_id(parent_id, 16, "parent_span_id"), is_remote=False)
+        if parent_id is not None
+        else None
+    )
+    attributes = _attributes(record.get("attributes"), "attributes")
+    code = StatusCode.__members__.get(str(record.get("status_code")), StatusCode.UNSET)
+    message = record.get("status_message")
+    events = [
+        Event(str(e.get("name")), _attributes(e.get("attributes"), "an event's attributes"), e.get("time_ns"))
+        for e in record.get("events") or ()
+        if isinstance(e, dict)
+    ]
+    links = [
+        Link(
+            SpanContext(
+                _hex_id(k.get("trace_id"), 32, "a link's trace_id"),
+                _hex_id(k.get("span_id"), 16, "a link's span_id"),
+                is_remote=False,
+            ),
+            _attributes(k.get("attributes"), "a link's attributes"),
+        )
+        for k in record.get("links") or ()
+        if isinstance(k, dict)
+    ]
+    scope = record.get("scope_name")
+    environment = None if sc.DEPLOYMENT_ENVIRONMENT in attributes else record.get("environment")
+    return ReadableSpan(
+        name=name,
+        context=SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED)),
+        parent=parent,
+        resource=(resources or _Resources()).get(record.get("service_name"), environment),
+        attributes=attributes,
+        events=events,
+        links=links,
+        kind=SpanKind.__members__.get(str(record.get("span_kind")), SpanKind.INTERNAL),
+        # A description goes with an error only (OpenTelemetry drops it otherwise, with a warning).
+        status=Status(code, message if code is StatusCode.ERROR and isinstance(message, str) else None),
+        start_time=start,
+        end_time=end if isinstance(end, int) and not isinstance(end, bool) else None,
+        instrumentation_scope=InstrumentationScope(scope) if isinstance(scope, str) else None,
+    )
+
+
+def _spans(lines: Iterable[str], result: ImportResult) -> Iterator[ReadableSpan]:
+    resources = _Resources()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+            yield span_from_record(record, resources)
+        except (ValueError, TypeError) as exc:
+            result.skip(number, str(exc) if not isinstance(exc, json.JSONDecodeError) else "not JSON")
+
+
+def import_lines(path: str | os.PathLike[str] | None, lines: Iterable[str]) -> ImportResult:
+    """Store the spans of ``lines`` (as ``threadline export session`` writes them) in the store at ``path``.
+
+    Raises:
+        StoreError: the store cannot be opened for writing.
+        OSError: the store could not write a batch (the disk, the file system).
+    """
+    result = ImportResult()
+    exporter = SQLiteSpanExporter(path)
+    before = _span_count(exporter.path)
+    try:
+        batch: list[ReadableSpan] = []
+        for span in _spans(lines, result):
+            batch.append(span)
+            if len(batch) >= BATCH:
+                _write(exporter, batch, result)
+                batch = []
+        if batch:
+            _write(exporter, batch, result)
+    finally:
+        exporter.shutdown()
+    result.added = _span_count(exporter.path) - before
+    return result
+
+
+def _span_count(path: Path) -> int:
+    with reading(path) as conn:
+        return int(conn.execute("SELECT count(*) FROM spans").fetchone()[0])
+
+
+def _write(exporter: SQLiteSpanExporter, batch: list[ReadableSpan], result: ImportResult) -> None:
+    if exporter.export(batch) is not SpanExportResult.SUCCESS:
+        raise OSError(f"could not write {len(batch)} spans to {exporter.path} (the reason is logged above)")
+    result.spans += len(batch)
