@@ -204,3 +204,57 @@ def test_what_the_span_row_keeps_outside_its_attributes_comes_back(
     with sqlite3.connect(db) as conn:
         assert conn.execute(f"SELECT {columns} FROM spans").fetchone() == row
         assert conn.execute("SELECT environment FROM sessions").fetchone() == ("staging",)
+
+
+def test_scores_go_with_the_session_and_come_back_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from threadline.store.scores import add_score, scores_for
+
+    scenario = record_support_sessions(tmp_path / "traces.db")
+    db, trace_id = scenario.db, queries.get_session(scenario.db, "chat-2").turns[0].trace_id
+    add_score(db, "helpful", True, session_id="chat-2", comment="solved it", source="annotation", author="ana")
+    add_score(db, "verdict", "good", trace_id=trace_id, source="eval", created_at=1_700_000_000.125)
+    add_score(db, "accuracy", 0.8, trace_id=trace_id)
+    with open_store(db, create=False) as conn:
+        before = [scores_for(conn, "session", "chat-2"), scores_for(conn, "trace", trace_id)]
+    capsys.readouterr()
+    out = tmp_path / "chat-2.jsonl"
+    assert main(["export", "session", "chat-2", "--db", str(db), "-o", str(out)]) == 0
+    assert "and 3 scores of session chat-2" in capsys.readouterr().out
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["score"]["name"] for r in records if "score" in r] == ["helpful", "verdict", "accuracy"]
+
+    lifecycle.delete_session(db, "chat-2")
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM scores").fetchone() == (0,)
+    for _ in range(2):  # the second import finds every span and score already there
+        assert main(["import", str(out), "--db", str(db)]) == 0
+    first, second = capsys.readouterr().out.splitlines()
+    assert "and 3 scores into" in first and "score" not in second.replace(str(db), "")
+
+    def fields(scores: list) -> list:
+        return [dataclasses.replace(s, id=0) for s in scores]  # ids are the store's own
+
+    with open_store(db, create=False) as conn:
+        after = [scores_for(conn, "session", "chat-2"), scores_for(conn, "trace", trace_id)]
+    assert [fields(s) for s in after] == [fields(s) for s in before]
+
+
+def test_a_score_that_cannot_go_back_is_skipped_and_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = record_support_sessions(tmp_path / "traces.db")
+    good = {"target_kind": "session", "target_id": "chat-1", "name": "ok", "value": 1.0, "source": "code"}
+    lines = [
+        {"score": {**good, "created_at": 1.5}},
+        {"score": {**good, "created_at": "noon"}},
+        {"score": {**good, "value": {"nested": 1}, "created_at": 2.0}},
+        {"score": {**good, "target_id": "nobody", "created_at": 3.0}},
+        {"score": "not an object"},
+    ]
+    path = tmp_path / "scores.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["import", str(path), "--db", str(scenario.db)]) == 0
+    out, err = capsys.readouterr()
+    assert "Imported 0 spans and 1 score into" in out and "4 lines skipped" in out
+    assert "line 2: the score's created_at is not a number of seconds" in err
+    assert "line 3: " in err and "line 5: the score is not an object" in err
+    assert "line 4: the score's session nobody is not in the store" in err

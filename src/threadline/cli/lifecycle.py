@@ -57,17 +57,18 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """``threadline export session ID [-o FILE]``: the session's spans as JSON lines."""
+    """``threadline export session ID [-o FILE]``: the session's spans and scores as JSON lines."""
     path = store_path(args)
     if args.output in (None, "-"):
         written = lifecycle.export_session(path, args.id, sys.stdout)
     else:
         with open(args.output, "w", encoding="utf-8") as out:
             written = lifecycle.export_session(path, args.id, out)
-    if not written:
+    if not written.spans:
         raise CliError(f"no session {args.id!r} in {path}")
     if args.output not in (None, "-"):
-        print(f"Wrote {_plural(written, 'span')} of session {args.id} to {args.output}.")
+        scores = f" and {_plural(written.scores, 'score')}" if written.scores else ""
+        print(f"Wrote {_plural(written.spans, 'span')}{scores} of session {args.id} to {args.output}.")
     return 0
 
 
@@ -76,7 +77,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from threadline.exporters.archive import import_lines  # the only command that builds spans
 
     path = store_path(args)
-    total, added, skipped = 0, 0, 0
+    total, added, scores, skipped = 0, 0, 0, 0
     for name in args.files:
         try:
             if name == "-":
@@ -92,12 +93,15 @@ def cmd_import(args: argparse.Namespace) -> int:
             more = _plural(result.skipped - len(result.reasons), "more line")
             print(f"threadline: {name}: skipped {more}", file=sys.stderr)
         total, added, skipped = total + result.spans, added + result.added, skipped + result.skipped
+        scores += result.scores
     print(
-        f"Imported {_plural(added, 'span')} into {path}"
+        f"Imported {_plural(added, 'span')}"
+        + (f" and {_plural(scores, 'score')}" if scores else "")
+        + f" into {path}"
         + (f" ({total - added:,} already there, kept as they were)" if total > added else "")
         + (f"; {_plural(skipped, 'line')} skipped (not exported spans)." if skipped else ".")
     )
-    return 0 if total or not skipped else 1
+    return 0 if total or scores or not skipped else 1
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -114,7 +118,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_db(p)
     p.set_defaults(func=cmd_delete)
 
-    p = sub.add_parser("export", help="a session's spans as JSON lines, captured content included")
+    p = sub.add_parser("export", help="a session's spans and scores as JSON lines, captured content included")
     p.add_argument("what", choices=("session",))
     p.add_argument("id", metavar="ID")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: standard output)")

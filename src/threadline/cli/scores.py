@@ -21,8 +21,7 @@ from threadline.cli.output import Fields, make_console, one_line, print_json
 from threadline.score_values import parse_value
 from threadline.store import queries
 from threadline.store import scores as score_store
-from threadline.store.lifecycle import connection
-from threadline.store.schema import retry_locked
+from threadline.store.schema import connection, retry_locked
 
 __all__ = ["cmd_annotate", "score_line", "scores_block", "scores_json", "session_scores"]
 

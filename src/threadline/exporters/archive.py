@@ -4,12 +4,13 @@
 >>> with open("chat.jsonl", encoding="utf-8") as f:
 ...     result = import_lines("traces.db", f)
 
-Each line becomes an OpenTelemetry span again and goes through
+Each span line becomes an OpenTelemetry span again and goes through
 :class:`~threadline.exporters.sqlite.SQLiteSpanExporter`, so the store derives
 everything it derives from live spans (rollups, content stored once, the
-search index) the same way. A span already in the store is kept as it is, so
-importing a file twice changes nothing. A line that is not an exported span is
-skipped, counted, and named in :attr:`ImportResult.skipped`.
+search index) the same way. Score lines (``{"score": {...}}``) go back to the
+scores table once the spans are in. A span or score already in the store is
+kept as it is, so importing a file twice changes nothing. A line that is
+neither is skipped, counted, and named in :attr:`ImportResult.reasons`.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 from threadline import semconv as sc
 from threadline.exporters.sqlite import SQLiteSpanExporter
 from threadline.store.reading import reading
+from threadline.store.schema import connection, write_transaction
+from threadline.store.scores import ScoreRow, build_row, insert_rows, target_exists
 
-__all__ = ["ImportResult", "import_lines", "span_from_record"]
+__all__ = ["ImportResult", "import_lines", "score_from_record", "span_from_record"]
 
 BATCH = 512  # spans a transaction, as the batch processor sends them
 _MAX_NAMED = 5  # skipped lines named in the result (all are counted)
@@ -44,6 +47,7 @@ class ImportResult:
 
     spans: int = 0
     added: int = 0
+    scores: int = 0
     skipped: int = 0
     reasons: list[str] = field(default_factory=list)
 
@@ -141,7 +145,8 @@ def span_from_record(record: dict[str, Any], resources: _Resources | None = None
     )
 
 
-def _spans(lines: Iterable[str], result: ImportResult) -> Iterator[ReadableSpan]:
+def _spans(lines: Iterable[str], result: ImportResult, scores: list[tuple[int, Any]]) -> Iterator[ReadableSpan]:
+    """The spans of ``lines``; score records (with their line numbers) are put in ``scores``."""
     resources = _Resources()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -150,9 +155,57 @@ def _spans(lines: Iterable[str], result: ImportResult) -> Iterator[ReadableSpan]
             record = json.loads(line)
             if not isinstance(record, dict):
                 raise ValueError("not a JSON object")
+            if "score" in record and "trace_id" not in record:
+                scores.append((number, record["score"]))
+                continue
             yield span_from_record(record, resources)
         except (ValueError, TypeError) as exc:
             result.skip(number, str(exc) if not isinstance(exc, json.JSONDecodeError) else "not JSON")
+
+
+def score_from_record(record: Any) -> ScoreRow:
+    """The score one exported ``{"score": ...}`` line describes; ``ValueError`` / ``TypeError`` if it is not one."""
+    if not isinstance(record, dict):
+        raise ValueError("the score is not an object")
+    created = record.get("created_at")
+    if not isinstance(created, (int, float)) or isinstance(created, bool):
+        raise ValueError("the score's created_at is not a number of seconds")
+    return build_row(
+        target_kind=record.get("target_kind"),
+        target_id=record.get("target_id"),
+        name=record.get("name"),
+        value=record.get("value"),
+        comment=record.get("comment"),
+        source=record.get("source"),
+        author=record.get("author"),
+        created_at=created,
+    )
+
+
+def _import_scores(path: Path, scores: list[tuple[int, Any]], result: ImportResult) -> None:
+    """Insert the scores whose target is in the store and that it does not already hold."""
+    rows = []
+    for number, record in scores:
+        try:
+            rows.append((number, score_from_record(record)))
+        except (ValueError, TypeError) as exc:
+            result.skip(number, str(exc))
+    if not rows:
+        return
+    with connection(path) as conn, write_transaction(conn):
+        new = []
+        for number, row in rows:
+            if not target_exists(conn, row.target_kind, row.target_id):
+                result.skip(number, f"the score's {row.target_kind} {row.target_id} is not in the store")
+            elif conn.execute(_SAME_SCORE, row.values()).fetchone() is None:
+                new.append(row)
+        insert_rows(conn, new)
+    result.scores += len(new)
+
+
+# "IS" compares NULLs as equal: a score with no comment (or author) matches one with none.
+_SAME_SCORE = """SELECT 1 FROM scores WHERE target_kind IS ? AND target_id IS ? AND name IS ? AND value_num IS ?
+AND value_str IS ? AND data_type IS ? AND comment IS ? AND source IS ? AND author IS ? AND created_at IS ?"""
 
 
 def import_lines(path: str | os.PathLike[str] | None, lines: Iterable[str]) -> ImportResult:
@@ -165,9 +218,10 @@ def import_lines(path: str | os.PathLike[str] | None, lines: Iterable[str]) -> I
     result = ImportResult()
     exporter = SQLiteSpanExporter(path)
     before = _span_count(exporter.path)
+    scores: list[tuple[int, Any]] = []
     try:
         batch: list[ReadableSpan] = []
-        for span in _spans(lines, result):
+        for span in _spans(lines, result, scores):
             batch.append(span)
             if len(batch) >= BATCH:
                 _write(exporter, batch, result)
@@ -177,6 +231,7 @@ def import_lines(path: str | os.PathLike[str] | None, lines: Iterable[str]) -> I
     finally:
         exporter.shutdown()
     result.added = _span_count(exporter.path) - before
+    _import_scores(exporter.path, scores, result)
     return result
 
 

@@ -7,23 +7,23 @@ the file system (``auto_vacuum = INCREMENTAL``) and the WAL is truncated.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
+from threadline import semconv as sc
 from threadline.safe_text import json_text
 from threadline.store import rollups, search_index
 from threadline.store.batched import in_lists
 from threadline.store.reading import Db, fetch
-from threadline.store.schema import open_store, retry_locked, write_transaction
+from threadline.store.schema import connection, retry_locked, write_transaction
+from threadline.store.scores import Score, scores_by_target, scores_for
 from threadline.store.sessions import find_session_id
 from threadline.store.spans import trace_spans
 
@@ -33,6 +33,7 @@ __all__ = [
     "Retention",
     "delete_session",
     "delete_trace",
+    "Exported",
     "export_session",
     "parse_duration",
     "prune",
@@ -64,19 +65,6 @@ class Deleted:
     sessions: int
     traces: int
     spans: int
-
-
-@contextlib.contextmanager
-def connection(db: Db) -> Iterator[sqlite3.Connection]:
-    """``db`` itself when it is a connection, else the store at that path, opened and closed around the block."""
-    if isinstance(db, sqlite3.Connection):
-        yield db
-        return
-    conn = open_store(db, create=False)
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 def _delete_traces(conn: sqlite3.Connection, trace_ids: list[str]) -> tuple[int, int]:
@@ -207,17 +195,29 @@ def prune(db: Db, older_than: str | float | timedelta | None = None, keep_sessio
     return _delete(db, select, (cutoff,))
 
 
+class Exported(NamedTuple):
+    """What :func:`export_session` wrote."""
+
+    spans: int
+    scores: int
+
+
 _ORIGIN_COLUMNS = ("span_kind", "service_name", "scope_name", "environment")
 _ORIGIN_SQL = f"SELECT span_id, {', '.join(_ORIGIN_COLUMNS)} FROM spans WHERE trace_id = ?"
 
 
-def export_session(db: Db, session_id: str, out: IO[str]) -> int:
-    """Write a session's spans as JSON lines (every attribute and captured content); the number written."""
-    written = 0
+def export_session(db: Db, session_id: str, out: IO[str]) -> Exported:
+    """Write a session's spans, then its scores, as JSON lines (every attribute and captured content).
+
+    A span is one object per line; a score is ``{"score": {...}}`` (its target, name,
+    value, comment, source, author and ``created_at`` in Unix seconds), so that
+    ``threadline import`` puts back what ``threadline delete`` removes.
+    """
+    spans = 0
     with connection(db) as conn:
         found = find_session_id(conn, session_id)
         if found is None:
-            return 0
+            return Exported(0, 0)
         trace_ids = [
             r[0] for r in fetch(conn, "SELECT trace_id FROM traces WHERE session_id = ? ORDER BY start_ns", (found,))
         ]
@@ -230,10 +230,26 @@ def export_session(db: Db, session_id: str, out: IO[str]) -> int:
                 record = span.to_dict()
                 record.pop("depth", None)
                 record.update(origin.get(span.span_id, {}))
-                # Stored text is hostile: terminal and bidirectional controls go out as \u escapes.
-                out.write(json_text(json.dumps(record, ensure_ascii=False, default=str)) + "\n")
-                written += 1
-    return written
+                _write_line(out, record)
+                spans += 1
+        scores = scores_for(conn, sc.TARGET_SESSION, found)
+        by_trace = scores_by_target(conn, sc.TARGET_TRACE, trace_ids)
+        scores += [score for trace_id in trace_ids for score in by_trace.get(trace_id, ())]
+        for score in scores:
+            _write_line(out, {"score": _score_record(score)})
+    return Exported(spans, len(scores))
+
+
+def _write_line(out: IO[str], record: dict[str, Any]) -> None:
+    # Stored text is hostile: terminal and bidirectional controls go out as \u escapes.
+    out.write(json_text(json.dumps(record, ensure_ascii=False, default=str)) + "\n")
+
+
+def _score_record(score: Score) -> dict[str, Any]:
+    record = score.to_dict()
+    del record["id"]  # the store's own; a store imported into gives its own
+    record["created_at"] = score.created_at  # Unix seconds, exactly
+    return record
 
 
 class Retention:

@@ -31,6 +31,7 @@ __all__ = [
     "StoreError",
     "StoreNotFoundError",
     "connect_readonly",
+    "connection",
     "default_path",
     "is_locked_error",
     "open_store",
@@ -116,6 +117,19 @@ def _make_private_dirs(directory: Path) -> None:
         except FileExistsError:
             continue
         os.chmod(d, 0o700)  # mkdir's mode is filtered by the umask
+
+
+@contextlib.contextmanager
+def connection(db: str | os.PathLike[str] | sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``db`` itself when it is a connection, else the store at that path, opened and closed around the block."""
+    if isinstance(db, sqlite3.Connection):
+        yield db
+        return
+    conn = open_store(db, create=False)
+    try:
+        yield conn
+    finally:
+        conn.close()
 
 
 @contextlib.contextmanager

@@ -31,10 +31,9 @@ from threadline.score_values import (
     score_value,
 )
 from threadline.store import batched
-from threadline.store.lifecycle import connection
 from threadline.store.reading import Db
 from threadline.store.results import fmt_number
-from threadline.store.schema import retry_locked, write_transaction
+from threadline.store.schema import connection, retry_locked, write_transaction
 
 __all__ = [
     "Score",

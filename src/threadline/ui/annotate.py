@@ -32,7 +32,7 @@ from starlette.requests import Request
 from threadline.score_values import TARGET_KINDS, parse_value
 from threadline.semconv import TARGET_SESSION, TARGET_TRACE
 from threadline.store import scores as score_store
-from threadline.store.lifecycle import connection
+from threadline.store.schema import connection
 
 __all__ = ["MAX_BODY_BYTES", "AnnotateForm", "Annotator", "RefusedError"]
 
