@@ -149,7 +149,7 @@ def test_lines_that_are_not_spans_are_skipped_and_named(tmp_path: Path, capsys: 
     assert f"line {first + 1}: not a JSON object" in err
     assert f"line {first + 2}: trace_id is not 32 hex digits" in err
     assert f"line {first + 3}: span_id is not 16 hex digits" in err
-    assert f"line {first + 4}: start_ns is not an integer" in err
+    assert f"line {first + 4}: start_ns is not a time in nanoseconds" in err
     assert "skipped 1 more line" in err  # the sixth is counted, not named
     assert "Traceback" not in out + err
     assert sorted(s.session_id for s in queries.list_sessions(scenario.db)) == ["chat-1", "chat-2"]
@@ -258,3 +258,33 @@ def test_a_score_that_cannot_go_back_is_skipped_and_named(tmp_path: Path, capsys
     assert "line 2: the score's created_at is not a number of seconds" in err
     assert "line 3: " in err and "line 5: the score is not an object" in err
     assert "line 4: the score's session nobody is not in the store" in err
+
+
+def test_hostile_lines_are_skipped_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = record_support_sessions(tmp_path / "traces.db")
+    _, spans = _exported(scenario.db, "chat-2", tmp_path, "chat-2.jsonl")
+    span = spans[0]
+    lines = [
+        "[" * 100_000 + "]" * 100_000,  # deeper than the JSON decoder goes
+        json.dumps({**span, "span_id": "1" * 16, "start_ns": 2**70}),
+        json.dumps({**span, "span_id": "2" * 16, "end_ns": -1}),
+        json.dumps({**span, "span_id": "3" * 16, "events": [{"name": "e", "time_ns": "soon"}]}),
+        json.dumps({**span, "span_id": "4" * 16, "links": [{"trace_id": 5, "span_id": "1" * 16}]}),
+        json.dumps({**span, "span_id": "5" * 16, "name": "evil \x1b[2J\u202e", "attributes": {"n": 2**80}}),
+    ]
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["import", str(path), "--db", str(scenario.db)]) == 0
+    out, err = capsys.readouterr()
+    assert "Imported 1 span into" in out and "5 lines skipped" in out
+    for line, why in [
+        (1, "nested too deeply"),
+        (2, "start_ns is not a time in nanoseconds"),
+        (3, "end_ns is not a time in nanoseconds"),
+        (4, "an event's time_ns is not a time in nanoseconds"),
+        (5, "a link's trace_id is not 32 hex digits"),
+    ]:
+        assert f"line {line}: {why}" in err
+    assert "Traceback" not in out + err
+    assert any(s.name == "evil \x1b[2J\u202e" for s in queries.get_trace(scenario.db, span["trace_id"]).spans)

@@ -70,10 +70,18 @@ def _hostile_values() -> dict[str, Any]:
 def _rows(db: Path) -> list[dict[str, Any]]:
     """Every stored span's attributes as the store gives them back (content it keeps once put back in place)."""
     with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT name, session_id, attributes, content FROM spans").fetchall()
+        rows = conn.execute(
+            "SELECT name, session_id, attributes, content, input_tokens, output_tokens FROM spans"
+        ).fetchall()
         return [
-            {"name": name, "session_id": sid, "attributes": restore(conn, content, json.loads(attrs))}
-            for name, sid, attrs, content in rows
+            {
+                "name": name,
+                "session_id": sid,
+                "attributes": restore(conn, content, json.loads(attrs)),
+                "input_tokens": tokens_in,
+                "output_tokens": tokens_out,
+            }
+            for name, sid, attrs, content, tokens_in, tokens_out in rows
         ]
 
 
@@ -377,3 +385,72 @@ def test_hostile_langgraph_state(make: Any) -> None:
         for key in (sc.OI_INPUT_VALUE, sc.OI_OUTPUT_VALUE):
             value = span.attributes.get(key)
             assert value is None or len(value) <= DEFAULT_MAX_CHARS, (span.name, key)
+
+
+def test_numbers_beyond_64_bits_lose_one_span_or_one_column_never_the_batch(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A count too big for SQLite is left out of its column; a span time too big drops that span, counted."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from threadline.exporters._safe import dropped_spans
+    from threadline.exporters.sqlite import SQLiteSpanExporter
+
+    db = tmp_path / "traces.db"
+    provider = TracerProvider()  # the application's own spans, exported by threadline's pipeline
+    threadline.instrument(exporter=SQLiteSpanExporter(db), tracer_provider=provider, integrations=[])
+    tracer = provider.get_tracer("user-code")
+    dropped = dropped_spans()
+    with caplog.at_level(logging.WARNING, logger="threadline"):
+        for i in range(3):
+            with tracer.start_as_current_span(f"big count {i}") as span:
+                span.set_attribute(sc.GEN_AI_USAGE_INPUT_TOKENS, 2**80)  # a provider's nonsense, say
+                span.set_attribute(sc.GEN_AI_USAGE_OUTPUT_TOKENS, 7)
+            tracer.start_span(f"far future {i}", start_time=2**70).end(end_time=2**70 + 1)
+            with tracer.start_as_current_span(f"plain {i}"):
+                pass
+        assert threadline.flush(30) is False  # spans were dropped since the last flush: said so
+    assert dropped_spans() - dropped == 3
+    rows = {r["name"]: r for r in _rows(db)}
+    assert sorted(rows) == sorted([f"big count {i}" for i in range(3)] + [f"plain {i}" for i in range(3)])
+    assert rows["big count 0"]["input_tokens"] is None and rows["big count 0"]["output_tokens"] == 7
+    assert rows["big count 0"]["attributes"][sc.GEN_AI_USAGE_INPUT_TOKENS] == 2**80  # the raw value is kept
+    said = [r.getMessage() for r in caplog.records if "beyond 64 bits" in r.getMessage()]
+    assert len(said) == 1, said  # logged once, then counted
+
+
+def test_a_span_the_store_cannot_encode_is_counted_and_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.trace import SpanContext
+
+    from threadline.exporters._safe import SafeSpanExporter
+    from threadline.exporters.sqlite import SQLiteSpanExporter
+
+    class Exploding(dict):
+        def copy(self) -> Any:
+            raise RuntimeError("attributes that cannot be read")
+
+        def __iter__(self) -> Any:
+            raise RuntimeError("attributes that cannot be read")
+
+    def span(i: int, attributes: Any) -> ReadableSpan:
+        return ReadableSpan(
+            name=f"span {i}",
+            context=SpanContext(0xAB + i, 0x1, is_remote=False),
+            attributes=attributes,
+            start_time=1_700_000_000_000_000_000,
+            end_time=1_700_000_000_000_000_001,
+        )
+
+    db = tmp_path / "traces.db"
+    safe = SafeSpanExporter(SQLiteSpanExporter(db))
+    with caplog.at_level(logging.WARNING, logger="threadline"):
+        for round_ in range(2):
+            safe.export([span(2 * round_, {"k": "v"}), span(2 * round_ + 1, Exploding(k="v"))])
+    assert safe.dropped_spans == 2
+    assert sorted(r["name"] for r in _rows(db)) == ["span 0", "span 2"]
+    said = [r for r in caplog.records if "could not encode" in r.getMessage()]
+    assert len(said) == 1  # the first time, with its traceback; then counted
+    safe.shutdown()

@@ -47,6 +47,21 @@ def _count(n: int) -> None:
         _dropped_total += n
 
 
+def count_dropped(exporter: SpanExporter, count: int, why: str) -> None:
+    """Count spans ``exporter`` left out of a batch it otherwise wrote (it logs why itself, once).
+
+    For an exporter that drops single spans, not whole batches (which a ``FAILURE`` result reports):
+    the spans count in :func:`dropped_spans` as if the batch had lost them, and ``threadline.flush()``
+    returns False.
+    """
+    ref = _wrappers.get(exporter)
+    wrapper = ref() if ref is not None else None
+    if wrapper is not None:
+        wrapper.note_dropped(count, why, quiet=True)
+    else:
+        _count(count)
+
+
 class SafeSpanExporter(SpanExporter):
     """Wraps an exporter: never raises, counts the spans it loses, logs the first loss.
 

@@ -81,6 +81,18 @@ def _hex_id(value: Any, digits: int, what: str) -> int:
     return int(value, 16)
 
 
+def _is_ns(value: Any) -> bool:
+    """A time the store can hold: Unix nanoseconds in a signed 64-bit integer."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
+
+
+def _event_time(event: dict[str, Any]) -> int:
+    value = event.get("time_ns")
+    if not _is_ns(value):
+        raise ValueError("an event's time_ns is not a time in nanoseconds")
+    return int(value)
+
+
 def _attributes(value: Any, what: str) -> dict[str, Any]:
     if value is None:
         return {}
@@ -97,9 +109,11 @@ def span_from_record(record: dict[str, Any], resources: _Resources | None = None
     name, start = record.get("name"), record.get("start_ns")
     if not isinstance(name, str):
         raise ValueError("name is not text")
-    if not isinstance(start, int) or isinstance(start, bool):
-        raise ValueError("start_ns is not an integer")
+    if not _is_ns(start):
+        raise ValueError("start_ns is not a time in nanoseconds")
     end = record.get("end_ns")
+    if end is not None and not _is_ns(end):
+        raise ValueError("end_ns is not a time in nanoseconds")
     parent_id = record.get("parent_span_id")
     parent = (
         SpanContext(trace_id, _hex_id(parent_id, 16, "parent_span_id"), is_remote=False)
@@ -110,7 +124,7 @@ def span_from_record(record: dict[str, Any], resources: _Resources | None = None
     code = StatusCode.__members__.get(str(record.get("status_code")), StatusCode.UNSET)
     message = record.get("status_message")
     events = [
-        Event(str(e.get("name")), _attributes(e.get("attributes"), "an event's attributes"), e.get("time_ns"))
+        Event(str(e.get("name")), _attributes(e.get("attributes"), "an event's attributes"), _event_time(e))
         for e in record.get("events") or ()
         if isinstance(e, dict)
     ]
@@ -140,7 +154,7 @@ def span_from_record(record: dict[str, Any], resources: _Resources | None = None
         # A description goes with an error only (OpenTelemetry drops it otherwise, with a warning).
         status=Status(code, message if code is StatusCode.ERROR and isinstance(message, str) else None),
         start_time=start,
-        end_time=end if isinstance(end, int) and not isinstance(end, bool) else None,
+        end_time=end,
         instrumentation_scope=InstrumentationScope(scope) if isinstance(scope, str) else None,
     )
 
@@ -159,8 +173,12 @@ def _spans(lines: Iterable[str], result: ImportResult, scores: list[tuple[int, A
                 scores.append((number, record["score"]))
                 continue
             yield span_from_record(record, resources)
+        except json.JSONDecodeError:
+            result.skip(number, "not JSON")
+        except RecursionError:
+            result.skip(number, "nested too deeply")
         except (ValueError, TypeError) as exc:
-            result.skip(number, str(exc) if not isinstance(exc, json.JSONDecodeError) else "not JSON")
+            result.skip(number, str(exc))
 
 
 def score_from_record(record: Any) -> ScoreRow:

@@ -30,6 +30,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from threadline.exporters._safe import count_dropped
 from threadline.store import batched, lifecycle, rollups, search_index  # batched: why multi-row statements
 from threadline.store import content as store_content
 from threadline.store.rollup_rows import TRACE_INPUT
@@ -98,6 +99,11 @@ def _trace_inputs(rows: Sequence[tuple[Any, ...]]) -> dict[str, list[tuple[Any, 
         if len({s[0] for s in inputs}) != len(inputs):
             del by_trace[trace_id]
     return by_trace
+
+
+def _fits(row: Sequence[Any]) -> bool:
+    """True when every integer of ``row`` fits SQLite's signed 64 bits."""
+    return all(-(2**63) <= v < 2**63 for v in row if v.__class__ is int)
 
 
 # Below this, SQLite gives a new row the table's largest rowid + 1 (above it, a random unused one).
@@ -232,7 +238,9 @@ class SQLiteSpanExporter(SpanExporter):
             try:
                 encoded.append(encode(span, self._resources, splitter=self._splitter))
             except Exception:
-                logger.warning("threadline: could not encode span %r for the store; skipped", span.name, exc_info=True)
+                self._report("encode", "threadline: could not encode span %r for the store", span.name, exc_info=True)
+        if len(encoded) < len(spans) - len(scores):
+            count_dropped(self, len(spans) - len(scores) - len(encoded), "spans that could not be encoded")
         with self._lock:
             if self._closed:
                 return SpanExportResult.FAILURE
@@ -245,6 +253,16 @@ class SQLiteSpanExporter(SpanExporter):
                     # store it with U+FFFD in its place rather than lose the whole batch.
                     clean = [(list(encodable_row(tuple(row))), None) for row, _ in self._inline(encoded, spans)]
                     retry_locked(lambda: self._write(conn, clean, scores))
+                except OverflowError:
+                    # An integer beyond SQLite's 64 bits (a span time set by hand, say): keep the others.
+                    fitting = [item for item in encoded if _fits(item[0])]
+                    self._report(
+                        "overflow",
+                        "threadline: %d span(s) carry a time or number beyond 64 bits and are not stored",
+                        len(encoded) - len(fitting),
+                    )
+                    count_dropped(self, len(encoded) - len(fitting), "a time or number beyond 64 bits")
+                    retry_locked(lambda: self._write(conn, fitting, scores))
             except sqlite3.OperationalError as exc:
                 self._failed(exc, len(encoded))
                 return SpanExportResult.FAILURE

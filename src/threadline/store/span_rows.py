@@ -93,15 +93,20 @@ def dumps(value: Any) -> str:
 
 
 def _int(value: Any) -> int | None:
-    if value is None or value.__class__ is int:
-        return value
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
+    """A count as SQLite stores it; ``None`` when it is not a whole number within 64 bits."""
+    if value.__class__ is not int:
+        if value is None or isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            value = int(value)
+        elif isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            return None
+    return value if -_INT64 <= value < _INT64 else None
+
+
+_INT64 = 2**63
 
 
 def _float(value: Any) -> float | None:
