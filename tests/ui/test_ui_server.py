@@ -443,3 +443,51 @@ def test_run_cli_serves_on_loopback_and_opens_the_browser(
     (host, port) = served[0]
     assert host == "127.0.0.1" and opened == [f"http://127.0.0.1:{port}/"]
     assert f"serving {support.db}" in capsys.readouterr().err
+
+
+# --- download ------------------------------------------------------------------------------
+
+
+def test_a_session_downloads_as_json_lines_that_import_back(support: ui_kit.Support, tmp_path: Path) -> None:
+    import json
+
+    from threadline.cli import main
+    from threadline.exporters.archive import import_lines
+
+    page = client(support.db).get("/sessions/support-1")
+    assert 'href="/export/support-1" download' in page.text
+    response = create_app(support.db, read_only=True)  # a GET: offered in read-only mode too
+    response = TestClient(response, base_url="http://127.0.0.1").get("/export/support-1")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    assert response.headers["content-disposition"] == 'attachment; filename="support-1.jsonl"'
+    assert response.headers["x-content-type-options"] == "nosniff"
+    cli_copy = tmp_path / "cli.jsonl"
+    assert main(["export", "session", "support-1", "--db", str(support.db), "-o", str(cli_copy)]) == 0
+    assert response.text == cli_copy.read_text(encoding="utf-8")  # the same file the CLI writes
+    kept = tmp_path / "kept.db"
+    result = import_lines(kept, response.text.splitlines())
+    assert result.skipped == 0 and result.spans == sum(
+        1 for line in response.text.splitlines() if "score" not in json.loads(line)
+    )
+    assert [s.session_id for s in queries.list_sessions(kept)] == ["support-1"]
+
+
+def test_download_of_an_unknown_session_is_404(support: ui_kit.Support) -> None:
+    assert client(support.db).get("/export/nobody").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("session_id", "name"),
+    [
+        ("support-1", "support-1.jsonl"),
+        ('a/b"c\r\nSet-Cookie: x=1', "a_b_c_Set-Cookie_x_1.jsonl"),
+        ("../../etc/passwd", "etc_passwd.jsonl"),
+        ("会话", "session.jsonl"),
+        ("x" * 200, "x" * 80 + ".jsonl"),
+    ],
+)
+def test_the_download_name_is_always_a_plain_file_name(session_id: str, name: str) -> None:
+    from threadline.ui.app import download_name
+
+    assert download_name(session_id) == name

@@ -4,6 +4,8 @@
 ``GET /``                  the sessions table: sortable, filtered by user and
                            time, paginated in SQL
 ``GET /sessions/{id}``     a session's conversation as a timeline of turns
+``GET /export/{id}``       the session's spans and scores as JSON lines (a
+                           download; ``threadline import`` reads it back)
 ``GET /traces/{id}``       a trace's span tree as a waterfall
 ``POST /annotate``         a score on a session or a trace, from the form on
                            those pages (same origin and a CSRF token required:
@@ -24,8 +26,10 @@ Content-Security-Policy.
 
 from __future__ import annotations
 
+import io
 import math
 import os
+import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +50,7 @@ from starlette.staticfiles import StaticFiles
 from threadline import semconv as sc
 from threadline.formatting import fmt_cost, fmt_duration, fmt_time, fmt_tokens
 from threadline.safe_text import clean
-from threadline.store import queries
+from threadline.store import lifecycle, queries
 from threadline.store import scores as score_store
 from threadline.store.results import scores_text
 from threadline.store.schema import StoreError, StoreNotFoundError, resolve_path
@@ -107,6 +111,19 @@ SESSION_COLUMNS: tuple[Column, ...] = (
 )
 
 
+def export_url(session_id: str) -> str:
+    """The download of a session's JSON lines (under its own prefix: a session id may hold ``/``)."""
+    return "/export/" + quote(session_id, safe="")
+
+
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def download_name(session_id: str) -> str:
+    """A file name for a session's export that no browser or shell reads as anything but a name."""
+    return (_UNSAFE_FILENAME.sub("_", session_id).strip("._") or "session")[:80] + ".jsonl"
+
+
 def session_url(session_id: str) -> str:
     """The session page's path (any id: slashes and all are escaped)."""
     return "/sessions/" + quote(session_id, safe="")
@@ -132,6 +149,7 @@ def _environment() -> Environment:
         when=fmt_time,
         when_short=views.fmt_time_short,
         session_url=session_url,
+        export_url=export_url,
         trace_url=trace_url,
         thousands=lambda n: "-" if n is None else f"{n:,}",
         scores_text=scores_text,
@@ -248,6 +266,19 @@ class _Pages:
             annotate=self._form(sc.TARGET_SESSION, detail.summary.session_id),
         )
 
+    def export(self, request: Request) -> Response:
+        session_id = request.path_params["session_id"]
+        out = io.StringIO()
+        try:
+            with reading(self.db) as conn:
+                written = lifecycle.export_session(conn, session_id, out)
+        except StoreError as exc:
+            return self.store_problem(exc)
+        if not written.spans:
+            raise HTTPException(404, f"There is no session {session_id!r} in this store.")
+        headers = {**_SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{download_name(session_id)}"'}
+        return Response(out.getvalue(), media_type="application/x-ndjson; charset=utf-8", headers=headers)
+
     def trace(self, request: Request) -> Response:
         trace_id = request.path_params["trace_id"]
         try:
@@ -337,6 +368,7 @@ def create_app(db: str | os.PathLike[str] | None = None, *, read_only: bool = Fa
         Route("/", pages.sessions, methods=["GET"], name="sessions"),
         Route("/sessions/{session_id:path}", pages.session, methods=["GET"], name="session"),
         Route("/traces/{trace_id}", pages.trace, methods=["GET"], name="trace"),
+        Route("/export/{session_id:path}", pages.export, methods=["GET"], name="export"),
         *explore.routes(pages),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
