@@ -87,11 +87,12 @@ def configure(
     """Set up (or replace) the tracer provider and emitter; returns the emitter."""
     from opentelemetry.sdk.trace import TracerProvider
 
-    from threadline.exporters._safe import batch_processor
+    from threadline.exporters._safe import batch_processor, dropped_spans
     from threadline.processors import SessionSpanProcessor
 
     with state.lock:
         s = settings or state.settings
+        state.dropped_at_flush = dropped_spans()  # flush() reports what this pipeline loses, not earlier ones
         if tracer_provider is None:
             requested = _as_list(exporter)
             same = len(requested) == len(state.exporters) and all(
@@ -201,7 +202,7 @@ def _bounded(work: Callable[[], Any], timeout: float, what: str) -> bool:
 
 def flush(timeout: float = 30.0) -> bool:
     """Export everything finished so far; True when it all went out in time and no span was
-    dropped (a full disk, a failing backend, a full queue) since the last flush."""
+    dropped (a full disk, a failing backend, a full queue) since the last flush (or instrument())."""
     provider = state.provider
     if provider is None:
         return True

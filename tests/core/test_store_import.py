@@ -143,7 +143,7 @@ def test_lines_that_are_not_spans_are_skipped_and_named(tmp_path: Path, capsys: 
     capsys.readouterr()
     assert main(["import", str(mixed), "--db", str(scenario.db)]) == 0
     out, err = capsys.readouterr()
-    assert f"Imported {len(spans)} spans into {scenario.db}; 6 lines skipped (not exported spans)." in out
+    assert f"Imported {len(spans)} spans into {scenario.db}; 6 lines skipped (not exported spans or scores)." in out
     first = len(spans) + 1
     assert f"mixed.jsonl: skipped line {first}: not JSON" in err
     assert f"line {first + 1}: not a JSON object" in err
@@ -160,7 +160,7 @@ def test_a_file_with_no_spans_fails_clearly(tmp_path: Path, capsys: pytest.Captu
     junk.write_text("hello\n", encoding="utf-8")
     assert main(["import", str(junk), "--db", str(tmp_path / "t.db")]) == 1
     out, err = capsys.readouterr()
-    assert "1 line skipped (not exported spans)" in out and "line 1: not JSON" in err
+    assert "1 line skipped (not exported spans or scores)" in out and "line 1: not JSON" in err
     assert main(["import", str(tmp_path / "missing.jsonl"), "--db", str(tmp_path / "t.db")]) == 1
     assert "could not import" in capsys.readouterr().err
 
@@ -288,3 +288,23 @@ def test_hostile_lines_are_skipped_not_a_traceback(tmp_path: Path, capsys: pytes
         assert f"line {line}: {why}" in err
     assert "Traceback" not in out + err
     assert any(s.name == "evil \x1b[2J\u202e" for s in queries.get_trace(scenario.db, span["trace_id"]).spans)
+
+
+def test_a_line_that_is_not_utf8_is_skipped_and_names_are_shown_inert(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = record_support_sessions(tmp_path / "traces.db")
+    _, spans = _exported(scenario.db, "chat-2", tmp_path, "chat-2.jsonl")
+    lifecycle.delete_session(scenario.db, "chat-2")
+    body = [json.dumps(s).encode() for s in spans]
+    body.insert(1, b'{"name": "\xff\xfe"}')  # one bad byte sequence among good lines
+    body.append(body[0])  # a span twice in one file counts once
+    path = tmp_path / "evil\x1b]0;PWNED\x07.jsonl"
+    path.write_bytes(b"\n".join(body) + b"\n")
+    capsys.readouterr()
+    assert main(["import", str(path), "--db", str(scenario.db)]) == 0
+    out, err = capsys.readouterr()
+    assert f"Imported {len(spans)} spans into" in out and "(1 already there" in out and "1 line skipped" in out
+    assert "line 2: not UTF-8 text" in err
+    assert "\x1b" not in out + err and "\x07" not in out + err  # the file name's controls never reach the terminal
+    assert sorted(s.session_id for s in queries.list_sessions(scenario.db)) == ["chat-1", "chat-2"]

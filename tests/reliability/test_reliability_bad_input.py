@@ -444,13 +444,74 @@ def test_a_span_the_store_cannot_encode_is_counted_and_logged_once(
             end_time=1_700_000_000_000_000_001,
         )
 
+    score = {
+        sc.SCORE_NAME: "helpful",
+        sc.SCORE_VALUE: True,
+        sc.SCORE_DATA_TYPE: sc.SCORE_BOOLEAN,
+        sc.SCORE_TARGET_KIND: sc.TARGET_TRACE,
+        sc.SCORE_TARGET_ID: format(0xAB, "032x"),
+    }
     db = tmp_path / "traces.db"
     safe = SafeSpanExporter(SQLiteSpanExporter(db))
     with caplog.at_level(logging.WARNING, logger="threadline"):
         for round_ in range(2):
-            safe.export([span(2 * round_, {"k": "v"}), span(2 * round_ + 1, Exploding(k="v"))])
-    assert safe.dropped_spans == 2
+            scored = ReadableSpan(name=sc.SCORE_SPAN_NAME, attributes=score, start_time=1, end_time=2)
+            safe.export([span(2 * round_, {"k": "v"}), span(2 * round_ + 1, Exploding(k="v")), scored])
+    assert safe.dropped_spans == 2  # the score spans in the same batches do not hide a loss
     assert sorted(r["name"] for r in _rows(db)) == ["span 0", "span 2"]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM scores").fetchone() == (2,)
     said = [r for r in caplog.records if "could not encode" in r.getMessage()]
     assert len(said) == 1  # the first time, with its traceback; then counted
     safe.shutdown()
+
+
+def test_sums_beyond_64_bits_and_mixed_faults_keep_the_other_spans(tmp_path: Path) -> None:
+    """Counts that fit alone but overflow a rollup's sum, and a bad text beside a bad time in one batch."""
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.trace import SpanContext
+
+    from threadline.exporters._safe import SafeSpanExporter
+    from threadline.exporters.sqlite import SQLiteSpanExporter
+
+    def span(trace: int, sid: int, start: int = 1_700_000_000_000_000_000, **attributes: Any) -> ReadableSpan:
+        return ReadableSpan(
+            name=f"span {trace}.{sid}",
+            context=SpanContext(trace, sid, is_remote=False),
+            attributes={sc.SESSION_ID: "s", **attributes},
+            start_time=start,
+            end_time=start + 1,
+        )
+
+    db = tmp_path / "traces.db"
+    safe = SafeSpanExporter(SQLiteSpanExporter(db))
+    huge = {sc.GEN_AI_USAGE_INPUT_TOKENS: 2**62, sc.GEN_AI_USAGE_OUTPUT_TOKENS: 3}
+    safe.export([span(1, 1, **huge), span(1, 2, **huge), span(2, 1)])  # two counts whose sum overflows
+    safe.export([span(3, 1, **{"text": "lone \ud800 surrogate"}), span(3, 2, start=2**70), span(3, 3)])
+    assert safe.dropped_spans == 1  # only the span with a time beyond 64 bits
+    names = sorted(r["name"] for r in _rows(db))
+    assert names == ["span 1.1", "span 1.2", "span 2.1", "span 3.1", "span 3.3"]
+    with sqlite3.connect(db) as conn:
+        # A count no provider reports is left out of the columns and the sums (kept in the attributes).
+        assert conn.execute(
+            "SELECT input_tokens, output_tokens FROM traces WHERE trace_id = ?", (format(1, "032x"),)
+        ).fetchone() == (None, 6)
+    safe.shutdown()
+
+
+def test_drops_before_instrument_do_not_fail_the_new_pipelines_flush(tmp_path: Path) -> None:
+    from threadline.exporters._safe import SafeSpanExporter, count_dropped
+    from threadline.exporters.sqlite import SQLiteSpanExporter
+
+    elsewhere = SafeSpanExporter(SQLiteSpanExporter(tmp_path / "other.db"))
+    count_dropped(elsewhere.exporter, 5, "a loss before this pipeline existed")
+    assert elsewhere.dropped_spans == 5
+    threadline.instrument(exporter=SQLiteSpanExporter(tmp_path / "traces.db"), integrations=[])
+
+    @threadline.observe(name="fine")
+    def fine() -> int:
+        return 1
+
+    fine()
+    assert threadline.flush(30) is True
+    elsewhere.shutdown()

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from threadline.cli.args import CliError, add_db, store_path
+from threadline.safe_text import clean
 from threadline.store import lifecycle, queries
 
 __all__ = ["add_commands"]
@@ -73,25 +74,26 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    """``threadline import FILE ...``: spans written by ``threadline export`` back into the store."""
+    """``threadline import FILE ...``: spans and scores written by ``threadline export`` back into the store."""
     from threadline.exporters.archive import import_lines  # the only command that builds spans
 
     path = store_path(args)
     total, added, scores, skipped = 0, 0, 0, 0
     for name in args.files:
+        shown = clean(name)  # a file name is text from outside: no terminal controls
         try:
             if name == "-":
-                result = import_lines(path, sys.stdin)
+                result = import_lines(path, sys.stdin.buffer)
             else:
-                with open(name, encoding="utf-8") as lines:
+                with open(name, "rb") as lines:
                     result = import_lines(path, lines)
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CliError(f"could not import {name}: {exc}") from None
+        except OSError as exc:
+            raise CliError(f"could not import {shown}: {clean(str(exc))}") from None
         for reason in result.reasons:
-            print(f"threadline: {name}: skipped {reason}", file=sys.stderr)
+            print(f"threadline: {shown}: skipped {clean(reason)}", file=sys.stderr)
         if result.skipped > len(result.reasons):
             more = _plural(result.skipped - len(result.reasons), "more line")
-            print(f"threadline: {name}: skipped {more}", file=sys.stderr)
+            print(f"threadline: {shown}: skipped {more}", file=sys.stderr)
         total, added, skipped = total + result.spans, added + result.added, skipped + result.skipped
         scores += result.scores
     print(
@@ -99,7 +101,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         + (f" and {_plural(scores, 'score')}" if scores else "")
         + f" into {path}"
         + (f" ({total - added:,} already there, kept as they were)" if total > added else "")
-        + (f"; {_plural(skipped, 'line')} skipped (not exported spans)." if skipped else ".")
+        + (f"; {_plural(skipped, 'line')} skipped (not exported spans or scores)." if skipped else ".")
     )
     return 0 if total or scores or not skipped else 1
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 
 from threadline import semconv as sc
 from threadline.exporters.sqlite import SQLiteSpanExporter
+from threadline.store.batched import in_lists
 from threadline.store.reading import reading
 from threadline.store.schema import connection, write_transaction
 from threadline.store.scores import ScoreRow, build_row, insert_rows, target_exists
@@ -159,13 +161,15 @@ def span_from_record(record: dict[str, Any], resources: _Resources | None = None
     )
 
 
-def _spans(lines: Iterable[str], result: ImportResult, scores: list[tuple[int, Any]]) -> Iterator[ReadableSpan]:
+def _spans(lines: Iterable[str | bytes], result: ImportResult, scores: list[tuple[int, Any]]) -> Iterator[ReadableSpan]:
     """The spans of ``lines``; score records (with their line numbers) are put in ``scores``."""
     resources = _Resources()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
+            if isinstance(line, bytes):
+                line = line.decode("utf-8")
             record = json.loads(line)
             if not isinstance(record, dict):
                 raise ValueError("not a JSON object")
@@ -173,6 +177,8 @@ def _spans(lines: Iterable[str], result: ImportResult, scores: list[tuple[int, A
                 scores.append((number, record["score"]))
                 continue
             yield span_from_record(record, resources)
+        except UnicodeDecodeError:
+            result.skip(number, "not UTF-8 text")
         except json.JSONDecodeError:
             result.skip(number, "not JSON")
         except RecursionError:
@@ -226,8 +232,11 @@ _SAME_SCORE = """SELECT 1 FROM scores WHERE target_kind IS ? AND target_id IS ? 
 AND value_str IS ? AND data_type IS ? AND comment IS ? AND source IS ? AND author IS ? AND created_at IS ?"""
 
 
-def import_lines(path: str | os.PathLike[str] | None, lines: Iterable[str]) -> ImportResult:
-    """Store the spans of ``lines`` (as ``threadline export session`` writes them) in the store at ``path``.
+def import_lines(path: str | os.PathLike[str] | None, lines: Iterable[str | bytes]) -> ImportResult:
+    """Store the spans and scores of ``lines`` (as ``threadline export session`` writes them) at ``path``.
+
+    ``lines`` may be text or bytes (UTF-8; a line that is not is skipped, as any line that is not
+    an exported span or score).
 
     Raises:
         StoreError: the store cannot be opened for writing.
@@ -235,30 +244,33 @@ def import_lines(path: str | os.PathLike[str] | None, lines: Iterable[str]) -> I
     """
     result = ImportResult()
     exporter = SQLiteSpanExporter(path)
-    before = _span_count(exporter.path)
     scores: list[tuple[int, Any]] = []
     try:
-        batch: list[ReadableSpan] = []
-        for span in _spans(lines, result, scores):
-            batch.append(span)
-            if len(batch) >= BATCH:
-                _write(exporter, batch, result)
-                batch = []
-        if batch:
-            _write(exporter, batch, result)
+        with connection(exporter.path) as conn:
+            batch: list[ReadableSpan] = []
+            for span in _spans(lines, result, scores):
+                batch.append(span)
+                if len(batch) >= BATCH:
+                    _write(exporter, conn, batch, result)
+                    batch = []
+            if batch:
+                _write(exporter, conn, batch, result)
     finally:
         exporter.shutdown()
-    result.added = _span_count(exporter.path) - before
     _import_scores(exporter.path, scores, result)
     return result
 
 
-def _span_count(path: Path) -> int:
-    with reading(path) as conn:
-        return int(conn.execute("SELECT count(*) FROM spans").fetchone()[0])
-
-
-def _write(exporter: SQLiteSpanExporter, batch: list[ReadableSpan], result: ImportResult) -> None:
+def _write(
+    exporter: SQLiteSpanExporter, conn: sqlite3.Connection, batch: list[ReadableSpan], result: ImportResult
+) -> None:
+    """Export ``batch``; count its spans, and those of them the store did not hold yet."""
+    keys = {(format(s.context.trace_id, "032x"), format(s.context.span_id, "016x")) for s in batch}
+    stored = set()
+    with reading(conn):
+        for marks, part in in_lists(sorted({trace_id for trace_id, _ in keys})):
+            stored.update(conn.execute(f"SELECT trace_id, span_id FROM spans WHERE trace_id IN ({marks})", part))
     if exporter.export(batch) is not SpanExportResult.SUCCESS:
         raise OSError(f"could not write {len(batch)} spans to {exporter.path} (the reason is logged above)")
     result.spans += len(batch)
+    result.added += len(keys - stored)

@@ -229,7 +229,11 @@ class SQLiteSpanExporter(SpanExporter):
         logger.warning(message, *args, exc_info=exc_info)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Store ``spans`` and their rollups in one transaction; FAILURE (logged, never raised) if impossible."""
+        """Store ``spans`` and their rollups in one transaction; FAILURE (logged, never raised) if impossible.
+
+        A span that cannot be stored (it cannot be encoded, or carries a time beyond 64 bits) is
+        left out alone, logged once and counted as dropped; the rest of the batch is stored.
+        """
         if not spans:
             return SpanExportResult.SUCCESS
         scores, spans = partition_scores(spans)  # threadline.score spans go to the scores table, not spans
@@ -239,30 +243,11 @@ class SQLiteSpanExporter(SpanExporter):
                 encoded.append(encode(span, self._resources, splitter=self._splitter))
             except Exception:
                 self._report("encode", "threadline: could not encode span %r for the store", span.name, exc_info=True)
-        if len(encoded) < len(spans) - len(scores):
-            count_dropped(self, len(spans) - len(scores) - len(encoded), "spans that could not be encoded")
         with self._lock:
             if self._closed:
                 return SpanExportResult.FAILURE
             try:
-                conn = self._connection()
-                try:
-                    retry_locked(lambda: self._write(conn, encoded, scores))
-                except UnicodeEncodeError:
-                    # Text with a lone surrogate (from a lenient decoder) cannot be stored as UTF-8:
-                    # store it with U+FFFD in its place rather than lose the whole batch.
-                    clean = [(list(encodable_row(tuple(row))), None) for row, _ in self._inline(encoded, spans)]
-                    retry_locked(lambda: self._write(conn, clean, scores))
-                except OverflowError:
-                    # An integer beyond SQLite's 64 bits (a span time set by hand, say): keep the others.
-                    fitting = [item for item in encoded if _fits(item[0])]
-                    self._report(
-                        "overflow",
-                        "threadline: %d span(s) carry a time or number beyond 64 bits and are not stored",
-                        len(encoded) - len(fitting),
-                    )
-                    count_dropped(self, len(encoded) - len(fitting), "a time or number beyond 64 bits")
-                    retry_locked(lambda: self._write(conn, fitting, scores))
+                left_out = self._store(self._connection(), encoded, spans, scores)
             except sqlite3.OperationalError as exc:
                 self._failed(exc, len(encoded))
                 return SpanExportResult.FAILURE
@@ -271,9 +256,49 @@ class SQLiteSpanExporter(SpanExporter):
                     "error", "threadline: could not write %d spans to %s", len(encoded), self.path, exc_info=True
                 )
                 return SpanExportResult.FAILURE
+        # Counted once the rest is written (a batch that fails as a whole is counted by the safe wrapper).
+        if len(spans) - len(encoded) + left_out:
+            count_dropped(self, len(spans) - len(encoded) + left_out, "spans the store could not hold")
         if self._retention is not None:
             self._retention.maybe_run()
         return SpanExportResult.SUCCESS
+
+    def _store(
+        self,
+        conn: sqlite3.Connection,
+        encoded: list[tuple[list[Any], Any, Any]],
+        spans: Sequence[ReadableSpan],
+        scores: Sequence[ScoreRow],
+    ) -> int:
+        """Write the batch, working around what SQLite refuses in single spans; the spans left out."""
+        rows: Sequence[Any] = encoded
+        fixed: set[str] = set()
+        left_out = 0
+        while True:
+            try:
+                retry_locked(lambda rows=rows: self._write(conn, rows, scores))
+                return left_out
+            except UnicodeEncodeError:
+                if "text" in fixed:
+                    raise
+                fixed.add("text")
+                # Text with a lone surrogate (from a lenient decoder) cannot be stored as UTF-8:
+                # store it with U+FFFD in its place rather than lose the whole batch.
+                rows = [(list(encodable_row(tuple(row))), None) for row, _ in self._inline(encoded, spans)]
+                if "numbers" in fixed:
+                    rows = [item for item in rows if _fits(item[0])]
+            except OverflowError:
+                fitting = [item for item in rows if _fits(item[0])]
+                if "numbers" in fixed or len(fitting) == len(rows):
+                    raise  # not a single span's number (a sum, say): the batch fails as a whole
+                fixed.add("numbers")
+                left_out += len(rows) - len(fitting)
+                self._report(
+                    "overflow",
+                    "threadline: %d span(s) carry a time or number beyond 64 bits and are not stored",
+                    len(rows) - len(fitting),
+                )
+                rows = fitting
 
     def _failed(self, exc: sqlite3.OperationalError, count: int) -> None:
         text = str(exc).lower()

@@ -93,7 +93,11 @@ def dumps(value: Any) -> str:
 
 
 def _int(value: Any) -> int | None:
-    """A count as SQLite stores it; ``None`` when it is not a whole number within 64 bits."""
+    """A token count as stored; ``None`` when it is not a whole number below 2**53.
+
+    No real count comes near the bound, and under it the rollups' sums of millions of
+    spans stay within SQLite's 64-bit integers.
+    """
     if value.__class__ is not int:
         if value is None or isinstance(value, bool):
             return None
@@ -103,10 +107,10 @@ def _int(value: Any) -> int | None:
             value = int(value)
         else:
             return None
-    return value if -_INT64 <= value < _INT64 else None
+    return value if -_MAX_COUNT < value < _MAX_COUNT else None
 
 
-_INT64 = 2**63
+_MAX_COUNT = 2**53
 
 
 def _float(value: Any) -> float | None:
