@@ -308,3 +308,29 @@ def test_a_line_that_is_not_utf8_is_skipped_and_names_are_shown_inert(
     assert "line 2: not UTF-8 text" in err
     assert "\x1b" not in out + err and "\x07" not in out + err  # the file name's controls never reach the terminal
     assert sorted(s.session_id for s in queries.list_sessions(scenario.db)) == ["chat-1", "chat-2"]
+
+
+def test_an_old_session_is_not_pruned_on_its_way_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    scenario = record_support_sessions(tmp_path / "traces.db")
+    _, spans = _exported(scenario.db, "chat-2", tmp_path, "chat-2.jsonl")
+    sixty_days = 60 * 86400 * 10**9
+    archive = tmp_path / "old.jsonl"
+    archive.write_text(
+        "".join(
+            json.dumps({**s, "start_ns": s["start_ns"] - sixty_days, "end_ns": s["end_ns"] - sixty_days}) + "\n"
+            for s in spans
+            if "score" not in s
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("THREADLINE_RETENTION", "30d")  # the store's retention is for new traffic
+    kept = tmp_path / "kept.db"
+    assert main(["import", str(archive), "--db", str(kept)]) == 0
+    for thread in threading.enumerate():
+        if thread.name == "threadline-retention":
+            thread.join(30)
+    assert [s.session_id for s in queries.list_sessions(kept)] == ["chat-2"]

@@ -243,7 +243,7 @@ def import_lines(path: str | os.PathLike[str] | None, lines: Iterable[str | byte
         OSError: the store could not write a batch (the disk, the file system).
     """
     result = ImportResult()
-    exporter = SQLiteSpanExporter(path)
+    exporter = SQLiteSpanExporter(path, retention=False)  # an archive is old on purpose: never pruned on the way in
     scores: list[tuple[int, Any]] = []
     try:
         with connection(exporter.path) as conn:

@@ -25,7 +25,7 @@ from datetime import timedelta
 from itertools import compress, repeat
 from operator import is_not
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -159,7 +159,7 @@ class SQLiteSpanExporter(SpanExporter):
         retention: keep sessions active within this long (``"30d"``, ``"12h"``,
             a ``timedelta``, or a number of days); older ones are pruned in a
             background thread, at most once an hour. Default ``$THREADLINE_RETENTION``,
-            else keep everything.
+            else keep everything; ``False`` keeps everything whatever the variable says.
 
     Raises:
         StoreError: the file at ``path`` exists but is not a threadline store
@@ -171,13 +171,17 @@ class SQLiteSpanExporter(SpanExporter):
     logs_its_failures = True  # it says why it failed, once per cause; the safe wrapper only counts
 
     def __init__(
-        self, path: str | os.PathLike[str] | None = None, *, retention: str | float | timedelta | None = None
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        retention: str | float | timedelta | Literal[False] | None = None,
     ) -> None:
         self.path: Path = resolve_path(path)
         if retention is None:
             retention = os.environ.get(RETENTION_ENV_VAR) or None
         # Validated here, so that a bad setting fails at instrument() rather than later in the background.
-        self._retention = lifecycle.Retention(self.path, retention) if retention is not None else None
+        keep = retention is not None and retention is not False
+        self._retention = lifecycle.Retention(self.path, retention) if keep else None
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = _writer(self.path)
         self._identity = _identity(self.path)
