@@ -92,7 +92,6 @@ def configure(
 
     with state.lock:
         s = settings or state.settings
-        state.dropped_at_flush = dropped_spans()  # flush() reports what this pipeline loses, not earlier ones
         if tracer_provider is None:
             requested = _as_list(exporter)
             same = len(requested) == len(state.exporters) and all(
@@ -109,6 +108,7 @@ def configure(
                 # Not shut down by the SDK's own atexit hook, which waits 30 s per hung exporter:
                 # threadline's (at_exit) flushes and stops it within EXIT_TIMEOUT_S.
                 tracer_provider = TracerProvider(shutdown_on_exit=False, resource=_resource(s))
+                state.dropped_at_flush = dropped_spans()  # flush() reports what this pipeline loses
                 exporters = list(requested)
                 state.exporters = list(requested)
                 if not exporters:
@@ -124,6 +124,7 @@ def configure(
                 _replace_provider(tracer_provider, owns=True)
         else:
             if tracer_provider is not state.provider:
+                state.dropped_at_flush = dropped_spans()
                 tracer_provider.add_span_processor(
                     SessionSpanProcessor(environment_of(s, getattr(tracer_provider, "resource", None)))
                 )

@@ -515,3 +515,15 @@ def test_drops_before_instrument_do_not_fail_the_new_pipelines_flush(tmp_path: P
     fine()
     assert threadline.flush(30) is True
     elsewhere.shutdown()
+
+
+def test_instrument_called_again_keeps_the_drops_flush_has_not_reported(tmp_path: Path) -> None:
+    from threadline.exporters._safe import count_dropped
+    from threadline.exporters.sqlite import SQLiteSpanExporter
+
+    exporter = SQLiteSpanExporter(tmp_path / "traces.db")
+    threadline.instrument(exporter=exporter, integrations=[])
+    count_dropped(exporter, 2, "a loss in this pipeline")
+    threadline.instrument(exporter=exporter, integrations=[])  # the same pipeline, kept
+    assert threadline.flush(30) is False
+    assert threadline.flush(30) is True
