@@ -527,3 +527,41 @@ def test_instrument_called_again_keeps_the_drops_flush_has_not_reported(tmp_path
     threadline.instrument(exporter=exporter, integrations=[])  # the same pipeline, kept
     assert threadline.flush(30) is False
     assert threadline.flush(30) is True
+
+
+def test_one_odd_span_never_costs_the_batch(tmp_path: Path) -> None:
+    """A span that cannot be encoded beside one with a lone surrogate; JSON nested beyond Python's recursion."""
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.trace import SpanContext
+
+    from threadline.exporters._safe import SafeSpanExporter
+    from threadline.exporters.sqlite import SQLiteSpanExporter
+
+    class Exploding(dict):
+        def copy(self) -> Any:
+            raise RuntimeError("attributes that cannot be read")
+
+        def __iter__(self) -> Any:
+            raise RuntimeError("attributes that cannot be read")
+
+    def span(trace: int, attributes: Any) -> ReadableSpan:
+        return ReadableSpan(
+            name=f"span {trace}",
+            context=SpanContext(trace, 1, is_remote=False),
+            attributes=attributes,
+            start_time=1_700_000_000_000_000_000,
+            end_time=1_700_000_000_000_000_001,
+        )
+
+    deep = "[" * 5000 + "]" * 5000
+    deep_messages = '[{"role": "user", "content": ' + "[" * 5000 + "]" * 5000 + "}]"
+    db = tmp_path / "traces.db"
+    safe = SafeSpanExporter(SQLiteSpanExporter(db))
+    safe.export([span(1, Exploding(k="v")), span(2, {"text": "lone \ud800 surrogate"}), span(3, {})])
+    safe.export([span(4, {sc.OI_INPUT_VALUE: deep}), span(5, {sc.GEN_AI_INPUT_MESSAGES: deep_messages}), span(6, {})])
+    assert safe.dropped_spans == 1  # the span that could not be encoded, once
+    rows = {r["name"]: r for r in _rows(db)}
+    assert sorted(rows) == ["span 2", "span 3", "span 4", "span 5", "span 6"]
+    assert rows["span 4"]["attributes"][sc.OI_INPUT_VALUE] == deep  # stored whole, only not searchable
+    assert rows["span 5"]["attributes"][sc.GEN_AI_INPUT_MESSAGES] == deep_messages
+    safe.shutdown()

@@ -242,16 +242,18 @@ class SQLiteSpanExporter(SpanExporter):
             return SpanExportResult.SUCCESS
         scores, spans = partition_scores(spans)  # threadline.score spans go to the scores table, not spans
         encoded: list[tuple[list[Any], dict[str, store_content.Pending] | None, dict[str, Any]]] = []
+        encodable: list[ReadableSpan] = []  # the spans of ``encoded``, in order
         for span in spans:
             try:
                 encoded.append(encode(span, self._resources, splitter=self._splitter))
+                encodable.append(span)
             except Exception:
                 self._report("encode", "threadline: could not encode span %r for the store", span.name, exc_info=True)
         with self._lock:
             if self._closed:
                 return SpanExportResult.FAILURE
             try:
-                left_out = self._store(self._connection(), encoded, spans, scores)
+                left_out = self._store(self._connection(), encoded, encodable, scores)
             except sqlite3.OperationalError as exc:
                 self._failed(exc, len(encoded))
                 return SpanExportResult.FAILURE

@@ -100,7 +100,7 @@ class Splitter:
         while True:
             try:
                 value, end_of = _DECODER.raw_decode(text, pos)
-            except ValueError:
+            except (ValueError, RecursionError):  # the rest stays inline, as it is
                 break
             if not isinstance(value, dict):
                 break

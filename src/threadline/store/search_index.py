@@ -72,11 +72,14 @@ def _texts(value: Any) -> list[str]:
             try:
                 _leaves(loads(value), out)
                 return out
-            except ValueError:
-                pass
+            except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
+                out = []
         _leaves(value, out)
     else:
-        _leaves(value, out)
+        try:
+            _leaves(value, out)
+        except RecursionError:
+            return []
     return out
 
 
@@ -123,7 +126,10 @@ class Indexer:
             self._fresh.append(key)
             if i >= remembered:
                 words: list[str] = []
-                _leaves(decoded[i - remembered], words)
+                try:
+                    _leaves(decoded[i - remembered], words)
+                except RecursionError:  # nested deeper than Python recurses: its words are not indexed
+                    words = []
             else:
                 words = _texts(message)
             self._new(scope, words, out)
@@ -146,7 +152,7 @@ class Indexer:
             else:
                 try:
                     attributes = loads(attributes)
-                except ValueError:
+                except (ValueError, RecursionError):
                     attributes = None
         if isinstance(attributes, dict):
             for name in INDEXED_ATTRIBUTES:

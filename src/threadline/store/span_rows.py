@@ -93,10 +93,10 @@ def dumps(value: Any) -> str:
 
 
 def _int(value: Any) -> int | None:
-    """A token count as stored; ``None`` when it is not a whole number below 2**53.
+    """A token count as stored; ``None`` when it is not a whole number below 2**40 (~10**12).
 
-    No real count comes near the bound, and under it the rollups' sums of millions of
-    spans stay within SQLite's 64-bit integers.
+    No real count comes near the bound, and under it the rollups' sums of eight million
+    spans at the bound stay within SQLite's 64-bit integers.
     """
     if value.__class__ is not int:
         if value is None or isinstance(value, bool):
@@ -110,7 +110,7 @@ def _int(value: Any) -> int | None:
     return value if -_MAX_COUNT < value < _MAX_COUNT else None
 
 
-_MAX_COUNT = 2**53
+_MAX_COUNT = 2**40
 
 
 def _float(value: Any) -> float | None:
