@@ -85,6 +85,33 @@ def _rows(db: Path) -> list[dict[str, Any]]:
         ]
 
 
+_START_NS = 1_700_000_000_000_000_000
+
+
+class _Exploding(dict):
+    """Span attributes that raise when read: a span the store cannot encode."""
+
+    def copy(self) -> Any:
+        raise RuntimeError("attributes that cannot be read")
+
+    def __iter__(self) -> Any:
+        raise RuntimeError("attributes that cannot be read")
+
+
+def _finished(trace_id: int, span_id: int, name: str, attributes: Any, start: int = _START_NS) -> Any:
+    """A finished span with chosen ids, attributes and start (1 ns long), handed straight to an exporter."""
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.trace import SpanContext
+
+    return ReadableSpan(
+        name=name,
+        context=SpanContext(trace_id, span_id, is_remote=False),
+        attributes=attributes,
+        start_time=start,
+        end_time=start + 1,
+    )
+
+
 def test_observe_keeps_every_span_with_hostile_inputs_and_outputs(tmp_path: Path) -> None:
     db = tmp_path / "traces.db"
     from threadline.exporters.sqlite import SQLiteSpanExporter
@@ -423,26 +450,12 @@ def test_a_span_the_store_cannot_encode_is_counted_and_logged_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from opentelemetry.sdk.trace import ReadableSpan
-    from opentelemetry.trace import SpanContext
 
     from threadline.exporters._safe import SafeSpanExporter
     from threadline.exporters.sqlite import SQLiteSpanExporter
 
-    class Exploding(dict):
-        def copy(self) -> Any:
-            raise RuntimeError("attributes that cannot be read")
-
-        def __iter__(self) -> Any:
-            raise RuntimeError("attributes that cannot be read")
-
     def span(i: int, attributes: Any) -> ReadableSpan:
-        return ReadableSpan(
-            name=f"span {i}",
-            context=SpanContext(0xAB + i, 0x1, is_remote=False),
-            attributes=attributes,
-            start_time=1_700_000_000_000_000_000,
-            end_time=1_700_000_000_000_000_001,
-        )
+        return _finished(0xAB + i, 1, f"span {i}", attributes)
 
     score = {
         sc.SCORE_NAME: "helpful",
@@ -456,7 +469,7 @@ def test_a_span_the_store_cannot_encode_is_counted_and_logged_once(
     with caplog.at_level(logging.WARNING, logger="threadline"):
         for round_ in range(2):
             scored = ReadableSpan(name=sc.SCORE_SPAN_NAME, attributes=score, start_time=1, end_time=2)
-            safe.export([span(2 * round_, {"k": "v"}), span(2 * round_ + 1, Exploding(k="v")), scored])
+            safe.export([span(2 * round_, {"k": "v"}), span(2 * round_ + 1, _Exploding(k="v")), scored])
     assert safe.dropped_spans == 2  # the score spans in the same batches do not hide a loss
     assert sorted(r["name"] for r in _rows(db)) == ["span 0", "span 2"]
     with sqlite3.connect(db) as conn:
@@ -469,19 +482,12 @@ def test_a_span_the_store_cannot_encode_is_counted_and_logged_once(
 def test_sums_beyond_64_bits_and_mixed_faults_keep_the_other_spans(tmp_path: Path) -> None:
     """Counts that fit alone but overflow a rollup's sum, and a bad text beside a bad time in one batch."""
     from opentelemetry.sdk.trace import ReadableSpan
-    from opentelemetry.trace import SpanContext
 
     from threadline.exporters._safe import SafeSpanExporter
     from threadline.exporters.sqlite import SQLiteSpanExporter
 
-    def span(trace: int, sid: int, start: int = 1_700_000_000_000_000_000, **attributes: Any) -> ReadableSpan:
-        return ReadableSpan(
-            name=f"span {trace}.{sid}",
-            context=SpanContext(trace, sid, is_remote=False),
-            attributes={sc.SESSION_ID: "s", **attributes},
-            start_time=start,
-            end_time=start + 1,
-        )
+    def span(trace: int, sid: int, start: int = _START_NS, **attributes: Any) -> ReadableSpan:
+        return _finished(trace, sid, f"span {trace}.{sid}", {sc.SESSION_ID: "s", **attributes}, start)
 
     db = tmp_path / "traces.db"
     safe = SafeSpanExporter(SQLiteSpanExporter(db))
@@ -532,32 +538,18 @@ def test_instrument_called_again_keeps_the_drops_flush_has_not_reported(tmp_path
 def test_one_odd_span_never_costs_the_batch(tmp_path: Path) -> None:
     """A span that cannot be encoded beside one with a lone surrogate; JSON nested beyond Python's recursion."""
     from opentelemetry.sdk.trace import ReadableSpan
-    from opentelemetry.trace import SpanContext
 
     from threadline.exporters._safe import SafeSpanExporter
     from threadline.exporters.sqlite import SQLiteSpanExporter
 
-    class Exploding(dict):
-        def copy(self) -> Any:
-            raise RuntimeError("attributes that cannot be read")
-
-        def __iter__(self) -> Any:
-            raise RuntimeError("attributes that cannot be read")
-
     def span(trace: int, attributes: Any) -> ReadableSpan:
-        return ReadableSpan(
-            name=f"span {trace}",
-            context=SpanContext(trace, 1, is_remote=False),
-            attributes=attributes,
-            start_time=1_700_000_000_000_000_000,
-            end_time=1_700_000_000_000_000_001,
-        )
+        return _finished(trace, 1, f"span {trace}", attributes)
 
     deep = "[" * 5000 + "]" * 5000
     deep_messages = '[{"role": "user", "content": ' + "[" * 5000 + "]" * 5000 + "}]"
     db = tmp_path / "traces.db"
     safe = SafeSpanExporter(SQLiteSpanExporter(db))
-    safe.export([span(1, Exploding(k="v")), span(2, {"text": "lone \ud800 surrogate"}), span(3, {})])
+    safe.export([span(1, _Exploding(k="v")), span(2, {"text": "lone \ud800 surrogate"}), span(3, {})])
     safe.export([span(4, {sc.OI_INPUT_VALUE: deep}), span(5, {sc.GEN_AI_INPUT_MESSAGES: deep_messages}), span(6, {})])
     assert safe.dropped_spans == 1  # the span that could not be encoded, once
     rows = {r["name"]: r for r in _rows(db)}

@@ -36,9 +36,14 @@ def dropped_spans(exporter: SpanExporter | None = None) -> int:
         return _dropped_total
     if isinstance(exporter, SafeSpanExporter):
         return exporter.dropped_spans
-    ref = _wrappers.get(exporter)
-    wrapper = ref() if ref is not None else None
+    wrapper = _wrapper_of(exporter)
     return wrapper.dropped_spans if wrapper is not None else 0
+
+
+def _wrapper_of(exporter: SpanExporter) -> SafeSpanExporter | None:
+    """The live safe wrapper of ``exporter`` (as the user passed it), if any."""
+    ref = _wrappers.get(exporter)
+    return ref() if ref is not None else None
 
 
 def _count(n: int) -> None:
@@ -54,8 +59,7 @@ def count_dropped(exporter: SpanExporter, count: int, why: str) -> None:
     the spans count in :func:`dropped_spans` as if the batch had lost them, and ``threadline.flush()``
     returns False.
     """
-    ref = _wrappers.get(exporter)
-    wrapper = ref() if ref is not None else None
+    wrapper = _wrapper_of(exporter)
     if wrapper is not None:
         wrapper.note_dropped(count, why, quiet=True)
     else:

@@ -290,7 +290,7 @@ class SQLiteSpanExporter(SpanExporter):
                 fixed.add("text")
                 # Text with a lone surrogate (from a lenient decoder) cannot be stored as UTF-8:
                 # store it with U+FFFD in its place rather than lose the whole batch.
-                rows = [(list(encodable_row(tuple(row))), None) for row, _ in self._inline(encoded, spans)]
+                rows = [(list(encodable_row(tuple(row))), None) for row, _ in self._inline(spans)]
                 if "numbers" in fixed:
                     rows = [item for item in rows if _fits(item[0])]
             except OverflowError:
@@ -323,9 +323,7 @@ class SQLiteSpanExporter(SpanExporter):
         else:
             self._report("sqlite", "threadline: could not write %d spans to %s", count, self.path, exc_info=True)
 
-    def _inline(
-        self, encoded: list[tuple[list[Any], Any, Any]], spans: Sequence[ReadableSpan]
-    ) -> list[tuple[list[Any], None]]:
+    def _inline(self, spans: Sequence[ReadableSpan]) -> list[tuple[list[Any], None]]:
         """The batch encoded again with every captured value kept inline (no content split)."""
         out: list[tuple[list[Any], None]] = []
         for span in spans:

@@ -29,7 +29,6 @@ from threadline.store.spans import trace_spans
 
 __all__ = [
     "Deleted",
-    "connection",
     "Retention",
     "delete_session",
     "delete_trace",

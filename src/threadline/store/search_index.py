@@ -63,24 +63,29 @@ def _leaves(value: Any, out: list[str]) -> None:
         out.append(str(value))
 
 
+def _leaves_of(value: Any) -> list[str]:
+    """:func:`_leaves` of ``value`` as a new list; ``RecursionError`` if it nests deeper than Python recurses."""
+    out: list[str] = []
+    _leaves(value, out)
+    return out
+
+
+def _words(value: Any) -> list[str]:
+    """:func:`_leaves` of ``value``; none when it nests deeper than Python recurses (it is not indexed)."""
+    try:
+        return _leaves_of(value)
+    except RecursionError:
+        return []
+
+
 def _texts(value: Any) -> list[str]:
     """The words-bearing strings of one captured value (a JSON text is decoded first)."""
-    out: list[str] = []
-    if isinstance(value, str):
-        stripped = value.lstrip()
-        if stripped[:1] in ("{", "[", '"'):
-            try:
-                _leaves(loads(value), out)
-                return out
-            except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
-                out = []
-        _leaves(value, out)
-    else:
+    if isinstance(value, str) and value.lstrip()[:1] in ("{", "[", '"'):
         try:
-            _leaves(value, out)
-        except RecursionError:
-            return []
-    return out
+            return _leaves_of(loads(value))
+        except (ValueError, RecursionError):  # not JSON, or nested too deep: the text as it is
+            pass
+    return _words(value)
 
 
 class Indexer:
@@ -124,14 +129,7 @@ class Indexer:
                 continue
             seen.add(key)
             self._fresh.append(key)
-            if i >= remembered:
-                words: list[str] = []
-                try:
-                    _leaves(decoded[i - remembered], words)
-                except RecursionError:  # nested deeper than Python recurses: its words are not indexed
-                    words = []
-            else:
-                words = _texts(message)
+            words = _words(decoded[i - remembered]) if i >= remembered else _texts(message)
             self._new(scope, words, out)
         if own[0] >= 0:  # the list has its id (the writer resolved it before indexing)
             mark = (scope, own[0], own[1])
